@@ -1,0 +1,169 @@
+"""What Primer learns: customers and their events, and the memory derived from them."""
+
+from django.db import models
+from django.utils import timezone
+
+from campaigns.scoping import WorkspaceOwnedModel
+
+
+class Customer(WorkspaceOwnedModel):
+    """A person, known by the workspace's own id for them."""
+
+    external_id = models.CharField(max_length=255)
+    anonymous_id = models.CharField(max_length=255, blank=True)
+    traits = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["external_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "external_id"], name="customer_unique_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Event(WorkspaceOwnedModel):
+    """Something a customer did or was sent, as received."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    properties = models.JSONField(default=dict, blank=True)
+    message = models.ForeignKey(
+        "campaigns.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    # The key the event named, kept even when no such message exists yet (flagged in the UI).
+    message_key = models.CharField(max_length=200, blank=True)
+    dedup_key = models.CharField(max_length=255)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "dedup_key"], name="event_unique_dedup_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["customer", "occurred_at"], name="event_customer_timeline"),
+            models.Index(fields=["workspace", "occurred_at"], name="event_workspace_time"),
+            models.Index(fields=["workspace", "received_at"], name="event_workspace_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def refers_to_unknown_message(self) -> bool:
+        return bool(self.message_key) and self.message_id is None
+
+
+class CustomerLabelWeight(WorkspaceOwnedModel):
+    """Associative memory: how a customer responds to one label (a Beta posterior)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="label_weights")
+    label = models.ForeignKey(
+        "campaigns.Label", on_delete=models.CASCADE, related_name="customer_weights"
+    )
+    alpha = models.FloatField()
+    beta = models.FloatField()
+    exposures = models.FloatField(help_text="Discounted count of sends carrying the label.")
+    conversions = models.FloatField(help_text="Discounted count of those followed by the goal.")
+    weight = models.FloatField(help_text="Propensity: share of Thompson draws the label wins.")
+    weight_low = models.FloatField()
+    weight_high = models.FloatField()
+    evidence = models.FloatField(help_text="alpha + beta")
+    lift = models.FloatField(help_text="Response rate over the customer's own baseline.")
+    computed_at = models.DateTimeField()
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "label"], name="labelweight_unique")
+        ]
+
+
+class CustomerMessageHabituation(WorkspaceOwnedModel):
+    """Non-associative memory: how worn a message is for a customer."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="habituation")
+    message = models.ForeignKey(
+        "campaigns.Message", on_delete=models.CASCADE, related_name="habituation"
+    )
+    load = models.FloatField(help_text="Sum of similarity to past sends, decayed by age.")
+    sends = models.PositiveIntegerField(default=0, help_text="Times this exact message was sent.")
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "message"], name="habituation_unique")
+        ]
+
+
+class PrimingIndicator(WorkspaceOwnedModel):
+    """Priming memory: how much an action raises the chance of the goal soon after."""
+
+    event_name = models.CharField(max_length=200)
+    lift = models.FloatField()
+    odds_ratio = models.FloatField()
+    odds_ratio_low = models.FloatField()
+    odds_ratio_high = models.FloatField()
+    support = models.PositiveIntegerField(help_text="Occurrences counted.")
+    median_lead_h = models.FloatField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["-lift"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "event_name"], name="priming_unique_event")
+        ]
+
+
+class CustomerState(WorkspaceOwnedModel):
+    """Per-customer summary: how primed now, baseline, and when memory was last computed."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="state")
+    primed_score = models.FloatField(default=0.0)
+    baseline_rate = models.FloatField(null=True, blank=True)
+    signals = models.JSONField(default=list, blank=True)
+    last_recompute_at = models.DateTimeField(null=True, blank=True)
+
+
+class RecomputeRun(WorkspaceOwnedModel):
+    """One recompute of a workspace's memory, with its progress and outcome."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Mode(models.TextChoices):
+        FULL = "full", "Full"
+        INCREMENTAL = "incremental", "Incremental"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.FULL)
+    as_of = models.DateTimeField(null=True, blank=True)
+    shards_total = models.PositiveIntegerField(default=0)
+    shards_done = models.PositiveIntegerField(default=0)
+    customers = models.PositiveIntegerField(default=0)
+    events = models.PositiveBigIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True)
+    stats = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="recompute_recent")]
+
+    @property
+    def progress(self) -> float:
+        if self.shards_total == 0:
+            return 1.0 if self.status == self.Status.SUCCEEDED else 0.0
+        return self.shards_done / self.shards_total
