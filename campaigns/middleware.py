@@ -1,7 +1,5 @@
 """Attach the browser user's current workspace and membership to each request."""
 
-from django.utils.functional import SimpleLazyObject
-
 from campaigns.selectors import membership_current
 
 SESSION_KEY = "workspace_id"
@@ -12,18 +10,12 @@ class CurrentWorkspaceMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.membership = SimpleLazyObject(lambda: _membership(request))
-        request.workspace = SimpleLazyObject(lambda: _workspace(request))
+        user = getattr(request, "user", None)
+        membership = None
+        if user is not None and user.is_authenticated:
+            membership = membership_current(
+                user=user, workspace_id=request.session.get(SESSION_KEY)
+            )
+        request.membership = membership
+        request.workspace = membership.workspace if membership else None
         return self.get_response(request)
-
-
-def _membership(request):
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return None
-    return membership_current(user=user, workspace_id=request.session.get(SESSION_KEY))
-
-
-def _workspace(request):
-    membership = request.membership
-    return membership.workspace if membership else None

@@ -101,6 +101,9 @@ else:
             "OPTIONS": {"timeout": 20},
         }
     }
+if PRIMER_ENV == "test":
+    # Live-server threads would otherwise keep connections open past the test database's drop.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASE_VENDOR = "postgresql" if "postgresql" in DATABASES["default"]["ENGINE"] else "sqlite"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

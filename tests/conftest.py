@@ -1,0 +1,88 @@
+"""Shared fixtures: workspaces, users and keys, and the real services when configured."""
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+
+from campaigns.models import Membership
+from campaigns.services import api_key_create, membership_grant, user_ensure, workspace_create
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a real service is missing on a laptop; fail loudly in CI, where it must exist."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_url():
+    require(bool(settings.REDIS_URL), "REDIS_URL is not set (real Celery worker tests need Redis)")
+    return settings.REDIS_URL
+
+
+@pytest.fixture
+def chromium_path():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    require(path is not None, "Debian's chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture
+def make_workspace(db):
+    created = iter(range(1, 10_000))
+
+    def make(slug: str | None = None, **kwargs):
+        return workspace_create(slug=slug or f"ws-{next(created)}", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def workspace(make_workspace):
+    return make_workspace("acme", name="Acme")
+
+
+@pytest.fixture
+def other_workspace(make_workspace):
+    return make_workspace("globex", name="Globex")
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, *, workspace=None, role: str = Membership.Role.EDITOR, **kwargs):
+        user = user_ensure(username=username, password="correct horse battery", **kwargs)
+        if workspace is not None:
+            membership_grant(workspace=workspace, user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def member(make_user, workspace):
+    return make_user("marketer", workspace=workspace)
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def write_key(workspace):
+    _, raw_key = api_key_create(workspace=workspace, scopes=["write"], name="writer")
+    return raw_key
+
+
+@pytest.fixture
+def read_key(workspace):
+    _, raw_key = api_key_create(workspace=workspace, scopes=["read"], name="reader")
+    return raw_key
