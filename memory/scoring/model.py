@@ -1,0 +1,217 @@
+"""Scoring: p(goal within the window | customer, candidate message, as_of) from the memories.
+
+logit p = a + b * (b0 + sum_f c_f x_f): a logistic combination of the memory features x_f with
+coefficients c fitted on replayed history, then Platt-calibrated (a, b) on the newest replay.
+Each feature's contribution b * c_f * x_f is reported, so a prompt can state every number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+from scipy.special import expit
+
+from memory.scoring.associative import RATE_FLOOR, logit_normal_moments
+from memory.scoring.frames import EngineConfig
+from memory.scoring.regression import fit_logistic, logit
+
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
+    "baseline": ("baseline", "frequency", "recency", "never_goal"),
+    "message": ("message",),
+    "associative": ("association",),
+    "habituation": ("habituation",),
+    "priming": ("primed",),
+}
+ALL_FEATURES: tuple[str, ...] = tuple(f for group in FEATURE_GROUPS.values() for f in group)
+
+
+@dataclass
+class MemoryState:
+    """Hold what the engine knows at one cut-off, indexed by dense customer and message ids."""
+
+    horizon: float
+    config: EngineConfig
+    baseline_rate: np.ndarray
+    frequency_rate_h: np.ndarray
+    hours_since_goal: np.ndarray
+    message_rate: np.ndarray
+    association: sparse.csr_matrix  # customers x labels: log(posterior rate / prior rate)
+    message_labels: sparse.csr_matrix  # messages x labels, rows sum to 1 (0 if unlabelled)
+    exposure: sparse.csr_matrix  # customers x messages: decayed past sends
+    similarity: sparse.csr_matrix  # messages x messages
+    primed: np.ndarray
+    weights: pl.DataFrame
+    label_priors: pl.DataFrame
+
+    @property
+    def n_customers(self) -> int:
+        """Return the number of customers the state covers."""
+        return self.baseline_rate.size
+
+    @property
+    def n_messages(self) -> int:
+        """Return the number of messages the state covers."""
+        return self.message_rate.size
+
+
+@dataclass
+class ScoringModel:
+    """Hold the fitted coefficients and calibration of the scoring model."""
+
+    features: tuple[str, ...]
+    coefficients: np.ndarray  # intercept first, then one per feature
+    calibration: tuple[float, float] = (0.0, 1.0)
+    training_rows: int = 0
+    calibration_rows: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def pair_rows(
+    left: sparse.csr_matrix, right: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """Return (left @ right.T)[rows[i], cols[i]] for each i without forming the full product."""
+    if rows.size == 0 or left.shape[1] == 0:
+        return np.zeros(rows.size)
+    product = left[rows].multiply(right[cols])
+    return np.asarray(product.sum(axis=1)).ravel()
+
+
+def candidate_features(
+    state: MemoryState,
+    customers: np.ndarray,
+    messages: np.ndarray,
+    association_override: sparse.csr_matrix | None = None,
+) -> dict[str, np.ndarray]:
+    """Return the model features of (customer, message) candidates at the state's cut-off."""
+    customers = np.asarray(customers, dtype=np.int64)
+    messages = np.asarray(messages, dtype=np.int64)
+    known_customer = customers < state.n_customers
+    known_message = messages < state.n_messages
+    cu = np.where(known_customer, customers, 0)
+    me = np.where(known_message, messages, 0)
+    base_pooled = float(np.mean(state.baseline_rate)) if state.n_customers else 0.5
+    freq_pooled = float(np.mean(state.frequency_rate_h)) if state.n_customers else 1e-3
+    window = state.config.attribution_window_h
+    baseline = np.where(known_customer, state.baseline_rate[cu] if cu.size else 0.0, base_pooled)
+    frequency = np.where(
+        known_customer, state.frequency_rate_h[cu] if cu.size else 0.0, freq_pooled
+    )
+    since = np.where(known_customer, state.hours_since_goal[cu] if cu.size else np.nan, np.nan)
+    pooled_message = float(np.mean(state.message_rate)) if state.n_messages else 0.5
+    message = np.where(known_message, state.message_rate[me] if me.size else 0.0, pooled_message)
+    association_matrix = state.association if association_override is None else association_override
+    both = known_customer & known_message
+    association = np.zeros(customers.size)
+    habituation = np.zeros(customers.size)
+    if both.any():
+        association[both] = pair_rows(
+            association_matrix, state.message_labels, customers[both], messages[both]
+        )
+        habituation[both] = pair_rows(
+            state.exposure, state.similarity, customers[both], messages[both]
+        )
+    primed = np.where(known_customer, state.primed[cu] if cu.size else 0.0, 0.0)
+    return {
+        "baseline": logit(baseline),
+        "frequency": np.log(np.maximum(frequency * window, 1e-6)),
+        "recency": np.where(np.isnan(since), 0.0, np.log1p(np.nan_to_num(since))),
+        "never_goal": np.isnan(since).astype(np.float64),
+        "message": logit(message),
+        "association": association,
+        "habituation": habituation,
+        "primed": primed,
+    }
+
+
+def feature_matrix(features: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
+    """Stack the named features into an (n, k) matrix."""
+    n = next(iter(features.values())).size
+    if not names:
+        return np.zeros((n, 0))
+    return np.column_stack([features[name] for name in names])
+
+
+def fit_scoring_model(
+    fit_features: dict[str, np.ndarray],
+    fit_outcomes: np.ndarray,
+    calibration_features: dict[str, np.ndarray] | None,
+    calibration_outcomes: np.ndarray | None,
+    names: tuple[str, ...],
+    l2: float,
+) -> ScoringModel:
+    """Fit the coefficients on one slice and a Platt calibration on a later slice."""
+    if fit_outcomes.size == 0 and calibration_outcomes is not None:
+        fit_features, fit_outcomes = calibration_features, calibration_outcomes
+        calibration_features, calibration_outcomes = None, None
+    if fit_outcomes.size == 0 or fit_features is None:
+        return ScoringModel(
+            features=names, coefficients=np.r_[logit(np.array([0.5])), np.zeros(len(names))]
+        )
+    # Drop features that never vary in the fitting slice: they carry no information there.
+    design = feature_matrix(fit_features, names)
+    varying = tuple(
+        name for name, column in zip(names, design.T, strict=True) if np.ptp(column) > 0
+    )
+    design = feature_matrix(fit_features, varying)
+    coefficients = fit_logistic(design, fit_outcomes.astype(np.float64), l2=l2)
+    model = ScoringModel(
+        features=varying, coefficients=coefficients, training_rows=fit_outcomes.size
+    )
+    if calibration_outcomes is not None and calibration_outcomes.size >= 50:
+        raw = linear_predictor(model, calibration_features)
+        platt = fit_logistic(raw[:, None], calibration_outcomes.astype(np.float64), l2=1e-6)
+        model.calibration = (float(platt[0]), float(platt[1]))
+        model.calibration_rows = calibration_outcomes.size
+    return model
+
+
+def linear_predictor(model: ScoringModel, features: dict[str, np.ndarray]) -> np.ndarray:
+    """Return the uncalibrated logit b0 + sum_f c_f x_f."""
+    design = feature_matrix(features, model.features)
+    return model.coefficients[0] + design @ model.coefficients[1:]
+
+
+def predict(
+    model: ScoringModel, features: dict[str, np.ndarray]
+) -> tuple[np.ndarray, pl.DataFrame]:
+    """Return calibrated p and a frame of per-feature contributions on the logit scale."""
+    a, b = model.calibration
+    design = feature_matrix(features, model.features)
+    parts = {
+        f"contribution_{name}": b * model.coefficients[i + 1] * design[:, i]
+        for i, name in enumerate(model.features)
+    }
+    intercept = a + b * model.coefficients[0]
+    logit_p = intercept + sum(parts.values(), np.zeros(design.shape[0]))
+    contributions = pl.DataFrame(
+        {"contribution_intercept": np.full(design.shape[0], intercept), **parts}
+    )
+    return expit(logit_p), contributions
+
+
+def thompson_association(state: MemoryState, customer: int, seed: int) -> sparse.csr_matrix:
+    """Return a one-draw association matrix for one customer from their label posteriors."""
+    priors = state.label_priors
+    n_labels = priors.height
+    rows = state.weights.filter(pl.col("customer") == customer)
+    base = (
+        state.baseline_rate[customer]
+        if customer < state.n_customers
+        else float(np.mean(state.baseline_rate))
+    )
+    prior_rate = np.clip(base * priors["population_lift"].to_numpy(), RATE_FLOOR, 1 - RATE_FLOOR)
+    kappa = priors["kappa"].to_numpy()
+    alpha = kappa * prior_rate
+    beta = kappa * (1 - prior_rate)
+    label_ids = rows["label_id"].to_numpy()
+    alpha[label_ids] = rows["alpha"].to_numpy()
+    beta[label_ids] = rows["beta"].to_numpy()
+    mean, sd = logit_normal_moments(alpha, beta)
+    draw = expit(mean + sd * np.random.default_rng(seed).standard_normal(n_labels))
+    values = np.log(draw / prior_rate)
+    matrix = sparse.lil_matrix((max(state.n_customers, customer + 1), n_labels))
+    matrix[customer, :] = values
+    return matrix.tocsr()

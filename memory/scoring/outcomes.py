@@ -1,0 +1,130 @@
+"""Turn sends into outcomes: did the goal follow within the attribution window."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+from memory.scoring.frames import EngineConfig
+
+
+def events_before(events: pl.DataFrame, as_of: float | None) -> tuple[pl.DataFrame, float]:
+    """Return the events strictly before as_of and the horizon up to which outcomes are known.
+
+    Without as_of every event is used and the horizon sits just past the last event, so a window
+    ending exactly at the last event is still complete.
+    """
+    if as_of is not None:
+        return events.filter(pl.col("t") < as_of), float(as_of)
+    if events.height == 0:
+        return events, 0.0
+    return events, math.nextafter(float(events["t"].max()), math.inf)
+
+
+def next_time_after(
+    queries: pl.DataFrame,
+    targets: pl.DataFrame,
+    *,
+    by: list[str],
+    inclusive: bool = False,
+) -> np.ndarray:
+    """Return, per query row (``by`` + ``t``), the first target ``t`` after it (NaN if none).
+
+    ``inclusive`` also accepts a target at the very same time.
+    """
+    if queries.height == 0:
+        return np.empty(0)
+    left = queries.select(*by, "t").with_row_index("_row").sort("t")
+    right = targets.select(*by, pl.col("t").alias("_next")).sort("_next")
+    joined = left.join_asof(
+        right,
+        left_on="t",
+        right_on="_next",
+        by=by,
+        strategy="forward",
+        allow_exact_matches=inclusive,
+        check_sortedness=False,
+    )
+    joined = joined.sort("_row")
+    return joined["_next"].fill_null(np.nan).to_numpy().astype(np.float64)
+
+
+def last_time_before(
+    queries: pl.DataFrame, targets: pl.DataFrame, *, by: list[str], inclusive: bool = False
+) -> np.ndarray:
+    """Return, per query row, the last target ``t`` before it (NaN if none).
+
+    ``inclusive`` also accepts a target at the very same time.
+    """
+    if queries.height == 0:
+        return np.empty(0)
+    left = queries.select(*by, "t").with_row_index("_row").sort("t")
+    right = targets.select(*by, pl.col("t").alias("_prev")).sort("_prev")
+    joined = left.join_asof(
+        right,
+        left_on="t",
+        right_on="_prev",
+        by=by,
+        strategy="backward",
+        allow_exact_matches=inclusive,
+        check_sortedness=False,
+    )
+    return joined.sort("_row")["_prev"].fill_null(np.nan).to_numpy().astype(np.float64)
+
+
+def send_outcomes(events: pl.DataFrame, config: EngineConfig, horizon: float) -> pl.DataFrame:
+    """Return one row per send with its outcome, open flag and whether it is resolved.
+
+    Columns: ``send`` (row id), ``customer``, ``message``, ``t``, ``resolved`` (window closed
+    before the horizon), ``goal`` and ``opened`` (Int8, null while unresolved). The goal counts in
+    (t, t + window]; an open counts in [t, t + window] for the same message.
+    """
+    window = config.attribution_window_h
+    sends = (
+        events.filter(pl.col("name") == config.send_event)
+        .select("customer", "message", "t")
+        .sort("customer", "t", "message")
+        .with_row_index("send")
+        .with_columns(pl.col("send").cast(pl.Int64))
+    )
+    goals = events.filter(pl.col("name") == config.goal_event).select("customer", "t")
+    if config.attribution == "all":
+        next_goal = next_time_after(sends, goals, by=["customer"])
+        hit = (next_goal - sends["t"].to_numpy()) <= window
+    elif config.attribution == "last":
+        hit = _credit_latest_send(sends, goals, window)
+    else:
+        raise ValueError(f"unknown attribution rule {config.attribution!r}")
+    opens = events.filter(
+        (pl.col("name") == config.open_event) & pl.col("message").is_not_null()
+    ).select("customer", "message", "t")
+    next_open = next_time_after(sends, opens, by=["customer", "message"], inclusive=True)
+    opened = (next_open - sends["t"].to_numpy()) <= window
+    resolved = (sends["t"].to_numpy() + window) < horizon
+    return sends.with_columns(
+        pl.Series("resolved", resolved),
+        pl.when(pl.Series(resolved)).then(pl.Series(hit.astype(np.int8))).alias("goal"),
+        pl.when(pl.Series(resolved)).then(pl.Series(opened.astype(np.int8))).alias("opened"),
+    )
+
+
+def _credit_latest_send(sends: pl.DataFrame, goals: pl.DataFrame, window: float) -> np.ndarray:
+    """Mark sends that are the latest send (within the window) before some goal."""
+    if goals.height == 0 or sends.height == 0:
+        return np.zeros(sends.height, dtype=bool)
+    left = goals.sort("t")
+    right = sends.select("customer", "send", pl.col("t").alias("t_send")).sort("t_send")
+    credited = left.join_asof(
+        right,
+        left_on="t",
+        right_on="t_send",
+        by="customer",
+        strategy="backward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    ).filter((pl.col("t") - pl.col("t_send")) <= window)
+    hit = np.zeros(sends.height, dtype=bool)
+    hit[credited["send"].drop_nulls().to_numpy()] = True
+    return hit

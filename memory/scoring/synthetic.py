@@ -1,0 +1,176 @@
+"""Synthetic workspaces with planted preferences, similar message clusters and priming actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy.special import expit
+
+from memory.scoring.frames import EngineConfig
+
+LABEL_SETS: dict[str, tuple[str, ...]] = {
+    "offer": ("discount", "bogo", "free-shipping", "loyalty-points"),
+    "tone": ("urgent", "friendly", "playful"),
+}
+CLUSTER_TEMPLATES = (
+    "Save {n}% on your next order this week",
+    "Buy one, get one free on all drinks today",
+    "Free shipping on everything, no minimum",
+    "Earn double loyalty points on every purchase",
+    "Last chance: your reward expires tonight",
+    "We picked something new just for you",
+)
+PRIMING_ACTION = "Product Viewed"
+NOISE_ACTION = "Page Viewed"
+
+
+@dataclass
+class SyntheticWorkspace:
+    """Hold a generated workspace and the truth planted in it."""
+
+    events: pl.DataFrame
+    messages: pl.DataFrame
+    message_labels: pl.DataFrame
+    preferences: pl.DataFrame  # customer, label_set, label, preference (log-odds)
+    config: EngineConfig
+    span_h: float
+
+
+def synthetic_workspace(
+    n_customers: int = 2_000,
+    n_events: int = 100_000,
+    *,
+    span_h: float = 1_440.0,
+    messages_per_cluster: int = 4,
+    preference_sd: float = 1.0,
+    habituation_strength: float = 0.15,
+    priming_probability: float = 0.35,
+    seed: int = 0,
+) -> SyntheticWorkspace:
+    """Generate a workspace of about n_events events; every step is vectorised.
+
+    Each customer has a baseline goal rate, a log-odds preference per label and wears out on
+    repeated sends of the same cluster. A send causes an extra goal within the window with
+    probability sigmoid(-1.5 + sum of the message's label preferences) * exp(-strength * n),
+    n = earlier sends of the same cluster to that customer. ``Product Viewed`` primes the goal.
+    """
+    rng = np.random.default_rng(seed)
+    config = EngineConfig()
+    messages, message_labels, label_matrix, cluster_of = _messages(messages_per_cluster, rng)
+    n_messages = messages.height
+    per_customer = n_events / max(n_customers, 1)
+    # Shares of the event budget; responses and opens add about 0.5 events per send.
+    sends_each, page_each, view_each, goal_each = (0.28, 0.25, 0.12, 0.18)
+    send_count = rng.poisson(sends_each * per_customer, n_customers)
+    base_rate = np.exp(rng.normal(0.0, 0.7, n_customers)) * goal_each * per_customer / span_h
+    n_labels = label_matrix.shape[1]
+    preference = rng.normal(0.0, preference_sd, (n_customers, n_labels))
+
+    send_customer = np.repeat(np.arange(n_customers), send_count)
+    send_t = rng.uniform(0.0, span_h, send_customer.size)
+    send_message = rng.integers(0, n_messages, send_customer.size)
+    order = np.lexsort((send_t, send_customer))
+    send_customer, send_t, send_message = send_customer[order], send_t[order], send_message[order]
+    repeats = _earlier_same_group(send_customer, cluster_of[send_message])
+    pull = (label_matrix[send_message] * preference[send_customer]).sum(axis=1)
+    wear = np.exp(-habituation_strength * repeats)
+    responds = rng.random(send_customer.size) < expit(-1.5 + pull) * wear
+    response_t = send_t + np.minimum(rng.exponential(12.0, send_customer.size), 70.0)
+    opens = rng.random(send_customer.size) < expit(0.3 + 0.5 * pull) * wear
+    open_t = send_t + rng.exponential(2.0, send_customer.size)
+
+    goal_count = rng.poisson(base_rate * span_h)
+    goal_customer = np.repeat(np.arange(n_customers), goal_count)
+    goal_t = rng.uniform(0.0, span_h, goal_customer.size)
+    view_customer = np.repeat(
+        np.arange(n_customers), rng.poisson(view_each * per_customer, n_customers)
+    )
+    view_t = rng.uniform(0.0, span_h, view_customer.size)
+    primed = rng.random(view_customer.size) < priming_probability
+    primed_t = view_t + rng.exponential(6.0, view_customer.size)
+    page_customer = np.repeat(
+        np.arange(n_customers), rng.poisson(page_each * per_customer, n_customers)
+    )
+    page_t = rng.uniform(0.0, span_h, page_customer.size)
+
+    parts = [
+        (send_customer, config.send_event, send_t, send_message),
+        (send_customer[opens], config.open_event, open_t[opens], send_message[opens]),
+        (send_customer[responds], config.goal_event, response_t[responds], None),
+        (goal_customer, config.goal_event, goal_t, None),
+        (view_customer, PRIMING_ACTION, view_t, None),
+        (view_customer[primed], config.goal_event, primed_t[primed], None),
+        (page_customer, NOISE_ACTION, page_t, None),
+    ]
+    events = pl.concat([_event_block(*part) for part in parts]).filter(pl.col("t") < span_h)
+    catalogue = [(s, label) for s, labels in LABEL_SETS.items() for label in labels]
+    preferences = pl.DataFrame(
+        {
+            "customer": np.repeat(np.arange(n_customers, dtype=np.int64), n_labels),
+            "label_set": [s for s, _ in catalogue] * n_customers,
+            "label": [label for _, label in catalogue] * n_customers,
+            "preference": preference.ravel(),
+        }
+    )
+    return SyntheticWorkspace(events, messages, message_labels, preferences, config, span_h)
+
+
+def _messages(
+    per_cluster: int, rng: np.random.Generator
+) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray, np.ndarray]:
+    """Return messages (clusters of near-identical texts), their labels and incidence matrix."""
+    catalogue = [(s, label) for s, labels in LABEL_SETS.items() for label in labels]
+    rows, label_rows, cluster_of = [], [], []
+    incidence = []
+    suffixes = ("", " - don't miss it", " - just for you", " - members only", " today", " now")
+    for cluster, template in enumerate(CLUSTER_TEMPLATES):
+        offer = LABEL_SETS["offer"][cluster % len(LABEL_SETS["offer"])]
+        for variant in range(per_cluster):
+            message = len(rows)
+            tone = LABEL_SETS["tone"][int(rng.integers(0, len(LABEL_SETS["tone"])))]
+            text = template.format(n=10 + 5 * variant) + suffixes[variant % len(suffixes)]
+            rows.append((message, f"m{message:03d}", text))
+            label_rows += [(message, "offer", offer), (message, "tone", tone)]
+            incidence.append(
+                [
+                    1.0 if (s, lab) in {("offer", offer), ("tone", tone)} else 0.0
+                    for s, lab in catalogue
+                ]
+            )
+            cluster_of.append(cluster)
+    messages = pl.DataFrame(
+        rows, schema={"message": pl.Int64, "key": pl.Utf8, "text": pl.Utf8}, orient="row"
+    )
+    labels = pl.DataFrame(
+        label_rows,
+        schema={"message": pl.Int64, "label_set": pl.Utf8, "label": pl.Utf8},
+        orient="row",
+    )
+    return messages, labels, np.asarray(incidence), np.asarray(cluster_of)
+
+
+def _earlier_same_group(customer: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Return, for rows sorted by (customer, t), how many earlier rows share customer and group."""
+    frame = pl.DataFrame({"c": customer, "g": group})
+    return frame.select(pl.int_range(pl.len()).over("c", "g"))["literal"].to_numpy()
+
+
+def _event_block(
+    customer: np.ndarray, name: str, t: np.ndarray, message: np.ndarray | None
+) -> pl.DataFrame:
+    """Return one kind of events in the contract's schema."""
+    return pl.DataFrame(
+        {
+            "customer": customer.astype(np.int64),
+            "name": pl.Series([name], dtype=pl.Utf8).extend_constant(name, customer.size - 1)
+            if customer.size
+            else pl.Series([], dtype=pl.Utf8),
+            "t": t.astype(np.float64),
+            "message": message.astype(np.int64)
+            if message is not None
+            else pl.Series([None] * customer.size, dtype=pl.Int64),
+            "revenue": pl.Series([None] * customer.size, dtype=pl.Float64),
+        }
+    )
