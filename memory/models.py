@@ -153,6 +153,8 @@ class RecomputeRun(WorkspaceOwnedModel):
     events = models.PositiveBigIntegerField(default=0)
     timings = models.JSONField(default=dict, blank=True)
     stats = models.JSONField(default=dict, blank=True)
+    # The population statistics every shard scores with (priors, priming table, model), as Arrow.
+    population = models.BinaryField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -167,3 +169,25 @@ class RecomputeRun(WorkspaceOwnedModel):
         if self.shards_total == 0:
             return 1.0 if self.status == self.Status.SUCCEEDED else 0.0
         return self.shards_done / self.shards_total
+
+
+class RecomputeShard(models.Model):
+    """One bucket of customers of a recompute: its computed rows wait here until the swap.
+
+    Shards are written idempotently (one row per run and index, replaced on retry), so a
+    worker that dies mid-shard is simply run again; the derived tables change only when the
+    run is finished, in one transaction.
+    """
+
+    run = models.ForeignKey(RecomputeRun, on_delete=models.CASCADE, related_name="shard_results")
+    index = models.PositiveIntegerField()
+    customers = models.PositiveIntegerField(default=0)
+    events = models.PositiveBigIntegerField(default=0)
+    payload = models.BinaryField(help_text="The shard's derived rows, as Arrow IPC frames.")
+    seconds = models.FloatField(default=0.0)
+    finished_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="recomputeshard_unique")
+        ]
