@@ -17,7 +17,7 @@ from scipy.special import digamma, expit, ndtri, polygamma
 
 from memory.scoring.frames import EngineConfig
 
-DRAW_BLOCK_ROWS = 65_536
+DRAW_BLOCK_CELLS = 8_000_000
 RATE_FLOOR = 1e-4
 
 
@@ -162,6 +162,8 @@ def label_posteriors(
     priors: pl.DataFrame,
     baseline_rate: np.ndarray,
     config: EngineConfig,
+    *,
+    with_propensity: bool = True,
 ) -> pl.DataFrame:
     """Return the weights frame: one row per customer x label of every label set they were sent.
 
@@ -190,7 +192,10 @@ def label_posteriors(
     mean, sd = logit_normal_moments(alpha, beta)
     z = float(ndtri(0.5 + config.interval_level / 2.0))
     groups = rows.select(pl.struct("customer", "label_set").rle_id().alias("g"))["g"].to_numpy()
-    weight = thompson_shares(mean, sd, groups, config.propensity_draws, config.seed)
+    if with_propensity:
+        weight = thompson_shares(mean, sd, groups, config.propensity_draws, config.seed)
+    else:
+        weight = np.full(rows.height, np.nan)
     return rows.select(
         "customer", "label_set", "label", "label_id", "exposures", "conversions"
     ).with_columns(
@@ -224,33 +229,22 @@ def thompson_shares(
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     sizes = np.diff(np.r_[starts, n])
     position = np.arange(n) - np.repeat(starts, sizes)
+    width = int(sizes.max())
     rng = np.random.default_rng(seed)
-    permutations = np.stack([rng.permutation(draws) for _ in range(int(position.max()) + 1)])
+    permutations = np.stack([rng.permutation(draws) for _ in range(width)])
+    # Pad groups to a (groups, width) grid so the winner is an argmax along one axis.
+    grid = np.full((starts.size, width), -1, dtype=np.int64)
+    grid[np.repeat(np.arange(starts.size), sizes), position] = np.arange(n)
     shares = np.empty(n)
-    block_bounds = _aligned_blocks(starts, n, DRAW_BLOCK_ROWS)
-    for lo, hi in block_bounds:
-        z = quantiles[permutations[position[lo:hi]]]
-        sample = mean[lo:hi, None] + sd[lo:hi, None] * z
-        local_starts = starts[(starts >= lo) & (starts < hi)] - lo
-        best = np.maximum.reduceat(sample, local_starts, axis=0)
-        group_of_row = np.repeat(
-            np.arange(local_starts.size), np.diff(np.r_[local_starts, hi - lo])
-        )
-        shares[lo:hi] = (sample >= best[group_of_row]).mean(axis=1)
+    block = max(1, DRAW_BLOCK_CELLS // (width * draws))
+    for lo in range(0, starts.size, block):
+        index = grid[lo : lo + block]
+        present = index >= 0
+        rows = np.where(present, index, 0)
+        z = quantiles[permutations]  # (width, draws)
+        sample = mean[rows][:, :, None] + sd[rows][:, :, None] * z[None, :, :]
+        sample[~present] = -np.inf
+        winner = sample.argmax(axis=1)  # (groups, draws)
+        won = (winner[:, None, :] == np.arange(width)[None, :, None]).mean(axis=2)
+        shares[index[present]] = won[present]
     return shares
-
-
-def _aligned_blocks(starts: np.ndarray, n: int, block_rows: int) -> list[tuple[int, int]]:
-    """Split [0, n) into blocks of about block_rows rows that never cut a group."""
-    bounds = []
-    lo = 0
-    while lo < n:
-        target = lo + block_rows
-        if target >= n:
-            bounds.append((lo, n))
-            break
-        cut = int(starts[np.searchsorted(starts, target)]) if target < starts[-1] else n
-        cut = max(cut, lo + 1)
-        bounds.append((lo, cut))
-        lo = cut
-    return bounds

@@ -85,6 +85,12 @@ def trait_design(traits: pl.DataFrame, n_customers: int) -> np.ndarray:
     return np.column_stack(blocks)
 
 
+def _pooled_rate(counts: np.ndarray, hours: np.ndarray) -> float:
+    """Return total counts over total hours (0 without exposure)."""
+    total = float(hours.sum())
+    return float(counts.sum()) / total if total > 0 else 0.0
+
+
 def prior_rates(counts: np.ndarray, hours: np.ndarray, design: np.ndarray | None) -> np.ndarray:
     """Return each customer's prior goal rate per hour: the population's, or their segment's."""
     total_hours = float(hours.sum())
@@ -147,13 +153,6 @@ def customer_baselines(
     )
     frame = frame.sort("customer")
     design = trait_design(traits, n_customers) if traits is not None else None
-    free_goals = frame["free_goals"].to_numpy()
-    free_h = frame["free_h"].to_numpy()
-    prior = prior_rates(free_goals, free_h, design)
-    shape = gamma_shape(
-        free_goals, prior * free_h, config.baseline_shape_min, config.baseline_shape_max
-    )
-    rate = (shape + free_goals) / (shape / prior + free_h)
     all_goals = frame["goals"].to_numpy()
     observed_h = frame["observed_h"].to_numpy()
     all_prior = prior_rates(all_goals, observed_h, design)
@@ -161,13 +160,23 @@ def customer_baselines(
         all_goals, all_prior * observed_h, config.baseline_shape_min, config.baseline_shape_max
     )
     frequency = (all_shape + all_goals) / (all_shape / all_prior + observed_h)
+    # The free-time rate is shrunk toward the customer's own overall rate, scaled by how the
+    # population's free-time rate compares with its overall rate: free time is often scarce.
+    free_goals = frame["free_goals"].to_numpy()
+    free_h = frame["free_h"].to_numpy()
+    free_ratio = _pooled_rate(free_goals, free_h) / max(_pooled_rate(all_goals, observed_h), 1e-12)
+    prior = frequency * (free_ratio if free_ratio > 0 else 1.0)
+    shape = gamma_shape(
+        free_goals, prior * free_h, config.baseline_shape_min, config.baseline_shape_max
+    )
+    rate = (shape + free_goals) / (shape / prior + free_h)
     return frame.select(
         "customer",
         "observed_h",
         "free_h",
         "goals",
         "free_goals",
-        pl.Series("prior_rate_h", prior),
+        pl.Series("prior_rate_h", all_prior),
         pl.Series("baseline_rate_h", rate),
         pl.Series("baseline_rate", -np.expm1(-rate * window)),
         pl.Series("frequency_rate_h", frequency),

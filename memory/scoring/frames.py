@@ -70,6 +70,8 @@ class EngineConfig:
     # snapshot calibrates (Platt), the older ones fit the coefficients.
     training_snapshots: int = 3
     training_step_h: float = 144.0
+    # False: fit the coefficients on every replayed slice and calibrate on the newest one.
+    calibrate_on_held_out: bool = False
     max_training_customers: int = 50_000
     max_curve_sends: int = 200_000
     model_l2: float = 1.0

@@ -36,6 +36,7 @@ class MemoryState:
     config: EngineConfig
     baseline_rate: np.ndarray
     frequency_rate_h: np.ndarray
+    segment_rate_h: np.ndarray  # the trait-segment (or population) prior of the goal rate
     hours_since_goal: np.ndarray
     message_rate: np.ndarray
     association: sparse.csr_matrix  # customers x labels: log(posterior rate / prior rate)
@@ -99,6 +100,7 @@ def candidate_features(
     frequency = np.where(
         known_customer, state.frequency_rate_h[cu] if cu.size else 0.0, freq_pooled
     )
+    segment = np.where(known_customer, state.segment_rate_h[cu] if cu.size else 0.0, freq_pooled)
     since = np.where(known_customer, state.hours_since_goal[cu] if cu.size else np.nan, np.nan)
     pooled_message = float(np.mean(state.message_rate)) if state.n_messages else 0.5
     message = np.where(known_message, state.message_rate[me] if me.size else 0.0, pooled_message)
@@ -117,6 +119,7 @@ def candidate_features(
     return {
         "baseline": logit(baseline),
         "frequency": np.log(np.maximum(frequency * window, 1e-6)),
+        "segment": np.log(np.maximum(segment * window, 1e-6)),
         "recency": np.where(np.isnan(since), 0.0, np.log1p(np.nan_to_num(since))),
         "never_goal": np.isnan(since).astype(np.float64),
         "message": logit(message),
@@ -156,7 +159,12 @@ def fit_scoring_model(
         name for name, column in zip(names, design.T, strict=True) if np.ptp(column) > 0
     )
     design = feature_matrix(fit_features, varying)
-    coefficients = fit_logistic(design, fit_outcomes.astype(np.float64), l2=l2)
+    # Standardise so the ridge treats every feature alike, then map back to raw units.
+    centre = design.mean(axis=0)
+    scale = design.std(axis=0)
+    standard = fit_logistic((design - centre) / scale, fit_outcomes.astype(np.float64), l2=l2)
+    slopes = standard[1:] / scale
+    coefficients = np.r_[standard[0] - float(np.sum(slopes * centre)), slopes]
     model = ScoringModel(
         features=varying, coefficients=coefficients, training_rows=fit_outcomes.size
     )

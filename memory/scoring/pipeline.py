@@ -60,6 +60,8 @@ class MemoryResult:
     state: MemoryState
     messages: pl.DataFrame
     stats: dict[str, float] = field(default_factory=dict)
+    # (features, outcomes) of the replayed slices, newest first: refit ablations without replaying.
+    replay: list[tuple[dict[str, np.ndarray], np.ndarray]] = field(default_factory=list)
 
 
 @dataclass
@@ -127,7 +129,12 @@ def _prepare(
 
 
 def _state(
-    inputs: _Inputs, config: EngineConfig, events: pl.DataFrame, horizon: float
+    inputs: _Inputs,
+    config: EngineConfig,
+    events: pl.DataFrame,
+    horizon: float,
+    *,
+    with_propensity: bool = True,
 ) -> tuple[MemoryState, dict[str, pl.DataFrame]]:
     """Compute the memory state from events strictly before ``horizon``."""
     n_customers, n_messages = inputs.n_customers, inputs.n_messages
@@ -140,7 +147,9 @@ def _state(
         resolved, inputs.labels, inputs.catalogue, config, horizon
     )
     priors = associative.label_priors(counts, inputs.catalogue, baseline_rate, config)
-    weights = associative.label_posteriors(counts, priors, baseline_rate, config)
+    weights = associative.label_posteriors(
+        counts, priors, baseline_rate, config, with_propensity=with_propensity
+    )
     association = sparse.csr_matrix(
         (
             weights["association"].to_numpy(),
@@ -160,6 +169,7 @@ def _state(
         config=config,
         baseline_rate=baseline_rate,
         frequency_rate_h=baselines["frequency_rate_h"].to_numpy(),
+        segment_rate_h=baselines["prior_rate_h"].to_numpy(),
         hours_since_goal=baselines["hours_since_goal"].fill_null(np.nan).to_numpy(),
         message_rate=message_rate,
         association=association,
@@ -222,7 +232,9 @@ def _replay_slices(
         rows = labelled.filter((pl.col("t") >= cut) & (pl.col("t") < cut + config.training_step_h))
         if rows.height == 0:
             continue
-        state, _ = _state(inputs, config, events.filter(pl.col("t") < cut), cut)
+        state, _ = _state(
+            inputs, config, events.filter(pl.col("t") < cut), cut, with_propensity=False
+        )
         features = candidate_features(
             state, rows["customer"].to_numpy(), rows["message"].to_numpy()
         )
@@ -238,8 +250,8 @@ def fit_model(
     """Fit coefficients on the older replayed slices and calibrate on the newest one."""
     if not slices:
         return fit_scoring_model({}, np.empty(0), None, None, features, config.model_l2)
-    if len(slices) == 1:
-        fit_slices, calibration = slices, None
+    if len(slices) == 1 or not config.calibrate_on_held_out:
+        fit_slices, calibration = slices, (slices[0] if len(slices) > 1 else None)
     else:
         fit_slices, calibration = slices[1:], slices[0]
     fit_features = {name: np.concatenate([s[0][name] for s in fit_slices]) for name in ALL_FEATURES}
@@ -294,7 +306,8 @@ def compute_memory(
         state.baseline_rate,
         config,
     )
-    model = fit_model(_replay_slices(inputs, config, outcomes, horizon), features, config)
+    replay = _replay_slices(inputs, config, outcomes, horizon)
+    model = fit_model(replay, features, config)
     baselines = frames["baselines"]
     send_counts = outcomes.group_by("customer").agg(pl.len().cast(pl.Int64).alias("sends"))
     customer_state = (
@@ -331,6 +344,7 @@ def compute_memory(
         state=state,
         messages=inputs.messages,
         stats=stats,
+        replay=replay,
     )
 
 

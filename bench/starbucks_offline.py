@@ -1,0 +1,220 @@
+"""Evaluate the memory engine offline on the Starbucks rewards data (no Django)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from sklearn.metrics import log_loss, roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from memory.scoring.frames import EngineConfig
+from memory.scoring.model import ALL_FEATURES, FEATURE_GROUPS, candidate_features, predict
+from memory.scoring.outcomes import events_before, send_outcomes
+from memory.scoring.pipeline import compute_memory, fit_model
+
+DATA_DIR = Path("/work/shared/data/starbucks")
+SEND_EVENT = "Message Sent"
+OPEN_EVENT = "Message Opened"
+GOAL_EVENT = "Order Completed"
+EVENT_NAMES = {
+    "offer received": SEND_EVENT,
+    "offer viewed": OPEN_EVENT,
+    "transaction": GOAL_EVENT,
+    "offer completed": "Offer Completed",
+}
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    """Read one JSON object a line, skipping blank lines."""
+    opener = lzma.open if path.suffix == ".xz" else open
+    with opener(path, "rt") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def load_portfolio(data_dir: Path = DATA_DIR) -> pl.DataFrame:
+    """Return the offers with their attributes."""
+    return pl.DataFrame(read_json_lines(data_dir / "portfolio.json"))
+
+
+def load_events(data_dir: Path = DATA_DIR) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Return (transcript rows, profile, portfolio) as raw polars frames."""
+    rows = read_json_lines(data_dir / "transcript.json.xz")
+    transcript = pl.DataFrame(
+        {
+            "person": [row["person"] for row in rows],
+            "event": [row["event"] for row in rows],
+            "time": [float(row["time"]) for row in rows],
+            # The offer key is spelled both "offer id" and "offer_id".
+            "offer": [row["value"].get("offer id", row["value"].get("offer_id")) for row in rows],
+            "amount": [row["value"].get("amount") for row in rows],
+        },
+        schema={
+            "person": pl.Utf8,
+            "event": pl.Utf8,
+            "time": pl.Float64,
+            "offer": pl.Utf8,
+            "amount": pl.Float64,
+        },
+    )
+    profile = pl.DataFrame(read_json_lines(data_dir / "profile.json"))
+    return transcript, profile, load_portfolio(data_dir)
+
+
+def reward_level(reward: int) -> str:
+    """Return a label for the size of an offer's reward."""
+    if reward == 0:
+        return "none"
+    return "low" if reward <= 3 else ("medium" if reward <= 5 else "high")
+
+
+def offer_text(offer: dict) -> str:
+    """Return a short description of an offer synthesised from its attributes."""
+    days = int(offer["duration"])
+    channels = ", ".join(sorted(offer["channels"]))
+    if offer["offer_type"] == "bogo":
+        body = f"Buy one, get one: spend ${offer['difficulty']} and get ${offer['reward']} back"
+    elif offer["offer_type"] == "discount":
+        body = f"Discount: spend ${offer['difficulty']} and get ${offer['reward']} off"
+    else:
+        body = "News about our drinks and stores, no purchase needed"
+    return f"{body}, valid {days} days. Sent by {channels}."
+
+
+def to_contract(
+    transcript: pl.DataFrame, profile: pl.DataFrame, portfolio: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Map the raw Starbucks frames to (events, messages, message_labels, traits)."""
+    people = profile.select(pl.col("id").alias("person")).with_row_index("customer")
+    offers = portfolio.with_row_index("message")
+    messages = pl.DataFrame(
+        {
+            "message": offers["message"].cast(pl.Int64),
+            "key": offers["id"],
+            "text": [offer_text(row) for row in offers.iter_rows(named=True)],
+        }
+    )
+    label_rows = []
+    for row in offers.iter_rows(named=True):
+        label_rows.append((row["message"], "offer-type", row["offer_type"]))
+        label_rows.append((row["message"], "reward", reward_level(row["reward"])))
+        label_rows.extend((row["message"], "channel", channel) for channel in row["channels"])
+    message_labels = pl.DataFrame(
+        label_rows,
+        schema={"message": pl.Int64, "label_set": pl.Utf8, "label": pl.Utf8},
+        orient="row",
+    )
+    events = (
+        transcript.join(people, on="person", how="left")
+        .join(offers.select(pl.col("id").alias("offer"), "message"), on="offer", how="left")
+        .select(
+            pl.col("customer").cast(pl.Int64),
+            pl.col("event").replace_strict(EVENT_NAMES).alias("name"),
+            pl.col("time").alias("t"),
+            pl.col("message").cast(pl.Int64),
+            pl.col("amount").alias("revenue"),
+        )
+    )
+    traits = profile.with_row_index("customer").select(
+        pl.col("customer").cast(pl.Int64),
+        pl.when(pl.col("age") == 118)
+        .then(None)
+        .otherwise(pl.col("age"))
+        .cast(pl.Float64)
+        .alias("age"),
+        pl.col("income").cast(pl.Float64),
+        pl.col("gender").fill_null("unknown"),
+        pl.col("became_member_on").str.slice(0, 4).cast(pl.Float64).alias("member_year"),
+    )
+    return events, messages, message_labels, traits
+
+
+def evaluation_sends(events: pl.DataFrame, config: EngineConfig, cutoff: float) -> pl.DataFrame:
+    """Return the sends at or after the cut-off whose window fits in the data, with outcomes."""
+    _, horizon = events_before(events, None)
+    outcomes = send_outcomes(events, config, horizon)
+    return outcomes.filter((pl.col("t") >= cutoff) & pl.col("resolved"))
+
+
+def metrics(outcome: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
+    """Return AUC, log loss and the goal rate in the top decile of p."""
+    top = np.argsort(-p, kind="stable")[: max(1, p.size // 10)]
+    return roc_auc_score(outcome, p), log_loss(outcome, p), float(outcome[top].mean())
+
+
+def evaluate(cutoff: float, use_traits: bool) -> None:
+    """Print AUC, log loss and top-decile rate of each model on sends after the cut-off."""
+    started = time.perf_counter()
+    events, messages, message_labels, traits = to_contract(*load_events())
+    loaded = time.perf_counter()
+    config = EngineConfig(goal_event=GOAL_EVENT, send_event=SEND_EVENT, open_event=OPEN_EVENT)
+    result = compute_memory(
+        events,
+        messages,
+        message_labels,
+        config,
+        as_of=cutoff,
+        traits=traits if use_traits else None,
+    )
+    computed = time.perf_counter()
+    test = evaluation_sends(events, config, cutoff)
+    outcome = test["goal"].to_numpy().astype(np.float64)
+    features = candidate_features(
+        result.state, test["customer"].to_numpy(), test["message"].to_numpy()
+    )
+    groups = FEATURE_GROUPS
+    everything = ALL_FEATURES
+    variants = {
+        "population rate per offer": groups["message"],
+        "customer baseline only": groups["baseline"],
+        "full memory": everything,
+        "  minus associative": tuple(f for f in everything if f not in groups["associative"]),
+        "  minus habituation": tuple(f for f in everything if f not in groups["habituation"]),
+        "  minus priming": tuple(f for f in everything if f not in groups["priming"]),
+    }
+    print(
+        f"Starbucks, cut-off {cutoff:g} h, window {config.attribution_window_h:g} h, "
+        f"traits {'on' if use_traits else 'off'}: {int(result.stats['resolved_sends'])} resolved "
+        f"sends before the cut-off, {test.height} sends scored after it "
+        f"(goal rate {outcome.mean():.3f})"
+    )
+    print(f"{'model':28s} {'AUC':>6s} {'log loss':>9s} {'top-decile rate':>16s}")
+    for name, feature_names in variants.items():
+        model = fit_model(result.replay, feature_names, config)
+        p, _ = predict(model, features)
+        auc, loss, top = metrics(outcome, p)
+        print(f"{name:28s} {auc:6.3f} {loss:9.4f} {top:16.3f}")
+    full = fit_model(result.replay, everything, config)
+    print(
+        "full model coefficients:",
+        dict(zip(("intercept", *full.features), np.round(full.coefficients, 3), strict=True)),
+    )
+    print(f"calibration (a, b): {tuple(round(x, 3) for x in full.calibration)}")
+    print(
+        result.priming.select(
+            "event_name", "lift", "odds_ratio", "or_low", "or_high", "support", "median_lead_h"
+        )
+    )
+    print(result.habituation_curve)
+    print({k: round(v, 4) for k, v in result.stats.items()})
+    print(f"load {loaded - started:.1f} s, compute_memory {computed - loaded:.1f} s")
+
+
+def main() -> None:
+    """Run the offline evaluation from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cutoff", type=float, default=504.0)
+    parser.add_argument("--no-traits", action="store_true", help="leave demographics out")
+    arguments = parser.parse_args()
+    evaluate(arguments.cutoff, not arguments.no_traits)
+
+
+if __name__ == "__main__":
+    main()
