@@ -1,0 +1,346 @@
+"""Recompute a workspace's memory: population statistics, customer shards, one atomic swap.
+
+1. ``recompute_population`` reads the events of a seeded sample of customer buckets and fits
+   what is shared by everyone: label priors, message rates, the priming table, the baseline
+   prior, the scoring model and the habituation curve. It is stored on the run.
+2. ``recompute_shard`` reads one hash bucket of customers (customer_id mod shards), computes
+   their weights, habituation loads and primed state with the population, and stores them on
+   a RecomputeShard row (replaced on retry, so a re-delivered task is harmless).
+3. ``recompute_finish`` swaps every shard's rows into the derived tables in one transaction,
+   so readers see the old memory or the new, never half of each.
+
+With Redis, Celery runs shards on any number of workers (a chord); without it, in-process.
+"""
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import polars as pl
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.models import Workspace
+from memory import writeback
+from memory.models import Customer, Event, RecomputeRun, RecomputeShard
+from memory.scoring import sharded
+from memory.scoring.frames import EngineConfig
+from memory.selectors import CustomerFilter, catalogue_of, events_frame, hours_since_epoch
+
+logger = logging.getLogger(__name__)
+
+# Coarse shards: a task costs ~2 ms of overhead, and every shard re-reads the catalogue.
+CUSTOMERS_PER_SHARD = 20_000
+MAX_SHARDS = 1000
+# The population is fitted on at most about this many customers (whole buckets of them).
+POPULATION_CUSTOMERS = 50_000
+
+
+def engine_config(workspace: Workspace) -> EngineConfig:
+    """Return the engine configuration from the workspace's settings."""
+    return EngineConfig(
+        goal_event=workspace.goal_event,
+        send_event=workspace.send_event,
+        open_event=workspace.open_event,
+        attribution_window_h=workspace.attribution_window_h,
+        habituation_half_life_h=workspace.habituation_half_life_h,
+        priming_horizon_h=workspace.priming_horizon_h,
+    )
+
+
+def shard_count(customers: int) -> int:
+    """Return how many hash buckets to split this many customers into."""
+    return max(1, min(MAX_SHARDS, -(-customers // CUSTOMERS_PER_SHARD)))
+
+
+def frame_to_bytes(frames: dict[str, pl.DataFrame]) -> bytes:
+    """Serialise named frames as one Arrow IPC stream per frame, length-prefixed."""
+    out = io.BytesIO()
+    for name, frame in frames.items():
+        buffer = io.BytesIO()
+        frame.write_ipc(buffer, compression="zstd")
+        payload = buffer.getvalue()
+        encoded = name.encode()
+        out.write(len(encoded).to_bytes(2, "big") + encoded)
+        out.write(len(payload).to_bytes(8, "big") + payload)
+    return out.getvalue()
+
+
+def frames_from_bytes(blob: bytes) -> dict[str, pl.DataFrame]:
+    """Read frames written by ``frame_to_bytes``."""
+    view, frames, at = memoryview(blob), {}, 0
+    while at < len(view):
+        name_len = int.from_bytes(view[at : at + 2], "big")
+        name = bytes(view[at + 2 : at + 2 + name_len]).decode()
+        at += 2 + name_len
+        size = int.from_bytes(view[at : at + 8], "big")
+        frames[name] = pl.read_ipc(io.BytesIO(bytes(view[at + 8 : at + 8 + size])))
+        at += 8 + size
+    return frames
+
+
+def recompute_start(
+    *,
+    workspace: Workspace,
+    as_of: datetime | None = None,
+    customer_ids: list[int] | None = None,
+    mode: str = RecomputeRun.Mode.FULL,
+) -> RecomputeRun:
+    """Create a queued run: fix its as-of time, its customers and how many shards they take."""
+    customers = (
+        len(customer_ids)
+        if customer_ids is not None
+        else Customer.objects.for_workspace(workspace).count()
+    )
+    shards = 1 if customer_ids is not None else shard_count(customers)
+    return RecomputeRun.objects.create(
+        workspace=workspace,
+        mode=mode,
+        as_of=as_of or timezone.now(),
+        shards_total=shards,
+        customers=customers,
+        stats={"customer_ids": customer_ids} if customer_ids is not None else {},
+    )
+
+
+def recompute_incremental_customers(*, workspace: Workspace) -> list[int]:
+    """Return ids of customers with events received since the last successful run started."""
+    last = (
+        RecomputeRun.objects.for_workspace(workspace)
+        .filter(status=RecomputeRun.Status.SUCCEEDED)
+        .order_by("-started_at")
+        .first()
+    )
+    events = Event.objects.for_workspace(workspace)
+    if last is not None and last.started_at is not None:
+        events = events.filter(received_at__gte=last.started_at)
+    return sorted(set(events.values_list("customer_id", flat=True)))
+
+
+def _population_filter(run: RecomputeRun) -> CustomerFilter:
+    """Choose whole buckets so the population sample holds about POPULATION_CUSTOMERS people."""
+    total = Customer.objects.for_workspace(run.workspace_id).count()
+    buckets = max(1, -(-total // POPULATION_CUSTOMERS))
+    return CustomerFilter(shard=0, shards=buckets) if buckets > 1 else CustomerFilter()
+
+
+def _run_filter(run: RecomputeRun, index: int) -> CustomerFilter:
+    ids = run.stats.get("customer_ids")
+    if ids is not None:
+        return CustomerFilter(customer_ids=tuple(ids))
+    return CustomerFilter(shard=index, shards=run.shards_total) if run.shards_total > 1 else CustomerFilter()
+
+
+def _timed(run: RecomputeRun, step: str, started: float) -> None:
+    RecomputeRun.objects.for_workspace(run.workspace_id).filter(pk=run.pk).update(
+        timings={**run.timings, step: round(time.perf_counter() - started, 3)}
+    )
+
+
+def recompute_population(*, run_id: int) -> None:
+    """Fit the population statistics of a run and store them on it (idempotent)."""
+    run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
+    if run.population is not None:
+        return
+    started = time.perf_counter()
+    RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
+        status=RecomputeRun.Status.RUNNING, started_at=timezone.now()
+    )
+    catalogue = catalogue_of(workspace=run.workspace)
+    events = events_frame(
+        workspace=run.workspace, before=run.as_of, customers=_population_filter(run)
+    )
+    population = sharded.fit_population(
+        events=_dense_events(events, catalogue),
+        messages=catalogue.messages,
+        message_labels=catalogue.message_labels,
+        config=engine_config(run.workspace),
+        horizon=hours_since_epoch(run.as_of),
+    )
+    RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
+        population=population.to_bytes(),
+        stats={**run.stats, **population.summary()},
+        timings={**run.timings, "population_s": round(time.perf_counter() - started, 3)},
+    )
+
+
+def _dense_events(events: pl.DataFrame, catalogue) -> pl.DataFrame:
+    """Give the engine dense customer indices (in frame order) and dense message indices."""
+    return events.with_columns(
+        pl.col("customer_id").rank("dense").cast(pl.Int64).sub(1).alias("customer"),
+        catalogue.message_index(events["message_id"]).alias("message"),
+    )
+
+
+def recompute_shard(*, run_id: int, index: int) -> None:
+    """Compute one bucket of customers with the run's population; store the rows (idempotent)."""
+    run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
+    started = time.perf_counter()
+    catalogue = catalogue_of(workspace=run.workspace)
+    events = _dense_events(
+        events_frame(workspace=run.workspace, before=run.as_of, customers=_run_filter(run, index)),
+        catalogue,
+    )
+    population = sharded.Population.from_bytes(run.population)
+    result = sharded.customer_memory(
+        events=events, population=population, horizon=hours_since_epoch(run.as_of)
+    )
+    customer_ids = (
+        events.select("customer", "customer_id").unique().sort("customer")["customer_id"]
+    )
+    frames = writeback.to_database_ids(result, customer_ids=customer_ids, catalogue=catalogue)
+    RecomputeShard.objects.update_or_create(
+        run=run,
+        index=index,
+        defaults={
+            "customers": customer_ids.len(),
+            "events": events.height,
+            "payload": frame_to_bytes(frames),
+            "seconds": time.perf_counter() - started,
+            "finished_at": timezone.now(),
+        },
+    )
+    done = RecomputeShard.objects.filter(run=run).count()
+    RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(shards_done=done)
+
+
+def recompute_finish(*, run_id: int) -> RecomputeRun:
+    """Swap the run's shard rows into the derived tables in one transaction (idempotent)."""
+    run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
+    if run.status == RecomputeRun.Status.SUCCEEDED:
+        return run
+    started = time.perf_counter()
+    shards = list(RecomputeShard.objects.filter(run=run).order_by("index"))
+    missing = set(range(run.shards_total)) - {shard.index for shard in shards}
+    if missing:
+        raise RuntimeError(f"Run {run.pk} cannot finish: shards {sorted(missing)} are missing.")
+    parts = [frames_from_bytes(bytes(shard.payload)) for shard in shards]
+    population = sharded.Population.from_bytes(run.population)
+    catalogue = catalogue_of(workspace=run.workspace)
+    priming = writeback.priming_rows(population)
+    customer_ids = run.stats.get("customer_ids")
+    with transaction.atomic():
+        counts = writeback.swap(
+            workspace=run.workspace,
+            parts=parts,
+            priming=priming,
+            customer_ids=customer_ids,
+            computed_at=run.as_of,
+            catalogue=catalogue,
+        )
+        RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
+            status=RecomputeRun.Status.SUCCEEDED,
+            finished_at=timezone.now(),
+            events=sum(shard.events for shard in shards),
+            shards_done=len(shards),
+            stats={**run.stats, "rows": counts},
+            timings={
+                **run.timings,
+                "shards_s": round(sum(shard.seconds for shard in shards), 3),
+                "swap_s": round(time.perf_counter() - started, 3),
+            },
+        )
+        RecomputeShard.objects.filter(run=run).delete()
+    run.refresh_from_db()
+    return run
+
+
+def recompute_fail(*, run_id: int, error: str) -> None:
+    """Mark a run failed with the reason; the derived tables keep the previous memory."""
+    RecomputeRun.objects.all_workspaces().filter(pk=run_id).exclude(
+        status=RecomputeRun.Status.SUCCEEDED
+    ).update(status=RecomputeRun.Status.FAILED, error=error[:5000], finished_at=timezone.now())
+
+
+def memory_recompute(
+    *,
+    workspace: Workspace,
+    as_of: datetime | None = None,
+    customers: list[int] | None = None,
+    incremental: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RecomputeRun:
+    """Recompute in this process: population, every shard, then the swap."""
+    if incremental:
+        customers = recompute_incremental_customers(workspace=workspace)
+    mode = RecomputeRun.Mode.INCREMENTAL if customers is not None else RecomputeRun.Mode.FULL
+    run = recompute_start(workspace=workspace, as_of=as_of, customer_ids=customers, mode=mode)
+    try:
+        recompute_population(run_id=run.pk)
+        for index in range(run.shards_total):
+            recompute_shard(run_id=run.pk, index=index)
+            if on_progress:
+                on_progress(index + 1, run.shards_total)
+        return recompute_finish(run_id=run.pk)
+    except Exception as error:
+        recompute_fail(run_id=run.pk, error=f"{type(error).__name__}: {error}")
+        raise
+
+
+def as_of_from_hours(hours: float) -> datetime:
+    """Return the aware datetime for an engine clock reading."""
+    return datetime.fromtimestamp(hours * 3600.0, tz=UTC)
+
+
+
+# Debounce: after ingestion, one incremental recompute per workspace per this many seconds.
+DEBOUNCE_S = 60
+
+
+def pending_key(workspace_id: int) -> str:
+    return f"primer:recompute-pending:{workspace_id}"
+
+
+def recompute_shard_indices(*, run_id: int) -> list[int]:
+    """Return the shard indices of a run that have no stored result yet."""
+    run = RecomputeRun.objects.all_workspaces().get(pk=run_id)
+    done = set(RecomputeShard.objects.filter(run=run).values_list("index", flat=True))
+    return [index for index in range(run.shards_total) if index not in done]
+
+
+def recompute_enqueue(
+    *,
+    workspace_id: int,
+    as_of: datetime | None = None,
+    incremental: bool = False,
+) -> RecomputeRun:
+    """Start a recompute on the Celery workers (in-process when there is no broker)."""
+    from memory import tasks
+
+    workspace = Workspace.objects.get(pk=workspace_id)
+    customers = recompute_incremental_customers(workspace=workspace) if incremental else None
+    mode = RecomputeRun.Mode.INCREMENTAL if incremental else RecomputeRun.Mode.FULL
+    run = recompute_start(workspace=workspace, as_of=as_of, customer_ids=customers, mode=mode)
+    transaction.on_commit(
+        lambda: (tasks.recompute_population.si(run.pk) | tasks.recompute_dispatch.si(run.pk))
+        .on_error(tasks.recompute_failed.s(run.pk))
+        .delay()
+    )
+    return run
+
+
+def recompute_schedule(*, workspace_id: int) -> bool:
+    """Ask for an incremental recompute soon, at most one per DEBOUNCE_S; True if queued now.
+
+    Without a broker (the laptop demo) nothing is queued: new events wait for the next
+    recompute asked for on the page or the command line, so ingestion never computes inline.
+    """
+    from django.conf import settings
+
+    from memory import tasks
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return False
+    if not cache.add(pending_key(workspace_id), 1, timeout=DEBOUNCE_S):
+        return False
+    transaction.on_commit(
+        lambda: tasks.recompute_workspace.apply_async((workspace_id,), countdown=DEBOUNCE_S)
+    )
+    return True
+
+
+def workspace_ids() -> list[int]:
+    return list(Workspace.objects.order_by("pk").values_list("pk", flat=True))

@@ -1,0 +1,131 @@
+"""Write the engine's frames into the derived tables in bulk: COPY on PostgreSQL.
+
+Frames arrive keyed by the engine's dense indices; they leave keyed by database ids.
+"""
+
+import io
+from datetime import UTC, datetime
+
+import polars as pl
+from django.db import connection
+
+from campaigns.models import Workspace
+from memory.selectors import Catalogue
+
+WEIGHT_COLUMNS = [
+    "customer_id", "label_id", "alpha", "beta", "exposures", "conversions", "weight",
+    "weight_low", "weight_high", "evidence", "lift",
+]
+HABITUATION_COLUMNS = ["customer_id", "message_id", "load", "sends", "last_sent_at"]
+STATE_COLUMNS = ["customer_id", "primed_score", "baseline_rate", "signals"]
+PRIMING_COLUMNS = [
+    "event_name", "lift", "odds_ratio", "odds_ratio_low", "odds_ratio_high", "support",
+    "median_lead_h",
+]
+TABLES = {
+    "weights": ("memory_customerlabelweight", WEIGHT_COLUMNS),
+    "habituation": ("memory_customermessagehabituation", HABITUATION_COLUMNS),
+    "state": ("memory_customerstate", STATE_COLUMNS),
+}
+
+
+def _hours_to_datetime(column: str) -> pl.Expr:
+    return (pl.col(column) * 3_600_000_000).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+
+
+def to_database_ids(
+    result: dict[str, pl.DataFrame], *, customer_ids: pl.Series, catalogue: Catalogue
+) -> dict[str, pl.DataFrame]:
+    """Replace dense customer, label and message indices with database ids."""
+    customers = pl.DataFrame(
+        {"customer": pl.int_range(0, customer_ids.len(), eager=True), "customer_id": customer_ids}
+    ).with_columns(pl.col("customer").cast(pl.Int64))
+    labels = catalogue.labels.select("label_id", "label_set", "label")
+    messages = catalogue.messages.select("message", "message_id")
+    weights = (
+        result["weights"]
+        .join(customers, on="customer")
+        .join(labels, on=["label_set", "label"])
+        .select(WEIGHT_COLUMNS)
+    )
+    habituation = (
+        result["habituation"]
+        .join(customers, on="customer")
+        .join(messages, on="message")
+        .with_columns(_hours_to_datetime("last_sent_t").alias("last_sent_at"))
+        .select(HABITUATION_COLUMNS)
+    )
+    state = result["state"].join(customers, on="customer").select(STATE_COLUMNS)
+    return {"weights": weights, "habituation": habituation, "state": state}
+
+
+def priming_rows(population) -> pl.DataFrame:
+    """Return the population's priming indicators in the table's columns."""
+    return population.priming.select(PRIMING_COLUMNS)
+
+
+def swap(
+    *,
+    workspace: Workspace,
+    parts: list[dict[str, pl.DataFrame]],
+    priming: pl.DataFrame,
+    customer_ids: list[int] | None,
+    computed_at: datetime,
+    catalogue: Catalogue,
+) -> dict[str, int]:
+    """Replace the workspace's derived rows (or only these customers') with the new ones.
+
+    Call inside a transaction: deletes and inserts commit together.
+    """
+    counts = {}
+    with connection.cursor() as cursor:
+        for name, (table, _) in TABLES.items():
+            if customer_ids is None:
+                cursor.execute(f"DELETE FROM {table} WHERE workspace_id = %s", [workspace.pk])
+            elif customer_ids:
+                _delete_customers(cursor, table, workspace.pk, customer_ids)
+            frames = [part[name] for part in parts if part[name].height]
+            frame = pl.concat(frames) if frames else None
+            counts[name] = _insert(cursor, table, frame, workspace.pk, computed_at, name)
+        cursor.execute("DELETE FROM memory_primingindicator WHERE workspace_id = %s", [workspace.pk])
+        counts["priming"] = _insert(
+            cursor, "memory_primingindicator", priming, workspace.pk, computed_at, "priming"
+        )
+    return counts
+
+
+def _delete_customers(cursor, table: str, workspace_id: int, customer_ids: list[int]) -> None:
+    for start in range(0, len(customer_ids), 10_000):
+        chunk = customer_ids[start : start + 10_000]
+        cursor.execute(
+            f"DELETE FROM {table} WHERE workspace_id = %s AND customer_id IN "
+            f"({', '.join(['%s'] * len(chunk))})",
+            [workspace_id, *chunk],
+        )
+
+
+def _insert(cursor, table, frame, workspace_id, computed_at, kind) -> int:
+    if frame is None or frame.height == 0:
+        return 0
+    time_column = "last_recompute_at" if kind == "state" else "computed_at"
+    frame = frame.with_columns(
+        pl.lit(workspace_id).alias("workspace_id"),
+        pl.lit(computed_at.astimezone(UTC)).alias(time_column),
+    )
+    if "signals" in frame.columns:
+        frame = frame.with_columns(pl.col("signals").fill_null("[]"))
+    columns = frame.columns
+    if connection.vendor == "postgresql":
+        buffer = io.BytesIO()
+        frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
+        with cursor.copy(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+        ) as copy:
+            copy.write(buffer.getvalue())
+    else:
+        placeholders = ", ".join(["%s"] * len(columns))
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",
+            frame.rows(),
+        )
+    return frame.height
