@@ -1,0 +1,68 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from memory.management.commands._common import parse_as_of, workspace_or_error
+from memory.models import RecomputeRun
+from memory.recompute import memory_recompute, recompute_enqueue
+
+
+class Command(BaseCommand):
+    help = "Recompute a workspace's memory (associations, habituation, priming), with progress."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workspace", required=True, help="Workspace slug.")
+        parser.add_argument("--as-of", help="Use only events strictly before this ISO time.")
+        parser.add_argument(
+            "--incremental",
+            action="store_true",
+            help="Only customers with events received since the last successful run.",
+        )
+        parser.add_argument(
+            "--async",
+            dest="run_async",
+            action="store_true",
+            help="Send the work to Celery workers and follow their progress.",
+        )
+
+    def handle(self, *args, workspace, as_of, incremental, run_async, **options):
+        found = workspace_or_error(workspace)
+        moment = parse_as_of(as_of)
+        if run_async:
+            run = recompute_enqueue(workspace_id=found.pk, as_of=moment, incremental=incremental)
+            run = self._follow(run)
+        else:
+            bar = tqdm(total=None, desc="shards", unit="shard", disable=options["verbosity"] == 0)
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            try:
+                run = memory_recompute(
+                    workspace=found, as_of=moment, incremental=incremental, on_progress=progress
+                )
+            finally:
+                bar.close()
+        if run.status != RecomputeRun.Status.SUCCEEDED:
+            raise CommandError(f"Recompute {run.pk} {run.status}: {run.error}")
+        rows = run.stats.get("rows", {})
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Recompute {run.pk} ({run.mode}) as of {run.as_of:%Y-%m-%d %H:%M:%S} UTC: "
+                f"{run.customers} customers, {run.events} events, "
+                + ", ".join(f"{count} {name} rows" for name, count in rows.items())
+                + f" in {sum(run.timings.values()):.1f} s of work."
+            )
+        )
+
+    def _follow(self, run: RecomputeRun) -> RecomputeRun:
+        with tqdm(total=run.shards_total, desc="shards", unit="shard") as bar:
+            while run.status in {RecomputeRun.Status.QUEUED, RecomputeRun.Status.RUNNING}:
+                time.sleep(0.5)
+                run.refresh_from_db()
+                bar.n = run.shards_done
+                bar.refresh()
+        return run
