@@ -194,3 +194,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("PRIMER_LOG_LEVEL", "INFO")},
 }
+
+# Ingestion: Segment-compatible API limits and policies (see README, "Sending events").
+INSTALLED_APPS += ["drf_spectacular_sidecar"]  # Swagger UI and Redoc from local static files
+SPECTACULAR_SETTINGS |= {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Requests per API key per window, answered 429 with Retry-After past it.
+PRIMER_INGEST_RATE_LIMIT = env_int("PRIMER_INGEST_RATE_LIMIT", 1000, minimum=1)
+PRIMER_INGEST_RATE_WINDOW_S = env_int("PRIMER_INGEST_RATE_WINDOW_S", 10, minimum=1)
+# Event times further than this from their receipt are rejected (0 days: no bound in the past).
+PRIMER_INGEST_MAX_PAST_DAYS = env_int("PRIMER_INGEST_MAX_PAST_DAYS", 1826, minimum=0)
+PRIMER_INGEST_MAX_FUTURE_H = env_int("PRIMER_INGEST_MAX_FUTURE_H", 24, minimum=0)

@@ -1,9 +1,17 @@
-"""The Starbucks rewards data: offers as Primer messages (events are read by the importer)."""
+"""The Starbucks rewards data: offers as Primer messages, profiles as traits, the transcript."""
 
 import json
+import lzma
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
+
+from campaigns.models import Workspace
 from campaigns.services import MessageSpec
+from memory.importers.lines import SourceLine
+from memory.ingest.segment import SegmentEvent
 
 OFFER_TYPE_LABELS = {
     "bogo": "Buy one, get one free",
@@ -62,3 +70,102 @@ def read_portfolio(path: Path) -> list[MessageSpec]:
     """Read portfolio.json (one offer per line) into message specs."""
     with open(path, encoding="utf-8") as handle:
         return [offer_message_spec(json.loads(line)) for line in handle if line.strip()]
+
+
+# --- Events -------------------------------------------------------------------------------
+
+START = datetime(2018, 1, 1, tzinfo=UTC)
+UNKNOWN_AGE = 118
+OFFER_COMPLETED = "Offer Completed"
+
+
+def profile_lines(path: Path) -> Iterator[SourceLine | None]:
+    """Yield each profile as an identify call carrying the person's traits.
+
+    Unknown values are left out: age 118, a null gender or income. `became_member_on`
+    (YYYYMMDD) becomes an ISO date.
+    """
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                yield None
+                continue
+            try:
+                person = msgspec.json.decode(line)
+                traits = {}
+                if person.get("gender") is not None:
+                    traits["gender"] = person["gender"]
+                if person.get("age") is not None and person["age"] != UNKNOWN_AGE:
+                    traits["age"] = person["age"]
+                if person.get("income") is not None:
+                    traits["income"] = person["income"]
+                joined = person.get("became_member_on")
+                if joined:
+                    traits["became_member_on"] = (
+                        datetime.strptime(str(joined), "%Y%m%d").date().isoformat()
+                    )
+                event = SegmentEvent(type="identify", userId=person["id"], traits=traits)
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+                yield SourceLine(number, error=f"not a profile: {_describe(error)}")
+                continue
+            yield SourceLine(number, payload=event)
+
+
+def transcript_lines(path: Path, *, workspace: Workspace) -> Iterator[SourceLine | None]:
+    """Yield each transcript record as a track call in the workspace's event names.
+
+    offer received -> send event, offer viewed -> open event, offer completed -> Offer
+    Completed (with its reward), each naming the offer in properties.message_id; transaction ->
+    the goal event with `revenue`. Hour h is 2018-01-01T00:00:00Z + h hours.
+    """
+    names = {
+        "offer received": workspace.send_event,
+        "offer viewed": workspace.open_event,
+        "offer completed": OFFER_COMPLETED,
+        "transaction": workspace.goal_event,
+    }
+    with lzma.open(path, "rb") if path.suffix == ".xz" else open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                yield None
+                continue
+            try:
+                record = msgspec.json.decode(line)
+                kind = record["event"]
+                name = names.get(kind)
+                if name is None:
+                    yield SourceLine(number, error=f"unknown event {kind!r}", field="event")
+                    continue
+                value = record["value"]
+                if kind == "transaction":
+                    properties = {"revenue": float(value["amount"])}
+                else:
+                    # The offer key is spelled both "offer id" and "offer_id".
+                    offer = value.get("offer id") or value.get("offer_id")
+                    if not offer:
+                        yield SourceLine(number, error="names no offer id", field="value")
+                        continue
+                    properties = {"message_id": offer}
+                    if "reward" in value:
+                        properties["reward"] = value["reward"]
+                hours = record["time"]
+                if isinstance(hours, bool) or not isinstance(hours, int | float):
+                    yield SourceLine(number, error=f"{hours!r} is not a number", field="time")
+                    continue
+                event = SegmentEvent(
+                    type="track",
+                    userId=record["person"],
+                    event=name,
+                    timestamp=START + timedelta(hours=hours),
+                    properties=properties,
+                )
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+                yield SourceLine(number, error=f"not a transcript record: {_describe(error)}")
+                continue
+            yield SourceLine(number, payload=event)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"missing {error.args[0]!r}"
+    return str(error)

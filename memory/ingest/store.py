@@ -1,0 +1,254 @@
+"""The set-based write: customers upserted, events inserted once, in the caller's transaction.
+
+PostgreSQL: COPY into TEMP staging tables, then one `INSERT … SELECT … ON CONFLICT` for the
+customers and one for the events. SQLite (the laptop default): `executemany` with the same
+ON CONFLICT clauses. No ORM save per row anywhere.
+"""
+
+import json
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import msgspec
+from django.db import connection
+
+from memory.models import Customer, Event
+
+_encode = msgspec.json.encode
+
+
+class CustomerRecord(NamedTuple):
+    """A customer as one request saw them: traits to merge and the span of their events."""
+
+    external_id: str
+    anonymous_id: str
+    traits: dict[str, Any]
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+
+
+class EventRecord(NamedTuple):
+    """An event ready to store; the customer is named by external id, resolved in SQL."""
+
+    external_id: str
+    name: str
+    occurred_at: datetime
+    properties: dict[str, Any]
+    message_id: int | None
+    message_key: str
+    dedup_key: str
+
+
+def rows_store(
+    *,
+    workspace_id: int,
+    customers: list[CustomerRecord],
+    events: list[EventRecord],
+    received_at: datetime,
+    want_stored_keys: bool = False,
+) -> tuple[int, set[str] | None]:
+    """Upsert the customers, insert the events that are new; return (inserted, stored keys).
+
+    Customers are written in external_id order and events in dedup_key order, so concurrent
+    writers take their locks in the same order and cannot deadlock each other.
+    """
+    customers = sorted(customers, key=lambda c: c.external_id)
+    events = sorted(events, key=lambda e: e.dedup_key)
+    if connection.vendor == "postgresql":
+        return _store_postgresql(workspace_id, customers, events, received_at, want_stored_keys)
+    return _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys)
+
+
+CUSTOMER = Customer._meta.db_table
+EVENT = Event._meta.db_table
+
+_PG_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS primer_stage_customer (
+    external_id text, anonymous_id text, traits jsonb,
+    first_seen_at timestamptz, last_seen_at timestamptz
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS primer_stage_event (
+    external_id text, name text, occurred_at timestamptz, properties jsonb,
+    message_id bigint, message_key text, dedup_key text
+) ON COMMIT DELETE ROWS;
+"""
+
+_PG_UPSERT_CUSTOMERS = f"""
+INSERT INTO {CUSTOMER} (workspace_id, external_id, anonymous_id, traits, first_seen_at,
+                        last_seen_at)
+SELECT %s, external_id, anonymous_id, traits, first_seen_at, last_seen_at
+FROM primer_stage_customer ORDER BY external_id
+ON CONFLICT (workspace_id, external_id) DO UPDATE SET
+    traits = {CUSTOMER}.traits || EXCLUDED.traits,
+    anonymous_id = CASE WHEN {CUSTOMER}.anonymous_id = '' THEN EXCLUDED.anonymous_id
+                        ELSE {CUSTOMER}.anonymous_id END,
+    first_seen_at = LEAST({CUSTOMER}.first_seen_at, EXCLUDED.first_seen_at),
+    last_seen_at = GREATEST({CUSTOMER}.last_seen_at, EXCLUDED.last_seen_at)
+WHERE EXCLUDED.traits <> '{{}}'::jsonb
+   OR ({CUSTOMER}.anonymous_id = '' AND EXCLUDED.anonymous_id <> '')
+   OR {CUSTOMER}.first_seen_at IS DISTINCT FROM
+      LEAST({CUSTOMER}.first_seen_at, EXCLUDED.first_seen_at)
+   OR {CUSTOMER}.last_seen_at IS DISTINCT FROM
+      GREATEST({CUSTOMER}.last_seen_at, EXCLUDED.last_seen_at)
+"""
+
+_PG_INSERT_EVENTS = f"""
+INSERT INTO {EVENT} (workspace_id, customer_id, name, occurred_at, received_at, properties,
+                     message_id, message_key, dedup_key)
+SELECT %s, c.id, s.name, s.occurred_at, %s, s.properties, s.message_id, s.message_key,
+       s.dedup_key
+FROM primer_stage_event s
+JOIN {CUSTOMER} c ON c.workspace_id = %s AND c.external_id = s.external_id
+ORDER BY s.dedup_key
+ON CONFLICT (workspace_id, dedup_key) DO NOTHING
+"""
+
+
+def _store_postgresql(workspace_id, customers, events, received_at, want_stored_keys):
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_STAGING)
+        raw = cursor.cursor  # psycopg's own cursor, for COPY
+        with raw.copy(
+            "COPY primer_stage_customer (external_id, anonymous_id, traits, first_seen_at,"
+            " last_seen_at) FROM STDIN"
+        ) as copy:
+            for c in customers:
+                copy.write_row(
+                    (
+                        c.external_id,
+                        c.anonymous_id,
+                        _encode(c.traits).decode(),
+                        c.first_seen_at,
+                        c.last_seen_at,
+                    )
+                )
+        cursor.execute(_PG_UPSERT_CUSTOMERS, [workspace_id])
+        inserted, stored = 0, None
+        if events:
+            with raw.copy(
+                "COPY primer_stage_event (external_id, name, occurred_at, properties, message_id,"
+                " message_key, dedup_key) FROM STDIN"
+            ) as copy:
+                for e in events:
+                    copy.write_row(
+                        (
+                            e.external_id,
+                            e.name,
+                            e.occurred_at,
+                            _encode(e.properties).decode(),
+                            e.message_id,
+                            e.message_key,
+                            e.dedup_key,
+                        )
+                    )
+            sql = _PG_INSERT_EVENTS + (" RETURNING dedup_key" if want_stored_keys else "")
+            cursor.execute(sql, [workspace_id, received_at, workspace_id])
+            inserted = cursor.rowcount
+            if want_stored_keys:
+                stored = {key for (key,) in cursor.fetchall()}
+        # Empty the staging tables now: when an outer transaction holds this one, no commit
+        # will come to do it before the next use.
+        cursor.execute("DELETE FROM primer_stage_customer; DELETE FROM primer_stage_event")
+    return inserted, stored
+
+
+_SQLITE_UPSERT_CUSTOMERS = f"""
+INSERT INTO {CUSTOMER} (workspace_id, external_id, anonymous_id, traits, first_seen_at,
+                        last_seen_at)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (workspace_id, external_id) DO UPDATE SET
+    traits = CASE WHEN excluded.traits = '{{}}' THEN {CUSTOMER}.traits ELSE excluded.traits END,
+    anonymous_id = CASE WHEN {CUSTOMER}.anonymous_id = '' THEN excluded.anonymous_id
+                        ELSE {CUSTOMER}.anonymous_id END,
+    first_seen_at = min(coalesce({CUSTOMER}.first_seen_at, excluded.first_seen_at),
+                        coalesce(excluded.first_seen_at, {CUSTOMER}.first_seen_at)),
+    last_seen_at = max(coalesce({CUSTOMER}.last_seen_at, excluded.last_seen_at),
+                       coalesce(excluded.last_seen_at, {CUSTOMER}.last_seen_at))
+"""
+
+_SQLITE_INSERT_EVENTS = f"""
+INSERT INTO {EVENT} (workspace_id, customer_id, name, occurred_at, received_at, properties,
+                     message_id, message_key, dedup_key)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (workspace_id, dedup_key) DO NOTHING
+"""
+
+_SQLITE_CHUNK = 500  # bound parameters per IN (...) list
+
+
+def _chunks(items: list, size: int = _SQLITE_CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys):
+    to_db = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        # SQLite has no jsonb `||`: merge traits shallowly here, as PostgreSQL does there.
+        with_traits = [c.external_id for c in customers if c.traits]
+        current: dict[str, dict] = {}
+        for chunk in _chunks(with_traits):
+            cursor.execute(
+                f"SELECT external_id, traits FROM {CUSTOMER} WHERE workspace_id = %s"
+                f" AND external_id IN ({', '.join(['%s'] * len(chunk))})",
+                [workspace_id, *chunk],
+            )
+            current.update((external_id, json.loads(traits)) for external_id, traits in cursor)
+        cursor.executemany(
+            _SQLITE_UPSERT_CUSTOMERS,
+            [
+                (
+                    workspace_id,
+                    c.external_id,
+                    c.anonymous_id,
+                    json.dumps({**current.get(c.external_id, {}), **c.traits}, ensure_ascii=False)
+                    if c.traits
+                    else "{}",
+                    to_db(c.first_seen_at),
+                    to_db(c.last_seen_at),
+                )
+                for c in customers
+            ],
+        )
+        if not events:
+            return 0, None
+        ids: dict[str, int] = {}
+        external_ids = sorted({e.external_id for e in events})
+        for chunk in _chunks(external_ids):
+            cursor.execute(
+                f"SELECT external_id, id FROM {CUSTOMER} WHERE workspace_id = %s"
+                f" AND external_id IN ({', '.join(['%s'] * len(chunk))})",
+                [workspace_id, *chunk],
+            )
+            ids.update(cursor.fetchall())
+        existing: set[str] = set()
+        if want_stored_keys:
+            keys = sorted({e.dedup_key for e in events})
+            for chunk in _chunks(keys):
+                cursor.execute(
+                    f"SELECT dedup_key FROM {EVENT} WHERE workspace_id = %s"
+                    f" AND dedup_key IN ({', '.join(['%s'] * len(chunk))})",
+                    [workspace_id, *chunk],
+                )
+                existing.update(key for (key,) in cursor)
+        received = to_db(received_at)
+        cursor.executemany(
+            _SQLITE_INSERT_EVENTS,
+            [
+                (
+                    workspace_id,
+                    ids[e.external_id],
+                    e.name,
+                    to_db(e.occurred_at),
+                    received,
+                    _encode(e.properties).decode(),
+                    e.message_id,
+                    e.message_key,
+                    e.dedup_key,
+                )
+                for e in events
+            ],
+        )
+        inserted = cursor.rowcount
+    stored = {e.dedup_key for e in events} - existing if want_stored_keys else None
+    return inserted, stored

@@ -1,0 +1,276 @@
+"""Writes for what Primer learns: one use case per function."""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.models import Workspace
+from campaigns.services import messages_upsert
+from memory.importers import starbucks
+from memory.importers.lines import SourceLine
+from memory.ingest.dedup import Occurrences
+from memory.ingest.messages import message_ids_resolve
+from memory.ingest.segment import EventRow, Inherited, Rejection, parse_events
+from memory.ingest.store import CustomerRecord, EventRecord, rows_store
+from memory.ingest.timestamps import TimestampPolicy
+
+STORED, DUPLICATE, IDENTIFIED, REJECTED = "stored", "duplicate", "identified", "rejected"
+
+
+@dataclass
+class IngestResult:
+    """What became of each event of one call."""
+
+    received: int
+    stored: int = 0
+    duplicates: int = 0
+    identified: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    statuses: list[str] | None = None
+    messages_registered: int = 0
+    unknown_message_keys: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.received - len(self.rejections)
+
+
+def events_ingest(
+    *,
+    workspace: Workspace,
+    payloads: list,
+    received_at: datetime | None = None,
+    inherited: Inherited | None = None,
+    policy: TimestampPolicy | None = None,
+    occurrences: Occurrences | None = None,
+    per_index: bool = False,
+) -> IngestResult:
+    """Validate Segment-style events and store the valid ones once, in one transaction.
+
+    `payloads` are JSON bytes, dicts or SegmentEvents. Customers are created or updated,
+    identify merges traits, send events resolve (or register) their messages, and a retried
+    event (same dedup key) is answered like the first but stored once. After commit, the
+    workspace is marked as having new events for the recompute scheduler.
+    """
+    received_at = received_at or timezone.now()
+    rows, rejections = parse_events(
+        payloads,
+        received_at=received_at,
+        policy=policy or TimestampPolicy.for_api(),
+        send_event=workspace.send_event,
+        inherited=inherited or Inherited(),
+        occurrences=occurrences,
+    )
+    result = IngestResult(received=len(payloads), rejections=rejections)
+    if not rows:
+        if per_index:
+            result.statuses = [REJECTED] * len(payloads)
+        return result
+
+    with transaction.atomic():
+        message_ids, result.messages_registered = message_ids_resolve(
+            workspace=workspace, rows=rows
+        )
+        events = [
+            EventRecord(
+                external_id=row.external_id,
+                name=row.name,
+                occurred_at=row.occurred_at,
+                properties=row.properties,
+                message_id=message_ids.get(row.message_key),
+                message_key=row.message_key,
+                dedup_key=row.dedup_key,
+            )
+            for row in rows
+            if row.name is not None
+        ]
+        inserted, stored_keys = rows_store(
+            workspace_id=workspace.pk,
+            customers=_customers_of(rows),
+            events=events,
+            received_at=received_at,
+            want_stored_keys=per_index,
+        )
+        if inserted:
+            transaction.on_commit(
+                partial(recompute_request, workspace_id=workspace.pk, since=received_at)
+            )
+
+    result.stored = inserted
+    result.identified = len(rows) - len(events)
+    result.duplicates = len(events) - inserted
+    result.unknown_message_keys = sorted(
+        {row.message_key for row in rows if row.message_key and row.message_key not in message_ids}
+    )
+    if per_index:
+        result.statuses = _statuses(len(payloads), rows, rejections, stored_keys or set())
+    return result
+
+
+def _customers_of(rows: list[EventRow]) -> list[CustomerRecord]:
+    """Fold a request's rows into one record per customer: merged traits, span of events."""
+    folded: dict[str, list[Any]] = {}
+    for row in rows:
+        entry = folded.get(row.external_id)
+        if entry is None:
+            entry = folded[row.external_id] = [row.anonymous_id, {}, None, None]
+        elif not entry[0]:
+            entry[0] = row.anonymous_id
+        if row.traits:
+            entry[1].update(row.traits)
+        if row.name is not None:
+            if entry[2] is None or row.occurred_at < entry[2]:
+                entry[2] = row.occurred_at
+            if entry[3] is None or row.occurred_at > entry[3]:
+                entry[3] = row.occurred_at
+    return [
+        CustomerRecord(external_id, anonymous_id, traits, first, last)
+        for external_id, (anonymous_id, traits, first, last) in folded.items()
+    ]
+
+
+def _statuses(
+    count: int, rows: list[EventRow], rejections: list[Rejection], stored_keys: set[str]
+) -> list[str]:
+    statuses = [REJECTED] * count
+    claimed: set[str] = set()
+    for row in rows:
+        if row.name is None:
+            statuses[row.index] = IDENTIFIED
+        elif row.dedup_key in stored_keys and row.dedup_key not in claimed:
+            claimed.add(row.dedup_key)
+            statuses[row.index] = STORED
+        else:
+            statuses[row.index] = DUPLICATE
+    return statuses
+
+
+def recompute_pending_key(workspace_id: int) -> str:
+    return f"memory:recompute:pending-since:{workspace_id}"
+
+
+def recompute_request(*, workspace_id: int, since: datetime) -> None:
+    """Note that the workspace has events received since `since`, for the recompute scheduler.
+
+    Keeps the earliest such time until the scheduler takes it (it deletes the key when a run
+    starts, so events arriving during the run ask again). Many ingests, one pending mark:
+    that is the debounce. Never runs a recompute inline.
+    """
+    cache.add(recompute_pending_key(workspace_id), since.isoformat(), timeout=None)
+
+
+# --- File import -------------------------------------------------------------------------
+
+
+@dataclass
+class ImportSummary:
+    lines: int = 0
+    blank: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    identified: int = 0
+    rejected: list[tuple[str, int, str, str]] = field(default_factory=list)
+    messages_registered: int = 0
+    unknown_message_keys: set[str] = field(default_factory=set)
+
+    @property
+    def events_read(self) -> int:
+        return self.stored + self.duplicates
+
+
+def events_import(
+    *,
+    workspace: Workspace,
+    lines: Iterable[SourceLine | None],
+    source: str,
+    received_at: datetime | None = None,
+    policy: TimestampPolicy | None = None,
+    chunk_size: int = 5_000,
+    summary: ImportSummary | None = None,
+    on_chunk: Callable[[ImportSummary, int], None] | None = None,
+) -> ImportSummary:
+    """Import events from a file's lines in chunks, each its own transaction; idempotent.
+
+    A None line is a blank one (counted, skipped). A line that fails is recorded with its
+    number and reason and the rest goes on. Identical lines without a messageId are numbered
+    (see Occurrences), so a file imported twice adds nothing the second time.
+    """
+    summary = summary or ImportSummary()
+    received_at = received_at or timezone.now()
+    policy = policy or TimestampPolicy.for_import()
+    occurrences = Occurrences()
+    chunk: list[SourceLine] = []
+
+    def flush() -> None:
+        result = events_ingest(
+            workspace=workspace,
+            payloads=[item.payload for item in chunk],
+            received_at=received_at,
+            policy=policy,
+            occurrences=occurrences,
+        )
+        summary.stored += result.stored
+        summary.duplicates += result.duplicates
+        summary.identified += result.identified
+        summary.messages_registered += result.messages_registered
+        summary.unknown_message_keys.update(result.unknown_message_keys)
+        summary.rejected.extend(
+            (source, chunk[r.index].line, r.field, r.reason) for r in result.rejections
+        )
+        if on_chunk is not None:
+            on_chunk(summary, len(chunk))
+        chunk.clear()
+
+    for item in lines:
+        summary.lines += 1
+        if item is None:
+            summary.blank += 1
+            continue
+        if item.error:
+            summary.rejected.append((source, item.line, item.field, item.error))
+            continue
+        chunk.append(item)
+        if len(chunk) >= chunk_size:
+            flush()
+    if chunk:
+        flush()
+    return summary
+
+
+def starbucks_import(
+    *,
+    workspace: Workspace,
+    directory: Path,
+    received_at: datetime | None = None,
+    on_chunk: Callable[[ImportSummary, int], None] | None = None,
+) -> ImportSummary:
+    """Import the Starbucks rewards data: offers as messages, profiles as traits, the transcript."""
+    received_at = received_at or timezone.now()
+    summary = ImportSummary()
+    messages_upsert(
+        workspace=workspace, specs=starbucks.read_portfolio(directory / "portfolio.json")
+    )
+    events_import(
+        workspace=workspace,
+        lines=starbucks.profile_lines(directory / "profile.json"),
+        source="profile.json",
+        received_at=received_at,
+        summary=summary,
+        on_chunk=on_chunk,
+    )
+    events_import(
+        workspace=workspace,
+        lines=starbucks.transcript_lines(directory / "transcript.json.xz", workspace=workspace),
+        source="transcript.json.xz",
+        received_at=received_at,
+        summary=summary,
+        on_chunk=on_chunk,
+    )
+    return summary
