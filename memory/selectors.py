@@ -11,8 +11,10 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 from django.db import connection
+from django.db.models import QuerySet
 
 from campaigns.models import Label, Message, Workspace
+from memory.models import Event
 
 HOUR_S = 3600.0
 
@@ -156,3 +158,13 @@ def catalogue_of(*, workspace: Workspace) -> Catalogue:
         orient="row",
     )
     return Catalogue(messages=message_frame, message_labels=message_labels, labels=labels)
+
+
+def events_of_workspace(*, workspace: Workspace, customer: str | None = None) -> QuerySet[Event]:
+    """Return the workspace's events, newest stored first, optionally one customer's."""
+    events = (
+        Event.objects.for_workspace(workspace).select_related("customer", "message").order_by("-id")
+    )
+    if customer is not None:
+        events = events.filter(customer__external_id=customer)
+    return events

@@ -3,11 +3,9 @@
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,6 +18,7 @@ from memory.ingest.messages import message_ids_resolve
 from memory.ingest.segment import EventRow, Inherited, Rejection, parse_events
 from memory.ingest.store import CustomerRecord, EventRecord, rows_store
 from memory.ingest.timestamps import TimestampPolicy
+from memory.recompute import recompute_schedule
 
 STORED, DUPLICATE, IDENTIFIED, REJECTED = "stored", "duplicate", "identified", "rejected"
 
@@ -56,8 +55,8 @@ def events_ingest(
 
     `payloads` are JSON bytes, dicts or SegmentEvents. Customers are created or updated,
     identify merges traits, send events resolve (or register) their messages, and a retried
-    event (same dedup key) is answered like the first but stored once. After commit, the
-    workspace is marked as having new events for the recompute scheduler.
+    event (same dedup key) is answered like the first but stored once. New events schedule a
+    debounced recompute of the workspace, queued after commit.
     """
     received_at = received_at or timezone.now()
     rows, rejections = parse_events(
@@ -99,9 +98,8 @@ def events_ingest(
             want_stored_keys=per_index,
         )
         if inserted:
-            transaction.on_commit(
-                partial(recompute_request, workspace_id=workspace.pk, since=received_at)
-            )
+            # Debounced and queued after commit; never computed inline.
+            recompute_schedule(workspace_id=workspace.pk)
 
     result.stored = inserted
     result.identified = len(rows) - len(events)
@@ -150,20 +148,6 @@ def _statuses(
         else:
             statuses[row.index] = DUPLICATE
     return statuses
-
-
-def recompute_pending_key(workspace_id: int) -> str:
-    return f"memory:recompute:pending-since:{workspace_id}"
-
-
-def recompute_request(*, workspace_id: int, since: datetime) -> None:
-    """Note that the workspace has events received since `since`, for the recompute scheduler.
-
-    Keeps the earliest such time until the scheduler takes it (it deletes the key when a run
-    starts, so events arriving during the run ask again). Many ingests, one pending mark:
-    that is the debounce. Never runs a recompute inline.
-    """
-    cache.add(recompute_pending_key(workspace_id), since.isoformat(), timeout=None)
 
 
 # --- File import -------------------------------------------------------------------------
