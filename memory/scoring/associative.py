@@ -15,6 +15,7 @@ import polars as pl
 from scipy import sparse
 from scipy.special import digamma, expit, ndtri, polygamma
 
+from memory.scoring.aggregate import group_sums
 from memory.scoring.frames import EngineConfig
 
 DRAW_BLOCK_CELLS = 8_000_000
@@ -94,25 +95,24 @@ def customer_label_counts(
 ) -> pl.DataFrame:
     """Return per exposed customer x label: discounted successes/failures and raw counts."""
     half_life = config.association_half_life_h
-    per_message = (
-        resolved_sends.with_columns(
-            (0.5 ** ((pl.lit(horizon) - pl.col("t")) / half_life)).alias("gamma"),
-            pl.col("goal").cast(pl.Float64),
-        )
-        .group_by("customer", "message")
-        .agg(
-            (pl.col("gamma") * pl.col("goal")).sum().alias("successes"),
-            (pl.col("gamma") * (1.0 - pl.col("goal"))).sum().alias("failures"),
-            pl.len().cast(pl.Float64).alias("exposures"),
-            pl.col("goal").sum().alias("conversions"),
-        )
+    weighted = resolved_sends.select(
+        "customer",
+        "message",
+        (0.5 ** ((pl.lit(horizon) - pl.col("t")) / half_life)).alias("gamma"),
+        pl.col("goal").cast(pl.Float64),
+    ).select(
+        "customer",
+        "message",
+        (pl.col("gamma") * pl.col("goal")).alias("successes"),
+        (pl.col("gamma") * (1.0 - pl.col("goal"))).alias("failures"),
+        pl.lit(1.0).alias("exposures"),
+        pl.col("goal").alias("conversions"),
     )
     labels = message_labels.join(catalogue, on=["label_set", "label"]).select("message", "label_id")
-    return (
-        per_message.join(labels, on="message")
-        .group_by("customer", "label_id")
-        .agg(pl.col("successes", "failures", "exposures", "conversions").sum())
-        .sort("customer", "label_id")
+    return group_sums(
+        weighted.join(labels, on="message"),
+        ["customer", "label_id"],
+        ["successes", "failures", "exposures", "conversions"],
     )
 
 

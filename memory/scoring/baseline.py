@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 from sklearn.linear_model import PoissonRegressor
 
+from memory.scoring.aggregate import group_sums
 from memory.scoring.frames import EngineConfig
 from memory.scoring.outcomes import last_time_before
 
@@ -49,8 +50,8 @@ def covered_hours(sends: pl.DataFrame, window: float, horizon: float) -> pl.Data
             .clip(lower_bound=0.0)
             .alias("covered")
         )
-        .group_by("customer")
-        .agg(pl.col("covered").sum().alias("covered_h"))
+        .pipe(group_sums, ["customer"], ["covered"])
+        .rename({"covered": "covered_h"})
     )
 
 

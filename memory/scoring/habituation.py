@@ -17,6 +17,7 @@ import polars as pl
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from memory.scoring.aggregate import group_sums
 from memory.scoring.frames import EngineConfig
 from memory.scoring.regression import fit_logistic, logit
 
@@ -124,8 +125,10 @@ def send_loads(sends: pl.DataFrame, similarity: sparse.csr_matrix, tau: float) -
             & (pl.col("t") - pl.col("t_prev") < LOOKBACK_TAUS * tau)
         )
         .join(pairs_sim, on=["message", "message_prev"])
-        .group_by("send")
-        .agg((pl.col("sim") * (-(pl.col("t") - pl.col("t_prev")) / tau).exp()).sum().alias("load"))
+        .select(
+            "send", (pl.col("sim") * (-(pl.col("t") - pl.col("t_prev")) / tau).exp()).alias("load")
+        )
+        .pipe(group_sums, ["send"], ["load"])
     )
     by_send = current.select("send").join(loads, on="send", how="left").sort("send")
     return by_send["load"].fill_null(0.0).to_numpy()
@@ -168,19 +171,23 @@ def habituation_curve(
             "habituation_lambda_open": float(-open_fit[1]),
         }
     bins = np.clip(np.searchsorted(edges, loads, side="right") - 1, 0, edges.size - 2)
-    frame = pl.DataFrame(
-        {"bin": bins, "load": loads, "goal": goal, "opened": opened, "offset": offset}
-    )
-    curve = (
-        frame.group_by("bin")
-        .agg(
-            pl.len().alias("sends"),
-            pl.col("load").mean().alias("mean_load"),
-            pl.col("opened").mean().alias("open_rate"),
-            pl.col("goal").mean().alias("goal_rate"),
-            pl.col("offset").mean().alias("mean_offset"),
-        )
-        .sort("bin")
+    # numpy bincount sums in row order, so the curve is bit-for-bit reproducible.
+    size = edges.size - 1
+    counts = np.bincount(bins, minlength=size).astype(np.float64)
+    present = counts > 0
+
+    def bin_mean(values: np.ndarray) -> np.ndarray:
+        return np.bincount(bins, weights=values, minlength=size)[present] / counts[present]
+
+    curve = pl.DataFrame(
+        {
+            "bin": np.flatnonzero(present),
+            "sends": counts[present].astype(np.int64),
+            "mean_load": bin_mean(loads),
+            "open_rate": bin_mean(opened),
+            "goal_rate": bin_mean(goal),
+            "mean_offset": bin_mean(offset),
+        }
     )
     bin_index = curve["bin"].to_numpy()
     fitted = 1.0 / (

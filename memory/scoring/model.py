@@ -80,6 +80,13 @@ def pair_rows(
     return np.asarray(product.sum(axis=1)).ravel()
 
 
+def _take(values: np.ndarray, index: np.ndarray, known: np.ndarray, default: float) -> np.ndarray:
+    """Return values[index] where known, else default (also when values is empty)."""
+    out = np.full(index.size, default, dtype=np.float64)
+    out[known] = values[index[known]]
+    return out
+
+
 def candidate_features(
     state: MemoryState,
     customers: np.ndarray,
@@ -91,19 +98,15 @@ def candidate_features(
     messages = np.asarray(messages, dtype=np.int64)
     known_customer = customers < state.n_customers
     known_message = messages < state.n_messages
-    cu = np.where(known_customer, customers, 0)
-    me = np.where(known_message, messages, 0)
     base_pooled = float(np.mean(state.baseline_rate)) if state.n_customers else 0.5
     freq_pooled = float(np.mean(state.frequency_rate_h)) if state.n_customers else 1e-3
-    window = state.config.attribution_window_h
-    baseline = np.where(known_customer, state.baseline_rate[cu] if cu.size else 0.0, base_pooled)
-    frequency = np.where(
-        known_customer, state.frequency_rate_h[cu] if cu.size else 0.0, freq_pooled
-    )
-    segment = np.where(known_customer, state.segment_rate_h[cu] if cu.size else 0.0, freq_pooled)
-    since = np.where(known_customer, state.hours_since_goal[cu] if cu.size else np.nan, np.nan)
     pooled_message = float(np.mean(state.message_rate)) if state.n_messages else 0.5
-    message = np.where(known_message, state.message_rate[me] if me.size else 0.0, pooled_message)
+    window = state.config.attribution_window_h
+    baseline = _take(state.baseline_rate, customers, known_customer, base_pooled)
+    frequency = _take(state.frequency_rate_h, customers, known_customer, freq_pooled)
+    segment = _take(state.segment_rate_h, customers, known_customer, freq_pooled)
+    since = _take(state.hours_since_goal, customers, known_customer, np.nan)
+    message = _take(state.message_rate, messages, known_message, pooled_message)
     association_matrix = state.association if association_override is None else association_override
     both = known_customer & known_message
     association = np.zeros(customers.size)
@@ -115,7 +118,7 @@ def candidate_features(
         habituation[both] = pair_rows(
             state.exposure, state.similarity, customers[both], messages[both]
         )
-    primed = np.where(known_customer, state.primed[cu] if cu.size else 0.0, 0.0)
+    primed = _take(state.primed, customers, known_customer, 0.0)
     return {
         "baseline": logit(baseline),
         "frequency": np.log(np.maximum(frequency * window, 1e-6)),

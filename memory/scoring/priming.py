@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from memory.scoring.aggregate import group_sums
 from memory.scoring.frames import EngineConfig
 from memory.scoring.outcomes import last_time_before, next_time_after
 
@@ -127,7 +128,12 @@ def matched_controls(
     h = config.priming_horizon_h
     span = events.group_by("customer").agg(pl.col("t").min().alias("first_t"))
     draws = config.priming_controls_per_action
-    matched = resolved.select("customer", "name").join(span, on="customer", how="left")
+    # Sorted, so each seeded draw lands on the same row whatever order the join returned.
+    matched = (
+        resolved.select("customer", "name")
+        .join(span, on="customer", how="left")
+        .sort("customer", "name")
+    )
     repeated = pl.concat([matched] * draws)
     rng = np.random.default_rng(config.seed)
     first = repeated["first_t"].to_numpy()
@@ -159,6 +165,6 @@ def primed_scores(
             "s"
         )
     )
-    summed = scored.group_by("customer").agg(pl.col("s").sum())
+    summed = group_sums(scored, ["customer"], ["s"])
     np.add.at(scores, summed["customer"].to_numpy(), summed["s"].to_numpy())
     return scores

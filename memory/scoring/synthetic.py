@@ -42,7 +42,7 @@ def synthetic_workspace(
     n_customers: int = 2_000,
     n_events: int = 100_000,
     *,
-    span_h: float = 1_440.0,
+    span_h: float = 4_320.0,
     messages_per_cluster: int = 4,
     preference_sd: float = 1.0,
     habituation_strength: float = 0.15,
@@ -54,7 +54,8 @@ def synthetic_workspace(
     Each customer has a baseline goal rate, a log-odds preference per label and wears out on
     repeated sends of the same cluster. A send causes an extra goal within the window with
     probability sigmoid(-1.5 + sum of the message's label preferences) * exp(-strength * n),
-    n = earlier sends of the same cluster to that customer. ``Product Viewed`` primes the goal.
+    n = sends of the same cluster to that customer in the 336 h before. ``Product Viewed``
+    primes the goal.
     """
     rng = np.random.default_rng(seed)
     config = EngineConfig()
@@ -62,7 +63,7 @@ def synthetic_workspace(
     n_messages = messages.height
     per_customer = n_events / max(n_customers, 1)
     # Shares of the event budget; responses and opens add about 0.5 events per send.
-    sends_each, page_each, view_each, goal_each = (0.28, 0.25, 0.12, 0.18)
+    sends_each, page_each, view_each, goal_each = (0.35, 0.30, 0.08, 0.04)
     send_count = rng.poisson(sends_each * per_customer, n_customers)
     base_rate = np.exp(rng.normal(0.0, 0.7, n_customers)) * goal_each * per_customer / span_h
     n_labels = label_matrix.shape[1]
@@ -73,7 +74,7 @@ def synthetic_workspace(
     send_message = rng.integers(0, n_messages, send_customer.size)
     order = np.lexsort((send_t, send_customer))
     send_customer, send_t, send_message = send_customer[order], send_t[order], send_message[order]
-    repeats = _earlier_same_group(send_customer, cluster_of[send_message])
+    repeats = _recent_same_group(send_customer, cluster_of[send_message], send_t, 336.0)
     pull = (label_matrix[send_message] * preference[send_customer]).sum(axis=1)
     wear = np.exp(-habituation_strength * repeats)
     responds = rng.random(send_customer.size) < expit(-1.5 + pull) * wear
@@ -151,10 +152,20 @@ def _messages(
     return messages, labels, np.asarray(incidence), np.asarray(cluster_of)
 
 
-def _earlier_same_group(customer: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Return, for rows sorted by (customer, t), how many earlier rows share customer and group."""
-    frame = pl.DataFrame({"c": customer, "g": group})
-    return frame.select(pl.int_range(pl.len()).over("c", "g"))["literal"].to_numpy()
+def _recent_same_group(
+    customer: np.ndarray, group: np.ndarray, t: np.ndarray, within_h: float
+) -> np.ndarray:
+    """Return per send how many earlier sends of its customer and group fall within_h before."""
+    order = np.lexsort((t, group, customer))
+    n_groups = int(group.max()) + 1 if group.size else 1
+    span = float(t.max() - t.min()) + within_h + 1.0 if t.size else 1.0
+    key = (customer[order] * n_groups + group[order]) * span + (
+        t[order] - (t.min() if t.size else 0)
+    )
+    recent = np.arange(key.size) - np.searchsorted(key, key - within_h, side="left")
+    counts = np.empty(key.size, dtype=np.int64)
+    counts[order] = recent
+    return counts
 
 
 def _event_block(

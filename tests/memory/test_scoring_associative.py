@@ -1,0 +1,107 @@
+"""Per customer x label Beta posteriors, their empirical-Bayes prior and propensities."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from memory.scoring.associative import (
+    customer_label_counts,
+    label_catalogue,
+    label_posteriors,
+    moment_prior,
+    thompson_shares,
+)
+from memory.scoring.frames import EngineConfig
+
+
+def test_it_matches_the_prior_by_moments_after_removing_binomial_noise():
+    pooled, kappa = moment_prior(np.array([10.0, 10.0]), np.array([2.0, 8.0]))
+    # s^2 = (10 * 0.09 + 10 * 0.09 - 2 * 0.25) / 20 = 0.065; kappa = 0.25 / 0.065 - 1.
+    assert pooled == 0.5
+    assert kappa == pytest.approx(0.25 / 0.065 - 1.0)
+
+
+def test_it_clips_the_prior_strength_when_the_spread_is_only_noise():
+    _, kappa = moment_prior(np.array([10.0, 10.0]), np.array([5.0, 5.0]), upper=300.0)
+    assert kappa == 300.0
+
+
+LABELS = pl.DataFrame(
+    {"message": [0, 0, 1], "label_set": ["offer", "tone", "offer"], "label": ["a", "x", "b"]}
+)
+
+
+def resolved(rows):
+    return pl.DataFrame(
+        rows, schema=["customer", "message", "t", "goal"], orient="row"
+    ).with_columns(pl.col("goal").cast(pl.Int8))
+
+
+def test_it_discounts_old_outcomes_like_the_running_update():
+    catalogue = label_catalogue(LABELS)
+    config = EngineConfig(association_half_life_h=720.0)
+    counts = customer_label_counts(
+        resolved([(0, 0, 0.0, 1), (0, 0, 720.0, 0)]), LABELS, catalogue, config, 1440.0
+    )
+    # S <- g S + r per send: S = 1 * 0.5 * 0.5 = 0.25; F = (0 * 0.5 + 1) * 0.5 = 0.5.
+    offer_a = counts.filter(pl.col("label_id") == 0)
+    assert offer_a["successes"].item() == pytest.approx(0.25)
+    assert offer_a["failures"].item() == pytest.approx(0.5)
+    assert offer_a["exposures"].item() == 2.0
+
+
+def test_it_credits_every_label_of_a_multi_label_message():
+    catalogue = label_catalogue(LABELS)
+    counts = customer_label_counts(
+        resolved([(0, 0, 0.0, 1)]), LABELS, catalogue, EngineConfig(), 100.0
+    )
+    assert sorted(counts["label_id"].to_list()) == [0, 2]  # offer/a and tone/x, not offer/b
+    assert counts["conversions"].to_list() == [1.0, 1.0]
+
+
+def test_it_adds_discounted_counts_to_a_baseline_centred_prior():
+    catalogue = label_catalogue(LABELS)
+    config = EngineConfig(association_half_life_h=720.0)
+    counts = customer_label_counts(
+        resolved([(0, 0, 0.0, 1), (0, 0, 720.0, 0)]), LABELS, catalogue, config, 1440.0
+    )
+    priors = catalogue.with_columns(
+        pl.lit(0.3).alias("pooled_rate"),
+        pl.lit(1.5).alias("population_lift"),
+        pl.lit(10.0).alias("kappa"),
+    )
+    weights = label_posteriors(counts, priors, np.array([0.2]), config)
+    offer_a = weights.filter((pl.col("label_set") == "offer") & (pl.col("label") == "a"))
+    # Prior mean 0.2 * 1.5 = 0.3: alpha = 10 * 0.3 + 0.25, beta = 10 * 0.7 + 0.5.
+    assert offer_a["alpha"].item() == pytest.approx(3.25)
+    assert offer_a["beta"].item() == pytest.approx(7.5)
+    assert offer_a["evidence"].item() == pytest.approx(10.75)
+    assert offer_a["lift"].item() == pytest.approx((3.25 / 10.75) / 0.2)
+    # The unseen label of the same set is present, at its prior.
+    offer_b = weights.filter(pl.col("label") == "b")
+    assert offer_b["alpha"].item() == pytest.approx(3.0)
+    set_weights = weights.filter(pl.col("label_set") == "offer")["weight"].to_numpy()
+    assert set_weights.sum() == pytest.approx(1.0)
+    assert offer_a["weight_low"].item() < 3.25 / 10.75 < offer_a["weight_high"].item()
+
+
+def test_it_splits_draws_evenly_between_identical_posteriors():
+    shares = thompson_shares(
+        np.array([0.0, 0.0, 1.0]), np.array([1.0, 1.0, 1.0]), np.array([0, 0, 1]), 256, 0
+    )
+    assert shares[:2] == pytest.approx([0.5, 0.5], abs=0.08)
+    assert shares[2] == 1.0
+
+
+def test_it_gives_nearly_every_draw_to_a_clearly_better_label():
+    shares = thompson_shares(np.array([3.0, -3.0]), np.array([0.2, 0.2]), np.array([0, 0]), 256, 0)
+    assert shares.tolist() == [1.0, 0.0]
+
+
+def test_it_draws_the_same_shares_twice():
+    rng = np.random.default_rng(1)
+    mean, sd = rng.normal(size=300), rng.uniform(0.1, 1.0, 300)
+    groups = np.repeat(np.arange(100), 3)
+    assert np.array_equal(
+        thompson_shares(mean, sd, groups, 128, 7), thompson_shares(mean, sd, groups, 128, 7)
+    )
