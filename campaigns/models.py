@@ -285,3 +285,95 @@ class Campaign(WorkspaceOwnedModel):
     @property
     def effective_attribution_window_h(self) -> float:
         return self.attribution_window_h or self.workspace.attribution_window_h
+
+
+class PromptSettings(WorkspaceOwnedModel):
+    """A workspace's default prompt template and guidance, used when no campaign is chosen."""
+
+    template = models.ForeignKey(
+        PromptTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    guidance = models.TextField(
+        blank=True, help_text="The marketer's default guidance for the LLM (a campaign's wins)."
+    )
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], name="promptsettings_one_per_workspace")
+        ]
+
+
+class Webhook(WorkspaceOwnedModel):
+    """A URL that receives each customer's prompt when it changes, signed with its secret."""
+
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    secret = models.CharField(max_length=100)
+    campaign = models.ForeignKey(
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhooks",
+        help_text="Whose template and guidance render the prompts; blank: the workspace default.",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(WorkspaceOwnedModel):
+    """One signed POST of a batch of changed prompts, with every attempt's outcome."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RETRYING = "retrying", "Retrying"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=64, default="prompts.changed")
+    run_id = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The recompute run that changed these prompts."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    body = models.TextField()
+    # [[customer_pk, content_hash], ...]: recorded as delivered when the receiver says 2xx.
+    hashes = models.JSONField(default=list, blank=True)
+    prompt_count = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["webhook", "-created_at"], name="webhookdelivery_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.pk} to {self.webhook_id}: {self.status}"
+
+
+class WebhookPromptHash(WorkspaceOwnedModel):
+    """The content hash of the prompt last delivered to a webhook for a customer."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="prompt_hashes")
+    customer = models.ForeignKey(
+        "memory.Customer", on_delete=models.CASCADE, related_name="webhook_prompt_hashes"
+    )
+    content_hash = models.CharField(max_length=64)
+    delivered_at = models.DateTimeField()
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["webhook", "customer"], name="webhookhash_unique")
+        ]

@@ -4,9 +4,38 @@ from celery import shared_task
 from django.db import connection
 
 from campaigns.models import Workspace
+from campaigns.webhooks.services import (
+    MAX_ATTEMPTS,
+    backoff_s,
+    webhook_delivery_attempt,
+    webhooks_deliver_changed_prompts,
+)
 
 
 @shared_task(name="campaigns.health_check")
 def health_check() -> dict:
     """Prove a worker can reach the database: its vendor and how many workspaces it sees."""
     return {"database": connection.vendor, "workspaces": Workspace.objects.count()}
+
+
+@shared_task(
+    bind=True,
+    name="campaigns.webhook_deliver",
+    acks_late=True,
+    max_retries=MAX_ATTEMPTS - 1,
+    time_limit=120,
+    soft_time_limit=110,
+)
+def webhook_deliver(self, delivery_id: int) -> str:
+    """POST one webhook delivery; on failure retry with exponential backoff."""
+    final = self.request.retries >= self.max_retries
+    attempt = webhook_delivery_attempt(delivery_id=delivery_id, final=final)
+    if attempt.retry:
+        raise self.retry(countdown=backoff_s(self.request.retries))
+    return attempt.status
+
+
+@shared_task(name="campaigns.webhooks_deliver_changed_prompts", acks_late=True)
+def webhooks_deliver_changed_prompts_task(workspace_id: int, run_id: int | None = None) -> dict:
+    """Queue every active webhook's changed prompts after a recompute."""
+    return webhooks_deliver_changed_prompts(workspace_id=workspace_id, run_id=run_id)

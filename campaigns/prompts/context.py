@@ -1,0 +1,396 @@
+"""Build each customer's template context from the derived memory, a chunk at a time.
+
+`MemoryReader` loads what every prompt shares once (labels, priming indicators, message texts as
+needed) and then, for a chunk of customers, reads their state, label weights, worn-out messages,
+recent priming actions and recent sends in five set-based queries, whatever the chunk's size.
+Everything relative ("2 h ago", "sent 3 times this week") is measured from the customer's memory
+time, not the clock, so the same memory always renders the same text.
+
+Every string a customer or their events supplied leaves here already quoted (see quoting.py);
+the template never sees it raw.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from campaigns.models import Label, LabelSet, Message, Workspace
+from campaigns.prompts.quoting import (
+    MESSAGE_TEXT_LIMIT,
+    TRAIT_KEY_LIMIT,
+    VALUE_LIMIT,
+    literal,
+    one_line,
+    quote,
+)
+from memory.models import (
+    CustomerLabelWeight,
+    CustomerMessageHabituation,
+    CustomerState,
+    Event,
+    PrimingIndicator,
+)
+
+# How much of the memory a prompt shows. Documented in docs/prompts.md.
+TOP_LABELS = 3
+MAX_TRAITS = 12
+MAX_AVOID_MESSAGES = 3
+MAX_AVOID_LABELS = 3
+MAX_SIGNALS = 3
+MAX_SIGNAL_PROPERTIES = 3
+PHRASE_LIMIT = 80
+# A load of 1 is about one send of this very message a moment ago, or several similar ones.
+AVOID_MIN_LOAD = 1.0
+RECENT_SENDS_DAYS = 7
+# Evidence words from alpha + beta (the prior's strength included); without any discounted send
+# of the label the posterior is mostly prior, so the word is "weak" whatever alpha + beta is.
+EVIDENCE_WORDS = ((10.0, "weak"), (40.0, "moderate"))
+EVIDENCE_STRONG = "strong"
+# Primed-score words: the score sums log(lift) of recent priming actions, decayed.
+PRIMED_WORDS = ((0.1, "not primed"), (0.5, "slightly primed"), (1.0, "primed"))
+PRIMED_STRONG = "strongly primed"
+
+
+def evidence_word(evidence: float, exposures: float) -> str:
+    """Name how much a label weight rests on: weak, moderate or strong."""
+    if exposures < 1.0:
+        return "weak"
+    for upper, word in EVIDENCE_WORDS:
+        if evidence < upper:
+            return word
+    return EVIDENCE_STRONG
+
+
+def primed_word(score: float) -> str:
+    """Name how primed a customer is from their primed score."""
+    for upper, word in PRIMED_WORDS:
+        if score < upper:
+            return word
+    return PRIMED_STRONG
+
+
+def ago(then: datetime, now: datetime | None) -> str:
+    """Say how long before `now` (the memory time) `then` was, e.g. '2 h ago'."""
+    if now is None:
+        return ""
+    seconds = max((now - then).total_seconds(), 0.0)
+    if seconds < 3600:
+        return f"{max(round(seconds / 60), 1)} min ago"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h ago"
+    return f"{round(seconds / 86400)} days ago"
+
+
+def iso(moment: datetime | None) -> str:
+    """Return an aware time as UTC ISO 8601 with seconds, or '' for none."""
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _joined(phrases: list[str]) -> str:
+    if len(phrases) <= 1:
+        return "".join(phrases)
+    return ", ".join(phrases[:-1]) + " or " + phrases[-1]
+
+
+def label_set_summary(labels: list[dict]) -> str:
+    """Say, in one sentence, which labels the customer responds to more than others."""
+    if not labels:
+        return ""
+    first = labels[0]
+    lead = f"responds to {first['phrase']} ({first['evidence_word']} evidence)"
+    rest = [f"{label['phrase']} ({label['evidence_word']} evidence)" for label in labels[1:]]
+    return f"{lead} more than to {_joined(rest)}" if rest else lead
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    """The columns of a customer a prompt needs."""
+
+    pk: int
+    external_id: str
+    traits: dict
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+
+
+CUSTOMER_COLUMNS = ("pk", "external_id", "traits", "first_seen_at", "last_seen_at")
+
+
+class MemoryReader:
+    """Read one workspace's memory into template contexts, a chunk of customers at a time."""
+
+    def __init__(self, workspace: Workspace, *, guidance: str = ""):
+        self.workspace = workspace
+        self.guidance = guidance
+        sets = {
+            label_set.pk: label_set
+            for label_set in LabelSet.objects.for_workspace(workspace).only("slug", "name")
+        }
+        # The value proposition leads; the other sets follow alphabetically.
+        self.set_order = sorted(
+            sets.values(), key=lambda s: (s.slug != LabelSet.VALUE_PROPOSITION, s.slug)
+        )
+        self.labels = {}
+        for label in Label.objects.for_workspace(workspace).filter(active=True):
+            self.labels[label.pk] = {
+                "set": label.label_set_id,
+                "slug": label.slug,
+                "name": one_line(label.name, PHRASE_LIMIT),
+                "phrase": one_line(label.phrase, PHRASE_LIMIT),
+                "boost": label.boost,
+            }
+        self.primers = {
+            name: lift
+            for name, lift in PrimingIndicator.objects.for_workspace(workspace)
+            .filter(odds_ratio_low__gt=1.0, lift__gt=1.0)
+            .values_list("event_name", "lift")
+        }
+        self.horizon = timedelta(hours=workspace.priming_horizon_h)
+        self.recent = timedelta(days=RECENT_SENDS_DAYS)
+        self._messages: dict[int, dict] = {}
+        # The memory time of each customer of the last chunk read.
+        self.memory_times: dict[int, datetime | None] = {}
+        self.workspace_context = {
+            "name": one_line(workspace.name, PHRASE_LIMIT),
+            "goal_event": quote(workspace.goal_event),
+        }
+
+    def _load_messages(self, message_ids: set[int]) -> None:
+        missing = message_ids - self._messages.keys()
+        if not missing:
+            return
+        labels_of = defaultdict(list)
+        through = Message.labels.through.objects.filter(message_id__in=missing).order_by(
+            "message_id", "label_id"
+        )
+        for message_id, label_id in through.values_list("message_id", "label_id"):
+            labels_of[message_id].append(label_id)
+        rows = Message.objects.for_workspace(self.workspace).filter(pk__in=missing)
+        for pk, key, subject, body in rows.values_list("pk", "key", "subject", "body"):
+            text = "\n".join(part for part in (subject, body) if part)
+            self._messages[pk] = {
+                "key": quote(key),
+                "text": quote(text, MESSAGE_TEXT_LIMIT),
+                "labels": labels_of[pk],
+            }
+
+    def contexts(self, customers: list[CustomerRow]) -> list[dict]:
+        """Return the template context of each customer, in the order given."""
+        if not customers:
+            return []
+        ids = {customer.pk for customer in customers}
+        lo, hi = min(ids), max(ids)
+        ws = self.workspace
+
+        states = {
+            row[0]: row
+            for row in CustomerState.objects.for_workspace(ws)
+            .filter(customer_id__gte=lo, customer_id__lte=hi)
+            .values_list("customer_id", "primed_score", "baseline_rate", "last_recompute_at")
+            if row[0] in ids
+        }
+        self.memory_times = {pk: states[pk][3] if pk in states else None for pk in ids}
+        weights = defaultdict(list)
+        for row in (
+            CustomerLabelWeight.objects.for_workspace(ws)
+            .filter(customer_id__gte=lo, customer_id__lte=hi)
+            .values_list(
+                "customer_id",
+                "label_id",
+                "weight",
+                "weight_low",
+                "weight_high",
+                "evidence",
+                "exposures",
+                "lift",
+            )
+        ):
+            if row[0] in ids and row[1] in self.labels:
+                weights[row[0]].append(row)
+        worn = defaultdict(list)
+        for row in (
+            CustomerMessageHabituation.objects.for_workspace(ws)
+            .filter(customer_id__gte=lo, customer_id__lte=hi, load__gte=AVOID_MIN_LOAD)
+            .values_list("customer_id", "message_id", "load", "sends", "last_sent_at")
+        ):
+            if row[0] in ids:
+                worn[row[0]].append(row)
+        for rows in worn.values():
+            rows.sort(key=lambda r: (-r[2], r[1]))
+            del rows[MAX_AVOID_MESSAGES:]
+        self._load_messages({row[1] for rows in worn.values() for row in rows})
+
+        times = [state[3] for state in states.values() if state[3] is not None]
+        signals = defaultdict(list)
+        sends = defaultdict(int)
+        if times:
+            earliest, latest = min(times), max(times)
+            if self.primers:
+                events = (
+                    Event.objects.for_workspace(ws)
+                    .filter(
+                        customer_id__gte=lo,
+                        customer_id__lte=hi,
+                        name__in=list(self.primers),
+                        occurred_at__gte=earliest - self.horizon,
+                        occurred_at__lt=latest,
+                    )
+                    .values_list("customer_id", "name", "occurred_at", "properties", "pk")
+                )
+                for row in events:
+                    state = states.get(row[0])
+                    if state is None or state[3] is None:
+                        continue
+                    if state[3] - self.horizon <= row[2] < state[3]:
+                        signals[row[0]].append(row)
+            worn_messages = {row[1] for rows in worn.values() for row in rows}
+            if worn_messages:
+                recent_sends = (
+                    Event.objects.for_workspace(ws)
+                    .filter(
+                        customer_id__gte=lo,
+                        customer_id__lte=hi,
+                        name=ws.send_event,
+                        message_id__in=worn_messages,
+                        occurred_at__gte=earliest - self.recent,
+                        occurred_at__lt=latest,
+                    )
+                    .values_list("customer_id", "message_id", "occurred_at")
+                )
+                for customer_id, message_id, occurred_at in recent_sends:
+                    state = states.get(customer_id)
+                    if state is None or state[3] is None:
+                        continue
+                    if state[3] - self.recent <= occurred_at < state[3]:
+                        sends[customer_id, message_id] += 1
+
+        return [
+            self._context(
+                customer,
+                states.get(customer.pk),
+                weights.get(customer.pk, []),
+                worn.get(customer.pk, []),
+                signals.get(customer.pk, []),
+                sends,
+            )
+            for customer in customers
+        ]
+
+    def _context(self, customer, state, weights, worn, signals, sends) -> dict:
+        memory_at = state[3] if state else None
+        traits = (
+            sorted((customer.traits or {}).items()) if isinstance(customer.traits, dict) else []
+        )
+        trait_items = [
+            {"key": quote(str(key), TRAIT_KEY_LIMIT), "value": literal(value, VALUE_LIMIT)}
+            for key, value in traits[:MAX_TRAITS]
+        ]
+
+        by_set = defaultdict(list)
+        for _, label_id, weight, low, high, evidence, exposures, lift in weights:
+            label = self.labels[label_id]
+            by_set[label["set"]].append(
+                {
+                    "slug": label["slug"],
+                    "name": label["name"],
+                    "phrase": label["phrase"],
+                    "boost": label["boost"],
+                    "weight": round(weight, 2),
+                    "weight_low": round(low, 2),
+                    "weight_high": round(high, 2),
+                    "evidence": round(evidence, 1),
+                    "exposures": round(exposures, 1),
+                    "evidence_word": evidence_word(evidence, exposures),
+                    "lift": round(lift, 2),
+                }
+            )
+        label_sets = []
+        for label_set in self.set_order:
+            labels = by_set.get(label_set.pk)
+            if not labels:
+                continue
+            labels.sort(key=lambda item: (-item["weight"], -item["evidence"], item["slug"]))
+            top = labels[:TOP_LABELS]
+            label_sets.append(
+                {
+                    "slug": label_set.slug,
+                    "name": one_line(label_set.name, PHRASE_LIMIT),
+                    "labels": top,
+                    "summary": label_set_summary(top),
+                }
+            )
+
+        avoid_messages = []
+        label_loads: dict[int, float] = {}
+        for _, message_id, load, total_sends, last_sent_at in worn:
+            message = self._messages.get(message_id)
+            if message is None:
+                continue
+            recent = sends.get((customer.pk, message_id), 0)
+            avoid_messages.append(
+                {
+                    "key": message["key"],
+                    "text": message["text"],
+                    "load": round(load, 2),
+                    "sends": total_sends,
+                    "sends_recent": recent,
+                    "last_sent_ago": ago(last_sent_at, memory_at) if last_sent_at else "",
+                }
+            )
+            for label_id in message["labels"]:
+                if label_id in self.labels:
+                    label_loads[label_id] = max(label_loads.get(label_id, 0.0), load)
+        avoid_labels = [
+            {"phrase": self.labels[label_id]["phrase"], "load": round(load, 2)}
+            for label_id, load in sorted(
+                label_loads.items(), key=lambda item: (-item[1], self.labels[item[0]]["slug"])
+            )[:MAX_AVOID_LABELS]
+        ]
+
+        signals = sorted(signals, key=lambda row: (-row[2].timestamp(), row[4]))[:MAX_SIGNALS]
+        signal_items = []
+        for _, name, occurred_at, properties, _ in signals:
+            props = sorted(properties.items()) if isinstance(properties, dict) else []
+            signal_items.append(
+                {
+                    "event": quote(name),
+                    "ago": ago(occurred_at, memory_at),
+                    "hours_before": round((memory_at - occurred_at).total_seconds() / 3600, 1),
+                    "lift": round(self.primers[name], 1),
+                    "properties": ", ".join(
+                        f"{quote(str(key), TRAIT_KEY_LIMIT)}: {literal(value)}"
+                        for key, value in props[:MAX_SIGNAL_PROPERTIES]
+                    ),
+                }
+            )
+        primed_score = round(state[1], 2) if state else 0.0
+
+        return {
+            "workspace": self.workspace_context,
+            "customer": {
+                "id": quote(customer.external_id),
+                "traits": trait_items,
+                "traits_text": "{"
+                + ", ".join(f"{t['key']}: {t['value']}" for t in trait_items)
+                + "}",
+                "first_seen_at": iso(customer.first_seen_at),
+                "last_seen_at": iso(customer.last_seen_at),
+            },
+            "memory": {
+                "at": iso(memory_at),
+                "has_memory": memory_at is not None,
+                "baseline_rate": round(state[2], 4) if state and state[2] is not None else None,
+            },
+            "label_sets": label_sets,
+            "avoid": {"messages": avoid_messages, "labels": avoid_labels},
+            "primed": {
+                "score": primed_score,
+                "level": primed_word(primed_score),
+                "signals": signal_items,
+            },
+            "guidance": self.guidance,
+        }

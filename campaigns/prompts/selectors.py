@@ -1,0 +1,236 @@
+"""Reads: which template renders, customers' prompts one at a time or streamed in chunks."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from campaigns.models import (
+    Campaign,
+    PromptSettings,
+    PromptTemplate,
+    PromptTemplateVersion,
+    Workspace,
+)
+from campaigns.prompts.context import CUSTOMER_COLUMNS, CustomerRow, MemoryReader
+from campaigns.prompts.defaults import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_SLUG
+from campaigns.prompts.engine import RenderedPrompt, compile_template, content_hash, render_text
+from memory.models import Customer, CustomerState
+
+CHUNK_SIZE = 1000
+
+
+class PromptChoiceError(LookupError):
+    """The template, version or campaign asked for does not exist in the workspace."""
+
+
+@dataclass(frozen=True)
+class PromptChoice:
+    """The template version and guidance a set of prompts is rendered with."""
+
+    template_slug: str
+    template_version: int
+    text: str
+    guidance: str
+    campaign_slug: str = ""
+
+
+def prompt_settings_of(*, workspace: Workspace) -> PromptSettings | None:
+    """Return the workspace's prompt defaults, if any were saved."""
+    return (
+        PromptSettings.objects.for_workspace(workspace)
+        .select_related("template")
+        .filter(workspace=workspace)
+        .first()
+    )
+
+
+def prompt_choice(
+    *,
+    workspace: Workspace,
+    template: str | None = None,
+    campaign: str | None = None,
+    version: int | None = None,
+) -> PromptChoice:
+    """Resolve a template slug, a campaign slug and a version to what renders the prompts.
+
+    A campaign brings its template and guidance; otherwise the workspace's defaults apply, and
+    without any saved template Primer's built-in one (version 0).
+    """
+    settings = prompt_settings_of(workspace=workspace)
+    guidance = settings.guidance if settings else ""
+    chosen: PromptTemplate | None = None
+    campaign_slug = ""
+    if campaign:
+        found = Campaign.objects.for_workspace(workspace).filter(slug=campaign).first()
+        if found is None:
+            raise PromptChoiceError(f"No campaign {campaign!r} in this workspace.")
+        campaign_slug = found.slug
+        guidance = found.guidance or guidance
+        if found.prompt_template_id and not template:
+            chosen = PromptTemplate.objects.for_workspace(workspace).get(
+                pk=found.prompt_template_id
+            )
+    if template:
+        chosen = PromptTemplate.objects.for_workspace(workspace).filter(slug=template).first()
+        if chosen is None and template != DEFAULT_TEMPLATE_SLUG:
+            raise PromptChoiceError(f"No prompt template {template!r} in this workspace.")
+    elif chosen is None and settings is not None and settings.template_id:
+        chosen = settings.template
+    elif chosen is None:
+        chosen = (
+            PromptTemplate.objects.for_workspace(workspace)
+            .filter(slug=DEFAULT_TEMPLATE_SLUG)
+            .first()
+        )
+
+    if chosen is None:
+        if version not in (None, 0):
+            raise PromptChoiceError("The built-in template has only version 0.")
+        return PromptChoice(DEFAULT_TEMPLATE_SLUG, 0, DEFAULT_TEMPLATE, guidance, campaign_slug)
+    versions = PromptTemplateVersion.objects.filter(template=chosen)
+    found_version = (
+        versions.filter(number=version).first()
+        if version is not None
+        else versions.order_by("-number").first()
+    )
+    if found_version is None:
+        if version is None and chosen.slug == DEFAULT_TEMPLATE_SLUG:
+            return PromptChoice(DEFAULT_TEMPLATE_SLUG, 0, DEFAULT_TEMPLATE, guidance, campaign_slug)
+        raise PromptChoiceError(f"Template {chosen.slug!r} has no version {version}.")
+    return PromptChoice(
+        chosen.slug, found_version.number, found_version.text, guidance, campaign_slug
+    )
+
+
+def _render_chunk(
+    reader: MemoryReader, choice: PromptChoice, rows: list[CustomerRow]
+) -> list[tuple[RenderedPrompt, dict]]:
+    template = compile_template(choice.text)
+    rendered = []
+    for row, context in zip(rows, reader.contexts(rows), strict=True):
+        text = render_text(template, context)
+        memory_at = reader.memory_times.get(row.pk)
+        rendered.append(
+            (
+                RenderedPrompt(
+                    customer_pk=row.pk,
+                    customer_id=row.external_id,
+                    template=choice.template_slug,
+                    template_version=choice.template_version,
+                    memory_at=memory_at,
+                    content_hash=content_hash(text),
+                    text=text,
+                ),
+                context,
+            )
+        )
+    return rendered
+
+
+def prompt_for_customer(
+    *, workspace: Workspace, external_id: str, choice: PromptChoice
+) -> tuple[RenderedPrompt, dict] | None:
+    """Return one customer's prompt and its context, or None when there is no such customer."""
+    row = (
+        Customer.objects.for_workspace(workspace)
+        .filter(external_id=external_id)
+        .values_list(*CUSTOMER_COLUMNS)
+        .first()
+    )
+    if row is None:
+        return None
+    compile_template(choice.text)  # a broken template fails before any memory is read
+    reader = MemoryReader(workspace, guidance=choice.guidance)
+    return _render_chunk(reader, choice, [CustomerRow(*row)])[0]
+
+
+def render_for_customer(
+    *, workspace: Workspace, external_id: str, text: str, guidance: str
+) -> tuple[RenderedPrompt, dict] | None:
+    """Render unsaved template text for one customer (the editor's live render)."""
+    choice = PromptChoice("draft", 0, text, guidance)
+    return prompt_for_customer(workspace=workspace, external_id=external_id, choice=choice)
+
+
+def prompt_chunks(
+    *,
+    workspace: Workspace,
+    choice: PromptChoice,
+    chunk_size: int = CHUNK_SIZE,
+    after_pk: int = 0,
+) -> Iterator[list[RenderedPrompt]]:
+    """Yield every customer's prompt, a chunk at a time, in customer order (keyset on id)."""
+    compile_template(choice.text)
+    reader = MemoryReader(workspace, guidance=choice.guidance)
+    customers = Customer.objects.for_workspace(workspace).order_by("pk")
+    while True:
+        rows = [
+            CustomerRow(*row)
+            for row in customers.filter(pk__gt=after_pk).values_list(*CUSTOMER_COLUMNS)[:chunk_size]
+        ]
+        if not rows:
+            return
+        yield [prompt for prompt, _ in _render_chunk(reader, choice, rows)]
+        after_pk = rows[-1].pk
+
+
+def customers_count(*, workspace: Workspace) -> int:
+    """Return how many customers the workspace has."""
+    return Customer.objects.for_workspace(workspace).count()
+
+
+def customers_for_prompts(
+    *, workspace: Workspace, search: str = "", after: str = "", limit: int = 50
+) -> list[dict]:
+    """Return a page of customers by external id (keyset), with their memory time."""
+    customers = Customer.objects.for_workspace(workspace).order_by("external_id")
+    if search:
+        customers = customers.filter(external_id__icontains=search)
+    if after:
+        customers = customers.filter(external_id__gt=after)
+    rows = list(customers.values("pk", "external_id", "last_seen_at")[:limit])
+    times = dict(
+        CustomerState.objects.for_workspace(workspace)
+        .filter(customer_id__in=[row["pk"] for row in rows])
+        .values_list("customer_id", "last_recompute_at")
+    )
+    for row in rows:
+        row["memory_at"] = times.get(row["pk"])
+    return rows
+
+
+def templates_of_workspace(*, workspace: Workspace) -> QuerySet[PromptTemplate]:
+    """Return the workspace's templates, each with its versions."""
+    return PromptTemplate.objects.for_workspace(workspace).prefetch_related("versions")
+
+
+def template_versions(*, template: PromptTemplate) -> QuerySet[PromptTemplateVersion]:
+    """Return a template's versions, newest first, with who saved them."""
+    return (
+        PromptTemplateVersion.objects.filter(template=template)
+        .select_related("created_by")
+        .order_by("-number")
+    )
+
+
+def template_diff(*, old: PromptTemplateVersion, new: PromptTemplateVersion) -> list[tuple]:
+    """Return the line diff of two versions as (kind, text) pairs: '+', '-', ' ' or '@'."""
+    lines = difflib.unified_diff(
+        old.text.splitlines(),
+        new.text.splitlines(),
+        fromfile=f"v{old.number}",
+        tofile=f"v{new.number}",
+        lineterm="",
+        n=3,
+    )
+    diff = []
+    for line in lines:
+        if line.startswith(("---", "+++")):
+            continue
+        kind = line[:1] if line[:1] in {"+", "-", "@"} else " "
+        diff.append((kind, line[1:] if kind != "@" else line))
+    return diff

@@ -1,0 +1,300 @@
+"""Writes: register webhooks, queue changed prompts after a recompute, attempt deliveries.
+
+Delivery is at least once: a batch's prompts count as delivered (their hashes recorded per
+webhook and customer) only when the receiver answers 2xx, so a receiver that was down gets the
+same prompts again, and should use `content_hash` to ignore repeats.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign, Webhook, WebhookDelivery, WebhookPromptHash, Workspace
+from campaigns.prompts.context import iso
+from campaigns.prompts.engine import RenderedPrompt
+from campaigns.prompts.selectors import prompt_choice, prompt_chunks
+from campaigns.webhooks.signing import SIGNATURE_HEADER, new_secret, signature_header
+from memory.models import Customer
+
+BATCH_SIZE = 100
+# Attempts in all: the first and its retries, spaced 30 s, 1 min, 2 min ... capped at an hour.
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_S = 30
+BACKOFF_MAX_S = 3600
+ERROR_LIMIT = 500
+USER_AGENT = "Primer-Webhooks/1.0"
+
+
+def backoff_s(retries: int) -> int:
+    """Return the wait before retry number `retries` + 1 (exponential, capped)."""
+    return min(BACKOFF_BASE_S * 2**retries, BACKOFF_MAX_S)
+
+
+def webhook_create(
+    *, workspace: Workspace, url: str, description: str = "", campaign: Campaign | None = None
+) -> Webhook:
+    """Register a URL to receive changed prompts; its signing secret is generated."""
+    URLValidator(schemes=["http", "https"])(url)
+    if campaign is not None and campaign.workspace_id != workspace.pk:
+        raise ValidationError("That campaign belongs to another workspace.")
+    return Webhook.objects.create(
+        workspace=workspace,
+        url=url,
+        description=description.strip(),
+        campaign=campaign,
+        secret=new_secret(),
+    )
+
+
+def webhook_set_active(*, webhook: Webhook, active: bool) -> None:
+    """Pause or resume a webhook."""
+    webhook.active = active
+    webhook.save(update_fields=["active"])
+
+
+def webhook_delete(*, webhook: Webhook) -> None:
+    """Remove a webhook with its delivery log."""
+    webhook.delete()
+
+
+def _body(workspace: Workspace, event: str, run_id: int | None, prompts: list[dict]) -> str:
+    return json.dumps(
+        {
+            "event": event,
+            "workspace": workspace.slug,
+            "run_id": run_id,
+            "created_at": iso(timezone.now()),
+            "prompts": prompts,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _queue(webhook: Webhook, run_id: int | None, batch: list[RenderedPrompt]) -> WebhookDelivery:
+    from campaigns.tasks import webhook_deliver
+
+    delivery = WebhookDelivery.objects.create(
+        workspace_id=webhook.workspace_id,
+        webhook=webhook,
+        event="prompts.changed",
+        run_id=run_id,
+        body=_body(webhook.workspace, "prompts.changed", run_id, [p.as_dict() for p in batch]),
+        hashes=[[p.customer_pk, p.content_hash] for p in batch],
+        prompt_count=len(batch),
+    )
+    webhook_deliver.delay_on_commit(delivery.pk)
+    return delivery
+
+
+def webhooks_deliver_changed_prompts(*, workspace_id: int, run_id: int | None = None) -> dict:
+    """Queue, for every active webhook, the prompts whose hash differs from the last delivered.
+
+    Prompts are rendered once per template choice (a webhook's campaign, or the workspace
+    default) in chunks, compared with the delivered hashes a chunk at a time, and sent in
+    batches of BATCH_SIZE, each batch one signed POST with its own retries.
+    """
+    workspace = Workspace.objects.get(pk=workspace_id)
+    webhooks = list(
+        Webhook.objects.for_workspace(workspace)
+        .filter(active=True)
+        .select_related("campaign", "workspace")
+        .order_by("pk")
+    )
+    groups: dict[str, list[Webhook]] = {}
+    for webhook in webhooks:
+        groups.setdefault(webhook.campaign.slug if webhook.campaign else "", []).append(webhook)
+    summary = {"webhooks": len(webhooks), "deliveries": 0, "prompts": 0}
+    for campaign_slug, hooks in groups.items():
+        choice = prompt_choice(workspace=workspace, campaign=campaign_slug or None)
+        pending: dict[int, list[RenderedPrompt]] = {hook.pk: [] for hook in hooks}
+        for chunk in prompt_chunks(workspace=workspace, choice=choice):
+            hashes = (
+                WebhookPromptHash.objects.for_workspace(workspace)
+                .filter(
+                    webhook_id__in=list(pending),
+                    customer_id__gte=chunk[0].customer_pk,
+                    customer_id__lte=chunk[-1].customer_pk,
+                )
+                .values_list("webhook_id", "customer_id", "content_hash")
+            )
+            delivered = {(hook_id, customer_id): sha for hook_id, customer_id, sha in hashes}
+            for hook in hooks:
+                queue = pending[hook.pk]
+                queue.extend(
+                    prompt
+                    for prompt in chunk
+                    if delivered.get((hook.pk, prompt.customer_pk)) != prompt.content_hash
+                )
+                while len(queue) >= BATCH_SIZE:
+                    _queue(hook, run_id, queue[:BATCH_SIZE])
+                    summary["deliveries"] += 1
+                    summary["prompts"] += BATCH_SIZE
+                    del queue[:BATCH_SIZE]
+        for hook in hooks:
+            if pending[hook.pk]:
+                _queue(hook, run_id, pending[hook.pk])
+                summary["deliveries"] += 1
+                summary["prompts"] += len(pending[hook.pk])
+    return summary
+
+
+def webhook_send_test(*, webhook: Webhook) -> WebhookDelivery:
+    """Queue a signed 'ping' with no prompts, to check the receiver and its verification."""
+    from campaigns.tasks import webhook_deliver
+
+    delivery = WebhookDelivery.objects.create(
+        workspace_id=webhook.workspace_id,
+        webhook=webhook,
+        event="ping",
+        body=_body(webhook.workspace, "ping", None, []),
+    )
+    webhook_deliver.delay_on_commit(delivery.pk)
+    return delivery
+
+
+def _private_address(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False  # the request itself will fail and say so
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            return True
+    return False
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is answered as the 3xx it is, not followed
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one POST gave: delivered, worth retrying, or neither."""
+
+    delivered: bool
+    retry: bool
+    status: str
+
+
+def _post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(200).decode("utf-8", "replace") if exc.fp else ""
+        return exc.code, f"HTTP {exc.code} {exc.reason}: {detail}".strip()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return None, f"{type(exc).__name__}: {reason}"
+
+
+def webhook_delivery_attempt(*, delivery_id: int, final: bool = False) -> Attempt:
+    """POST a delivery once, signed now, and record the outcome; `final` means no retry after."""
+    delivery = (
+        WebhookDelivery.objects.all_workspaces()
+        .select_related("webhook")
+        .filter(pk=delivery_id)
+        .first()
+    )
+    if delivery is None or delivery.status in {
+        WebhookDelivery.Status.SUCCEEDED,
+        WebhookDelivery.Status.FAILED,
+    }:
+        return Attempt(False, False, "skipped")
+    webhook = delivery.webhook
+    body = delivery.body.encode()
+    code, error = None, ""
+    started = time.monotonic()
+    allow_private = getattr(settings, "PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS", not settings.PRODUCTION)
+    if not webhook.active:
+        error = "The webhook is paused."
+    elif not allow_private and _private_address(urlsplit(webhook.url).hostname or ""):
+        error = "Refused: the URL resolves to a private or local address."
+    else:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: signature_header(webhook.secret, body),
+            "X-Primer-Event": delivery.event,
+            "X-Primer-Delivery": str(delivery.pk),
+        }
+        timeout = getattr(settings, "PRIMER_WEBHOOK_TIMEOUT_S", 10.0)
+        code, error = _post(webhook.url, body, headers, timeout)
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    now = timezone.now()
+    delivered = code is not None and 200 <= code < 300
+    retry = not delivered and not final and webhook.active and not error.startswith("Refused")
+    if delivered:
+        status = WebhookDelivery.Status.SUCCEEDED
+    elif retry:
+        status = WebhookDelivery.Status.RETRYING
+    else:
+        status = WebhookDelivery.Status.FAILED
+    with transaction.atomic():
+        delivery.attempts += 1
+        delivery.status = status
+        delivery.response_code = code
+        delivery.error = error[:ERROR_LIMIT]
+        delivery.duration_ms = duration_ms
+        delivery.last_attempt_at = now
+        delivery.delivered_at = now if delivered else None
+        delivery.next_attempt_at = (
+            now + timedelta(seconds=backoff_s(delivery.attempts - 1)) if retry else None
+        )
+        delivery.save(
+            update_fields=[
+                "attempts",
+                "status",
+                "response_code",
+                "error",
+                "duration_ms",
+                "last_attempt_at",
+                "delivered_at",
+                "next_attempt_at",
+            ]
+        )
+        if delivered and delivery.hashes:
+            # Customers deleted since the batch was queued have nothing to remember.
+            alive = set(
+                Customer.objects.for_workspace(delivery.workspace_id)
+                .filter(pk__in=[customer_id for customer_id, _ in delivery.hashes])
+                .values_list("pk", flat=True)
+            )
+            WebhookPromptHash.objects.bulk_create(
+                [
+                    WebhookPromptHash(
+                        workspace_id=delivery.workspace_id,
+                        webhook_id=webhook.pk,
+                        customer_id=customer_id,
+                        content_hash=content_hash,
+                        delivered_at=now,
+                    )
+                    for customer_id, content_hash in delivery.hashes
+                    if customer_id in alive
+                ],
+                update_conflicts=True,
+                unique_fields=["webhook", "customer"],
+                update_fields=["content_hash", "delivered_at"],
+            )
+    return Attempt(delivered, retry, status)
