@@ -205,6 +205,6 @@ SPECTACULAR_SETTINGS |= {
 # Requests per API key per window, answered 429 with Retry-After past it.
 PRIMER_INGEST_RATE_LIMIT = env_int("PRIMER_INGEST_RATE_LIMIT", 1000, minimum=1)
 PRIMER_INGEST_RATE_WINDOW_S = env_int("PRIMER_INGEST_RATE_WINDOW_S", 10, minimum=1)
-# Event times further than this from their receipt are rejected (0 days: no bound in the past).
-PRIMER_INGEST_MAX_PAST_DAYS = env_int("PRIMER_INGEST_MAX_PAST_DAYS", 1826, minimum=0)
+# Event times before January 1st of this year, or this many hours after receipt, are rejected.
+PRIMER_INGEST_EARLIEST_YEAR = env_int("PRIMER_INGEST_EARLIEST_YEAR", 2000, minimum=1970)
 PRIMER_INGEST_MAX_FUTURE_H = env_int("PRIMER_INGEST_MAX_FUTURE_H", 24, minimum=0)

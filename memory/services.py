@@ -62,7 +62,7 @@ def events_ingest(
     rows, rejections = parse_events(
         payloads,
         received_at=received_at,
-        policy=policy or TimestampPolicy.for_api(),
+        policy=policy or TimestampPolicy.from_settings(),
         send_event=workspace.send_event,
         inherited=inherited or Inherited(),
         occurrences=occurrences,
@@ -188,7 +188,7 @@ def events_import(
     """
     summary = summary or ImportSummary()
     received_at = received_at or timezone.now()
-    policy = policy or TimestampPolicy.for_import()
+    policy = policy or TimestampPolicy.from_settings()
     occurrences = Occurrences()
     chunk: list[SourceLine] = []
 

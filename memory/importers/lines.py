@@ -7,9 +7,10 @@ import lzma
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from memory.ingest.timestamps import parse_time
 
 
 @dataclass(frozen=True)
@@ -73,23 +74,6 @@ class CsvMapping:
             raise ValueError("map a user id column or an anonymous id column")
         if not self.event and not self.event_name:
             raise ValueError("map an event column or give a constant event name")
-
-
-_EPOCH_MS_THRESHOLD = 100_000_000_000  # past this, a number is milliseconds, not seconds
-
-
-def parse_time(text: str) -> datetime:
-    """Read ISO 8601 (`T` or space, `Z`, ` UTC`) or Unix epoch seconds/milliseconds."""
-    value = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        number = float(value)
-        if number > _EPOCH_MS_THRESHOLD:
-            number /= 1000
-        return datetime.fromtimestamp(number, tz=UTC)
-    if value.endswith(" UTC"):
-        value = value[:-4] + "+00:00"
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def csv_lines(path: Path, mapping: CsvMapping) -> Iterator[SourceLine | None]:

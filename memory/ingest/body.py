@@ -14,6 +14,7 @@ from django.core.exceptions import RequestDataTooBig
 
 from memory.ingest import limits
 from memory.ingest.limits import LimitExceeded
+from memory.ingest.timestamps import parse_time
 
 
 class MalformedBody(Exception):
@@ -23,7 +24,7 @@ class MalformedBody(Exception):
 class _Batch(msgspec.Struct):
     batch: list[msgspec.Raw]
     context: dict[str, Any] | None = None
-    sentAt: datetime | None = None
+    sentAt: str | float | None = None
 
 
 class _WriteKey(msgspec.Struct):
@@ -120,7 +121,11 @@ def segment_batch(body: bytes) -> SegmentBatch:
         size = len(memoryview(item))
         if size > limits.MAX_EVENT_BYTES:
             raise LimitExceeded("event_size", limits.event_too_large(size))
-    return SegmentBatch(items=envelope.batch, context=envelope.context, sent_at=envelope.sentAt)
+    try:
+        sent_at = parse_time(envelope.sentAt) if envelope.sentAt not in (None, "") else None
+    except ValueError:
+        raise MalformedBody(f"sentAt: {envelope.sentAt!r} is not an ISO 8601 time") from None
+    return SegmentBatch(items=envelope.batch, context=envelope.context, sent_at=sent_at)
 
 
 def native_events(body: bytes) -> list[msgspec.Raw]:

@@ -13,14 +13,17 @@ from django.utils.text import slugify
 
 from memory.ingest import limits
 from memory.ingest.dedup import Occurrences, derived_key
-from memory.ingest.timestamps import TimestampPolicy, as_utc, event_time, out_of_bounds
+from memory.ingest.timestamps import TimestampPolicy, event_time, out_of_bounds, parse_time
 
 STORED_TYPES = {"track": None, "page": "Page Viewed", "screen": "Screen Viewed"}
 SUPPORTED_TYPES = {*STORED_TYPES, "identify"}
 
 
 class SegmentEvent(msgspec.Struct, kw_only=True):
-    """One call of Segment's spec; fields Primer does not use are ignored."""
+    """One call of Segment's spec; fields Primer does not use are ignored.
+
+    Times are ISO 8601 text or Unix seconds/milliseconds (Python callers may pass datetimes).
+    """
 
     type: str | None = None
     userId: str | int | None = None
@@ -31,9 +34,9 @@ class SegmentEvent(msgspec.Struct, kw_only=True):
     properties: dict[str, Any] | None = None
     traits: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
-    timestamp: datetime | None = None
-    originalTimestamp: datetime | None = None
-    sentAt: datetime | None = None
+    timestamp: str | float | None = None
+    originalTimestamp: str | float | None = None
+    sentAt: str | float | None = None
     messageId: str | int | None = None
 
 
@@ -198,19 +201,20 @@ def _normalise(
         raise Invalid("userId", "userId or anonymousId is required")
 
     properties = event.properties if event.properties is not None else {}
-    context = event.context
-    if inherited.context:
-        context = {**inherited.context, **(context or {})}
+    context = _merged(inherited.context, event.context) if inherited.context else event.context
     traits: dict[str, Any] = {}
     if context and isinstance(context.get("traits"), dict):
         traits.update(context["traits"])
     if kind == "identify" and event.traits:
         traits.update(event.traits)
 
+    timestamp = _time(event.timestamp, "timestamp")
+    original_timestamp = _time(event.originalTimestamp, "originalTimestamp")
+    sent_at = _time(event.sentAt, "sentAt") or inherited.sent_at
     occurred_at, time_field = event_time(
-        timestamp=event.timestamp,
-        original_timestamp=event.originalTimestamp,
-        sent_at=event.sentAt or inherited.sent_at,
+        timestamp=timestamp,
+        original_timestamp=original_timestamp,
+        sent_at=sent_at,
         received_at=received_at,
     )
     problem = out_of_bounds(occurred_at, received_at=received_at, policy=policy)
@@ -263,17 +267,36 @@ def _normalise(
         row.dedup_key = message_id
     else:
         # The time the sender gave, not one computed from our clock, so retries hash alike.
-        given = event.timestamp or event.originalTimestamp
         key = derived_key(
             kind=kind,
             user_id=user_id,
             anonymous_id=anonymous_id,
             name=name,
-            basis_time=as_utc(given) if given is not None else occurred_at,
+            basis_time=timestamp or original_timestamp or occurred_at,
             properties=properties,
         )
         row.dedup_key = occurrences.number(key) if occurrences is not None else key
     return row
+
+
+def _merged(outer: dict[str, Any], inner: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge an item's context into its batch's, one level deep (so traits merge too)."""
+    merged = dict(outer)
+    for key, value in (inner or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _time(value: str | float | datetime | None, name: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise Invalid(name, f"{value!r} is not an ISO 8601 time") from None
 
 
 def _message_key(properties: dict[str, Any]) -> str:

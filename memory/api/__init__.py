@@ -1,0 +1,1 @@
+"""The HTTP face of memory: Segment-compatible ingestion and the native events API."""
