@@ -72,7 +72,7 @@ class EngineConfig:
     training_step_h: float = 144.0
     # False: fit the coefficients on every replayed slice and calibrate on the newest one.
     calibrate_on_held_out: bool = False
-    max_training_customers: int = 50_000
+    max_training_customers: int = 10_000
     max_curve_sends: int = 200_000
     model_l2: float = 1.0
     # A marketer boost b in [-1, 1] multiplies a message's ranking odds by boost_odds ** mean(b).

@@ -23,6 +23,42 @@ def events_before(events: pl.DataFrame, as_of: float | None) -> tuple[pl.DataFra
     return events, math.nextafter(float(events["t"].max()), math.inf)
 
 
+def _group_codes(queries: pl.DataFrame, targets: pl.DataFrame, by: list[str]) -> tuple:
+    """Return int64 codes of the ``by`` columns for queries and targets, equal iff keys are."""
+    both = pl.concat([queries.select(by), targets.select(by)], how="vertical_relaxed")
+    code = np.zeros(both.height, dtype=np.int64)
+    for column in by:
+        series = both[column]
+        if series.dtype.is_integer():
+            values = series.fill_null(-1).to_numpy().astype(np.int64)
+            values = values - (values.min() if values.size else 0)
+        else:
+            values = series.rank("dense").fill_null(0).to_numpy().astype(np.int64)
+        code = code * (int(values.max()) + 1 if values.size else 1) + values
+    return code[: queries.height], code[queries.height :]
+
+
+def _sorted_keys(
+    queries: pl.DataFrame, targets: pl.DataFrame, by: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (query keys, query codes, sorted target keys, their codes, their times).
+
+    A key is code * span + (t - t_min): one float per row that sorts by group, then time, so a
+    single searchsorted answers "the next/last target of the same group". Equal times give equal
+    keys, so ties stay exact.
+    """
+    query_code, target_code = _group_codes(queries, targets, by)
+    query_t = queries["t"].to_numpy().astype(np.float64)
+    target_t = targets["t"].to_numpy().astype(np.float64)
+    every_t = np.concatenate([query_t, target_t])
+    origin = float(every_t.min())
+    span = float(every_t.max()) - origin + 1.0
+    query_key = query_code * span + (query_t - origin)
+    target_key = target_code * span + (target_t - origin)
+    order = np.argsort(target_key, kind="stable")
+    return query_key, query_code, target_key[order], target_code[order], target_t[order]
+
+
 def next_time_after(
     queries: pl.DataFrame,
     targets: pl.DataFrame,
@@ -34,21 +70,16 @@ def next_time_after(
 
     ``inclusive`` also accepts a target at the very same time.
     """
-    if queries.height == 0:
-        return np.empty(0)
-    left = queries.select(*by, "t").with_row_index("_row").sort("t")
-    right = targets.select(*by, pl.col("t").alias("_next")).sort("_next")
-    joined = left.join_asof(
-        right,
-        left_on="t",
-        right_on="_next",
-        by=by,
-        strategy="forward",
-        allow_exact_matches=inclusive,
-        check_sortedness=False,
-    )
-    joined = joined.sort("_row")
-    return joined["_next"].fill_null(np.nan).to_numpy().astype(np.float64)
+    result = np.full(queries.height, np.nan)
+    if queries.height == 0 or targets.height == 0:
+        return result
+    query_key, query_code, target_key, target_code, target_t = _sorted_keys(queries, targets, by)
+    index = np.searchsorted(target_key, query_key, side="left" if inclusive else "right")
+    inside = index < target_key.size
+    safe = np.minimum(index, target_key.size - 1)
+    found = inside & (target_code[safe] == query_code)
+    result[found] = target_t[safe[found]]
+    return result
 
 
 def last_time_before(
@@ -58,20 +89,15 @@ def last_time_before(
 
     ``inclusive`` also accepts a target at the very same time.
     """
-    if queries.height == 0:
-        return np.empty(0)
-    left = queries.select(*by, "t").with_row_index("_row").sort("t")
-    right = targets.select(*by, pl.col("t").alias("_prev")).sort("_prev")
-    joined = left.join_asof(
-        right,
-        left_on="t",
-        right_on="_prev",
-        by=by,
-        strategy="backward",
-        allow_exact_matches=inclusive,
-        check_sortedness=False,
-    )
-    return joined.sort("_row")["_prev"].fill_null(np.nan).to_numpy().astype(np.float64)
+    result = np.full(queries.height, np.nan)
+    if queries.height == 0 or targets.height == 0:
+        return result
+    query_key, query_code, target_key, target_code, target_t = _sorted_keys(queries, targets, by)
+    index = np.searchsorted(target_key, query_key, side="right" if inclusive else "left") - 1
+    safe = np.maximum(index, 0)
+    found = (index >= 0) & (target_code[safe] == query_code)
+    result[found] = target_t[safe[found]]
+    return result
 
 
 def send_outcomes(events: pl.DataFrame, config: EngineConfig, horizon: float) -> pl.DataFrame:

@@ -59,8 +59,12 @@ def action_instances(events: pl.DataFrame, config: EngineConfig) -> pl.DataFrame
     actions = events.filter(
         (pl.col("name") != config.goal_event) & (pl.col("name") != config.send_event)
     ).select("customer", "name", "t")
+    names = actions["name"].unique().sort().to_list()
+    codes = {name: code for code, name in enumerate(names)}
+    # An integer code per name keeps the per-(customer, action) searches numeric and fast.
     return (
-        actions.sort("customer", "name", "t")
+        actions.with_columns(pl.col("name").replace_strict(codes, return_dtype=pl.Int64).alias("code"))
+        .sort("customer", "name", "t")
         .with_columns((pl.col("t") - pl.col("t").shift(1).over("customer", "name")).alias("gap"))
         .filter(pl.col("gap").is_null() | (pl.col("gap") >= config.priming_chain_gap_h))
         .drop("gap")
@@ -130,18 +134,18 @@ def matched_controls(
     draws = config.priming_controls_per_action
     # Sorted, so each seeded draw lands on the same row whatever order the join returned.
     matched = (
-        resolved.select("customer", "name")
+        resolved.select("customer", "name", "code")
         .join(span, on="customer", how="left")
-        .sort("customer", "name")
+        .sort("customer", "code")
     )
     repeated = pl.concat([matched] * draws)
     rng = np.random.default_rng(config.seed)
     first = repeated["first_t"].to_numpy()
     latest = horizon - h
     times = first + rng.random(repeated.height) * np.maximum(latest - first, 0.0)
-    candidates = repeated.select("customer", "name").with_columns(pl.Series("t", times))
+    candidates = repeated.select("customer", "name", "code").with_columns(pl.Series("t", times))
     candidates = candidates.filter(pl.Series(times < latest))
-    previous = last_time_before(candidates, actions, by=["customer", "name"], inclusive=True)
+    previous = last_time_before(candidates, actions, by=["customer", "code"], inclusive=True)
     recent = (candidates["t"].to_numpy() - previous) <= h
     return candidates.filter(pl.Series(~recent))
 
