@@ -1,14 +1,15 @@
-"""Routes: Segment's paths under /v1/ (no trailing slash), ours under /api/v1/."""
+"""Routes: Segment's paths under /v1/, without trailing slash as its libraries send; ours."""
 
-from django.urls import path, re_path
+from django.urls import path
 
 from memory.api import views
 
 segment_urlpatterns = [
-    re_path(r"^track/?$", views.SegmentTrackView.as_view(), name="segment-track"),
-    re_path(r"^identify/?$", views.SegmentIdentifyView.as_view(), name="segment-identify"),
-    re_path(r"^page/?$", views.SegmentPageView.as_view(), name="segment-page"),
-    re_path(r"^batch/?$", views.SegmentBatchView.as_view(), name="segment-batch"),
+    path("track", views.SegmentTrackView.as_view(), name="segment-track"),
+    path("identify", views.SegmentIdentifyView.as_view(), name="segment-identify"),
+    path("page", views.SegmentPageView.as_view(), name="segment-page"),
+    path("screen", views.SegmentScreenView.as_view(), name="segment-screen"),
+    path("batch", views.SegmentBatchView.as_view(), name="segment-batch"),
 ]
 
 api_urlpatterns = [

@@ -61,7 +61,7 @@ class IngestView(APIView):
 
 
 class SegmentCallView(IngestView):
-    """POST /v1/track, /v1/identify, /v1/page: one call, answered as Segment answers."""
+    """POST /v1/track, /v1/identify, /v1/page, /v1/screen: one call, answered as Segment does."""
 
     authentication_classes = [SegmentWriteKeyAuthentication]
     event_type = "track"
@@ -109,6 +109,11 @@ class SegmentIdentifyView(SegmentCallView):
 @_segment_call_schema("page", "Record a page view, stored as a `Page Viewed` event.")
 class SegmentPageView(SegmentCallView):
     event_type = "page"
+
+
+@_segment_call_schema("screen", "Record an app screen view, stored as `Screen Viewed`.")
+class SegmentScreenView(SegmentCallView):
+    event_type = "screen"
 
 
 class SegmentBatchView(IngestView):

@@ -127,14 +127,29 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+_TYPE_WORDS = {
+    "`object | null`": "a JSON object",
+    "`object`": "a JSON object",
+    "`str | int | null`": "a string",
+    "`str | null`": "a string",
+    "`str | float | null`": "a time (ISO 8601 text or Unix seconds)",
+    "`array`": "an array",
+    "`str`": "a string",
+    "`int`": "a number",
+    "`float`": "a number",
+    "`bool`": "a boolean",
+    "`null`": "null",
+}
+
+
 def _split_msgspec_error(message: str) -> tuple[str, str]:
-    """Turn "Expected `str`, got `int` - at `$.userId`" into ("userId", "Expected ...")."""
+    """Turn "Expected `str | null`, got `int` - at `$.userId`" into ("userId", plain words)."""
     reason, sep, path = message.rpartition(" - at `")
     if not sep:
         return "", message
     field_path = path.rstrip("`").removeprefix("$").removeprefix(".")
-    if reason.startswith("Expected `object`"):
-        reason = reason.replace("`object`", "a JSON object", 1)
+    for code, words in _TYPE_WORDS.items():
+        reason = reason.replace(code, words)
     return field_path, reason
 
 
