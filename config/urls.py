@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Segment-compatible ingestion, so Segment's libraries and destinations work unchanged.
     path("v1/", include(segment_urlpatterns)),
+    path("api/v1/", include("campaigns.api.urls")),
     path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -171,7 +171,8 @@ class Recorder:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                request = {"path": self.path, "headers": dict(self.headers), "raw": raw}
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                request = {"path": self.path, "headers": headers, "raw": raw}
                 recorder.requests.append(request)
                 status, body, content_type = recorder.respond(request)
                 self.send_response(status)
@@ -186,7 +187,9 @@ class Recorder:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 

@@ -1,0 +1,1 @@
+"""Prompt endpoints: a customer's prompt, the streaming export, the LLM preview and drafts."""
