@@ -63,9 +63,19 @@ def action_instances(events: pl.DataFrame, config: EngineConfig) -> pl.DataFrame
     codes = {name: code for code, name in enumerate(names)}
     # An integer code per name keeps the per-(customer, action) searches numeric and fast.
     return (
-        actions.with_columns(pl.col("name").replace_strict(codes, return_dtype=pl.Int64).alias("code"))
-        .sort("customer", "name", "t")
-        .with_columns((pl.col("t") - pl.col("t").shift(1).over("customer", "name")).alias("gap"))
+        actions.with_columns(
+            pl.col("name").replace_strict(codes, return_dtype=pl.Int64).alias("code")
+        )
+        .sort("customer", "code", "t")
+        .with_columns(
+            (
+                pl.col("t")
+                - pl.when(
+                    (pl.col("customer") == pl.col("customer").shift(1))
+                    & (pl.col("code") == pl.col("code").shift(1))
+                ).then(pl.col("t").shift(1))
+            ).alias("gap")
+        )
         .filter(pl.col("gap").is_null() | (pl.col("gap") >= config.priming_chain_gap_h))
         .drop("gap")
     )
