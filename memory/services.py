@@ -16,7 +16,7 @@ from memory.importers.lines import SourceLine
 from memory.ingest.dedup import Occurrences
 from memory.ingest.messages import message_ids_resolve
 from memory.ingest.segment import EventRow, Inherited, Rejection, parse_events
-from memory.ingest.store import CustomerRecord, EventRecord, rows_store
+from memory.ingest.store import CustomerRecord, EventRecord, rows_store, write_lock_take
 from memory.ingest.timestamps import TimestampPolicy
 from memory.recompute import recompute_schedule
 
@@ -74,6 +74,7 @@ def events_ingest(
         return result
 
     with transaction.atomic():
+        write_lock_take()
         message_ids, result.messages_registered = message_ids_resolve(
             workspace=workspace, rows=rows
         )

@@ -62,6 +62,19 @@ def rows_store(
 CUSTOMER = Customer._meta.db_table
 EVENT = Event._meta.db_table
 
+
+def write_lock_take() -> None:
+    """On SQLite, take the write lock first thing in the transaction.
+
+    A deferred SQLite transaction that reads and then writes cannot wait for a concurrent
+    writer (it would deadlock), so it fails at once with "database is locked". Writing first
+    makes it wait its turn instead (up to the busy timeout). PostgreSQL needs nothing.
+    """
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {CUSTOMER} SET id = id WHERE 0")
+
+
 _PG_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS primer_stage_customer (
     external_id text, anonymous_id text, traits jsonb,

@@ -1,0 +1,97 @@
+"""Retries that race: several copies of a batch at once, on separate connections, store once."""
+
+import json
+import threading
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connections
+
+from campaigns.services import api_key_create, workspace_create
+from memory.models import Customer, Event
+from memory.services import events_ingest
+
+COPIES = 6
+
+
+@pytest.fixture
+def no_recompute(monkeypatch):
+    """Keep these committed ingests from queueing recomputes on a real broker."""
+    scheduled = []
+    monkeypatch.setattr(
+        "memory.services.recompute_schedule",
+        lambda *, workspace_id: scheduled.append(workspace_id),
+    )
+    return scheduled
+
+
+def batch_of(size: int) -> list[dict]:
+    return [
+        {
+            "type": "track",
+            "userId": f"user-{i % 25}",
+            "event": "Order Completed",
+            "messageId": f"race-{i}",
+            "properties": {"revenue": i},
+            "timestamp": "2026-02-01T10:00:00Z",
+        }
+        for i in range(size)
+    ] + [{"type": "identify", "userId": "user-0", "traits": {"vip": True}}]
+
+
+def post(url: str, body: bytes, auth: str) -> int:
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": auth},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_once_when_copies_of_a_batch_race_through_http(
+    live_server, basic_auth, no_recompute
+):
+    workspace = workspace_create(slug="race")
+    _, raw_key = api_key_create(workspace=workspace, scopes=["write"])
+    body = json.dumps({"batch": batch_of(300)}).encode()
+    barrier = threading.Barrier(COPIES)
+
+    def send(_):
+        barrier.wait()
+        return post(f"{live_server.url}/v1/batch", body, basic_auth(raw_key))
+
+    with ThreadPoolExecutor(COPIES) as pool:
+        statuses = list(pool.map(send, range(COPIES)))
+
+    assert statuses == [200] * COPIES
+    assert Event.objects.for_workspace(workspace).count() == 300
+    assert Customer.objects.for_workspace(workspace).count() == 25
+    assert Customer.objects.for_workspace(workspace).get(external_id="user-0").traits == {
+        "vip": True
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_once_when_services_race_on_separate_connections(no_recompute):
+    workspace = workspace_create(slug="race-direct")
+    payloads = batch_of(500)
+    barrier = threading.Barrier(COPIES)
+
+    def ingest(_):
+        try:
+            barrier.wait()
+            result = events_ingest(workspace=workspace, payloads=payloads)
+            return result.stored, result.duplicates
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(COPIES) as pool:
+        outcomes = list(pool.map(ingest, range(COPIES)))
+
+    assert sum(stored for stored, _ in outcomes) == 500
+    assert all(stored + duplicates == 500 for stored, duplicates in outcomes)
+    assert Event.objects.for_workspace(workspace).count() == 500
