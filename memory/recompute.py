@@ -16,6 +16,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
@@ -28,7 +29,15 @@ from memory import writeback
 from memory.models import Customer, Event, RecomputeRun, RecomputeShard
 from memory.scoring import sharded
 from memory.scoring.frames import EngineConfig
-from memory.selectors import CustomerFilter, catalogue_of, events_frame, hours_since_epoch
+from memory.selectors import (
+    Catalogue,
+    CustomerFilter,
+    catalogue_of,
+    events_frame,
+    hours_since_epoch,
+    trait_keys_of,
+    traits_frame,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +129,9 @@ def recompute_incremental_customers(*, workspace: Workspace) -> list[int]:
     return sorted(set(events.values_list("customer_id", flat=True)))
 
 
-def _population_filter(run: RecomputeRun) -> CustomerFilter:
+def population_filter(*, workspace: Workspace) -> CustomerFilter:
     """Choose whole buckets so the population sample holds about POPULATION_CUSTOMERS people."""
-    total = Customer.objects.for_workspace(run.workspace_id).count()
+    total = Customer.objects.for_workspace(workspace).count()
     buckets = max(1, -(-total // POPULATION_CUSTOMERS))
     return CustomerFilter(shard=0, shards=buckets) if buckets > 1 else CustomerFilter()
 
@@ -131,13 +140,9 @@ def _run_filter(run: RecomputeRun, index: int) -> CustomerFilter:
     ids = run.stats.get("customer_ids")
     if ids is not None:
         return CustomerFilter(customer_ids=tuple(ids))
-    return CustomerFilter(shard=index, shards=run.shards_total) if run.shards_total > 1 else CustomerFilter()
-
-
-def _timed(run: RecomputeRun, step: str, started: float) -> None:
-    RecomputeRun.objects.for_workspace(run.workspace_id).filter(pk=run.pk).update(
-        timings={**run.timings, step: round(time.perf_counter() - started, 3)}
-    )
+    if run.shards_total == 1:
+        return CustomerFilter()
+    return CustomerFilter(shard=index, shards=run.shards_total)
 
 
 def recompute_population(*, run_id: int) -> None:
@@ -149,29 +154,64 @@ def recompute_population(*, run_id: int) -> None:
     RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
         status=RecomputeRun.Status.RUNNING, started_at=timezone.now()
     )
-    catalogue = catalogue_of(workspace=run.workspace)
-    events = events_frame(
-        workspace=run.workspace, before=run.as_of, customers=_population_filter(run)
+    trait_keys = trait_keys_of(workspace=run.workspace)
+    inputs = engine_inputs(
+        workspace=run.workspace,
+        as_of=run.as_of,
+        customers=population_filter(workspace=run.workspace),
+        trait_keys=trait_keys,
     )
     population = sharded.fit_population(
-        events=_dense_events(events, catalogue),
-        messages=catalogue.messages,
-        message_labels=catalogue.message_labels,
+        events=inputs.events,
+        messages=inputs.catalogue.messages,
+        message_labels=inputs.catalogue.message_labels,
         config=engine_config(run.workspace),
         horizon=hours_since_epoch(run.as_of),
+        traits=inputs.traits,
     )
     RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
         population=population.to_bytes(),
-        stats={**run.stats, **population.summary()},
+        stats={**run.stats, **population.summary(), "trait_keys": trait_keys},
         timings={**run.timings, "population_s": round(time.perf_counter() - started, 3)},
     )
 
 
-def _dense_events(events: pl.DataFrame, catalogue) -> pl.DataFrame:
-    """Give the engine dense customer indices (in frame order) and dense message indices."""
-    return events.with_columns(
-        pl.col("customer_id").rank("dense").cast(pl.Int64).sub(1).alias("customer"),
-        catalogue.message_index(events["message_id"]).alias("message"),
+@dataclass
+class EngineInputs:
+    """Frames for the engine, in its dense indices, and the database ids behind them."""
+
+    events: pl.DataFrame
+    traits: pl.DataFrame | None
+    customer_ids: pl.Series  # database id of dense customer i at position i
+    catalogue: Catalogue
+
+
+def engine_inputs(
+    *,
+    workspace: Workspace,
+    as_of: datetime | None,
+    customers: CustomerFilter,
+    trait_keys: list[str],
+) -> EngineInputs:
+    """Read events (and traits) of some customers before as_of, with dense indices."""
+    catalogue = catalogue_of(workspace=workspace)
+    events = events_frame(workspace=workspace, before=as_of, customers=customers)
+    customer_ids = events["customer_id"].unique().sort()
+    mapping = pl.DataFrame(
+        {"customer_id": customer_ids, "customer": pl.int_range(0, customer_ids.len(), eager=True)}
+    ).with_columns(pl.col("customer").cast(pl.Int64))
+    events = events.join(mapping, on="customer_id", how="left").with_columns(
+        catalogue.message_index(events["message_id"]).alias("message")
+    )
+    traits = None
+    if trait_keys:
+        traits = (
+            traits_frame(workspace=workspace, keys=trait_keys, customers=customers)
+            .join(mapping, on="customer_id")
+            .drop("customer_id")
+        )
+    return EngineInputs(
+        events=events, traits=traits, customer_ids=customer_ids, catalogue=catalogue
     )
 
 
@@ -179,25 +219,27 @@ def recompute_shard(*, run_id: int, index: int) -> None:
     """Compute one bucket of customers with the run's population; store the rows (idempotent)."""
     run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
     started = time.perf_counter()
-    catalogue = catalogue_of(workspace=run.workspace)
-    events = _dense_events(
-        events_frame(workspace=run.workspace, before=run.as_of, customers=_run_filter(run, index)),
-        catalogue,
+    inputs = engine_inputs(
+        workspace=run.workspace,
+        as_of=run.as_of,
+        customers=_run_filter(run, index),
+        trait_keys=run.stats.get("trait_keys", []),
     )
-    population = sharded.Population.from_bytes(run.population)
     result = sharded.customer_memory(
-        events=events, population=population, horizon=hours_since_epoch(run.as_of)
+        events=inputs.events,
+        population=sharded.Population.from_bytes(bytes(run.population)),
+        horizon=hours_since_epoch(run.as_of),
+        traits=inputs.traits,
     )
-    customer_ids = (
-        events.select("customer", "customer_id").unique().sort("customer")["customer_id"]
+    frames = writeback.to_database_ids(
+        result, customer_ids=inputs.customer_ids, catalogue=inputs.catalogue
     )
-    frames = writeback.to_database_ids(result, customer_ids=customer_ids, catalogue=catalogue)
     RecomputeShard.objects.update_or_create(
         run=run,
         index=index,
         defaults={
-            "customers": customer_ids.len(),
-            "events": events.height,
+            "customers": inputs.customer_ids.len(),
+            "events": inputs.events.height,
             "payload": frame_to_bytes(frames),
             "seconds": time.perf_counter() - started,
             "finished_at": timezone.now(),
@@ -218,8 +260,7 @@ def recompute_finish(*, run_id: int) -> RecomputeRun:
     if missing:
         raise RuntimeError(f"Run {run.pk} cannot finish: shards {sorted(missing)} are missing.")
     parts = [frames_from_bytes(bytes(shard.payload)) for shard in shards]
-    population = sharded.Population.from_bytes(run.population)
-    catalogue = catalogue_of(workspace=run.workspace)
+    population = sharded.Population.from_bytes(bytes(run.population))
     priming = writeback.priming_rows(population)
     customer_ids = run.stats.get("customer_ids")
     with transaction.atomic():
@@ -229,7 +270,6 @@ def recompute_finish(*, run_id: int) -> RecomputeRun:
             priming=priming,
             customer_ids=customer_ids,
             computed_at=run.as_of,
-            catalogue=catalogue,
         )
         RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
             status=RecomputeRun.Status.SUCCEEDED,
@@ -285,7 +325,6 @@ def as_of_from_hours(hours: float) -> datetime:
     return datetime.fromtimestamp(hours * 3600.0, tz=UTC)
 
 
-
 # Debounce: after ingestion, one incremental recompute per workspace per this many seconds.
 DEBOUNCE_S = 60
 
@@ -315,9 +354,11 @@ def recompute_enqueue(
     mode = RecomputeRun.Mode.INCREMENTAL if incremental else RecomputeRun.Mode.FULL
     run = recompute_start(workspace=workspace, as_of=as_of, customer_ids=customers, mode=mode)
     transaction.on_commit(
-        lambda: (tasks.recompute_population.si(run.pk) | tasks.recompute_dispatch.si(run.pk))
-        .on_error(tasks.recompute_failed.s(run.pk))
-        .delay()
+        lambda: (
+            (tasks.recompute_population.si(run.pk) | tasks.recompute_dispatch.si(run.pk))
+            .on_error(tasks.recompute_failed.s(run.pk))
+            .delay()
+        )
     )
     return run
 

@@ -5,6 +5,8 @@ one cursor on SQLite. Times become hours since the Unix epoch, the engine's cloc
 """
 
 import io
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +16,13 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from campaigns.models import Label, Message, Workspace
-from memory.models import Event
+from memory.models import (
+    Customer,
+    CustomerLabelWeight,
+    CustomerMessageHabituation,
+    CustomerState,
+    Event,
+)
 
 HOUR_S = 3600.0
 
@@ -168,3 +176,171 @@ def events_of_workspace(*, workspace: Workspace, customer: str | None = None) ->
     if customer is not None:
         events = events.filter(customer__external_id=customer)
     return events
+
+
+EXPORT_KINDS = {
+    "weights": (
+        "memory_customerlabelweight",
+        """SELECT d.id, c.external_id AS customer, ls.slug AS label_set, l.slug AS label,
+                  d.weight, d.weight_low, d.weight_high, d.evidence, d.lift, d.alpha, d.beta,
+                  d.exposures, d.conversions, d.computed_at
+           FROM memory_customerlabelweight d
+           JOIN memory_customer c ON c.id = d.customer_id
+           JOIN campaigns_label l ON l.id = d.label_id
+           JOIN campaigns_labelset ls ON ls.id = l.label_set_id""",
+    ),
+    "habituation": (
+        "memory_customermessagehabituation",
+        """SELECT d.id, c.external_id AS customer, m.key AS message, d.load, d.sends,
+                  d.last_sent_at, d.computed_at
+           FROM memory_customermessagehabituation d
+           JOIN memory_customer c ON c.id = d.customer_id
+           JOIN campaigns_message m ON m.id = d.message_id""",
+    ),
+    "priming": (
+        "memory_primingindicator",
+        """SELECT d.id, d.event_name, d.lift, d.odds_ratio, d.odds_ratio_low, d.odds_ratio_high,
+                  d.support, d.median_lead_h, d.computed_at
+           FROM memory_primingindicator d""",
+    ),
+}
+
+
+def memory_export_chunks(
+    *, workspace: Workspace, kind: str, chunk_size: int = 50_000
+) -> Iterator[pl.DataFrame]:
+    """Yield the workspace's derived rows of one kind in id order, a chunk at a time.
+
+    Keyset pagination on the row id keeps memory flat however large the table is.
+    """
+    if kind not in EXPORT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(EXPORT_KINDS)}; got {kind!r}.")
+    _, select = EXPORT_KINDS[kind]
+    sql = f"{select} WHERE d.workspace_id = %s AND d.id > %s ORDER BY d.id LIMIT %s"
+    last_id = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [workspace.pk, last_id, chunk_size])
+            columns = [column.name for column in cursor.description]
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        frame = pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+        last_id = int(frame["id"][-1])
+        yield frame.drop("id")
+        if len(rows) < chunk_size:
+            return
+
+
+# Traits feed the baseline prior by segment; a few common keys are enough and keep it cheap.
+MAX_TRAIT_KEYS = 8
+MIN_TRAIT_SHARE = 0.05
+
+
+def trait_keys_of(*, workspace: Workspace, sample: int = 20_000) -> list[str]:
+    """Return the trait keys common enough (in a sample of customers) to segment priors by."""
+    rows = list(
+        Customer.objects.for_workspace(workspace)
+        .order_by("pk")
+        .values_list("traits", flat=True)[:sample]
+    )
+    counts: dict[str, int] = {}
+    for traits in rows:
+        for key, value in (traits or {}).items():
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                counts[key] = counts.get(key, 0) + 1
+    common = [k for k, n in counts.items() if rows and n / len(rows) >= MIN_TRAIT_SHARE]
+    return sorted(common, key=lambda k: (-counts[k], k))[:MAX_TRAIT_KEYS]
+
+
+def traits_frame(
+    *, workspace: Workspace, keys: list[str], customers: CustomerFilter | None = None
+) -> pl.DataFrame:
+    """Return customer_id and one column per trait key: numbers as floats, ISO dates as years."""
+    where, params = (customers or CustomerFilter()).sql("id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, traits FROM memory_customer WHERE workspace_id = %s AND {where}",
+            [workspace.pk, *params],
+        )
+        rows = cursor.fetchall()
+    ids = [row[0] for row in rows]
+    decoded = [row[1] if isinstance(row[1], dict) else _json_or_empty(row[1]) for row in rows]
+    columns: dict[str, pl.Series] = {"customer_id": pl.Series(ids, dtype=pl.Int64)}
+    for key in keys:
+        values = [traits.get(key) for traits in decoded]
+        columns[key] = _trait_series(key, values)
+    return pl.DataFrame(columns)
+
+
+def _json_or_empty(text) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _trait_series(key: str, values: list) -> pl.Series:
+    numbers = [v for v in values if v is not None]
+    if numbers and all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+        return pl.Series(key, values, dtype=pl.Float64)
+    text = pl.Series(key, [None if v is None else str(v) for v in values], dtype=pl.Utf8)
+    as_date = text.str.to_date(strict=False)
+    if numbers and as_date.null_count() == text.null_count():
+        # A date trait (e.g. a membership start) segments best by its year, as a number.
+        return (as_date.dt.year().cast(pl.Float64) + as_date.dt.ordinal_day() / 366.0).alias(key)
+    return text
+
+
+def customer_memory_summary(
+    *, workspace: Workspace, external_id: str, habituation_limit: int = 10
+) -> dict:
+    """Return one customer's memory: weights by label set, worn messages, primed state."""
+    customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
+    weights = (
+        CustomerLabelWeight.objects.for_workspace(workspace)
+        .filter(customer=customer)
+        .select_related("label__label_set")
+        .order_by("label__label_set__slug", "-weight", "label__slug")
+    )
+    by_set: dict[str, list[dict]] = {}
+    for row in weights:
+        by_set.setdefault(row.label.label_set.slug, []).append(
+            {
+                "label": row.label.slug,
+                "name": row.label.name,
+                "weight": row.weight,
+                "interval": [row.weight_low, row.weight_high],
+                "evidence": row.evidence,
+                "lift": row.lift,
+                "exposures": row.exposures,
+                "conversions": row.conversions,
+            }
+        )
+    habituation = (
+        CustomerMessageHabituation.objects.for_workspace(workspace)
+        .filter(customer=customer)
+        .select_related("message")
+        .order_by("-load", "message__key")[:habituation_limit]
+    )
+    state = CustomerState.objects.for_workspace(workspace).filter(customer=customer).first()
+    return {
+        "customer": customer.external_id,
+        "traits": customer.traits,
+        "computed_at": state.last_recompute_at if state else None,
+        "weights": by_set,
+        "habituation": [
+            {
+                "message": row.message.key,
+                "subject": row.message.subject,
+                "load": row.load,
+                "sends": row.sends,
+                "last_sent_at": row.last_sent_at,
+            }
+            for row in habituation
+        ],
+        "primed_score": state.primed_score if state else 0.0,
+        "baseline_rate": state.baseline_rate if state else None,
+        "signals": state.signals if state else [],
+    }

@@ -13,13 +13,27 @@ from campaigns.models import Workspace
 from memory.selectors import Catalogue
 
 WEIGHT_COLUMNS = [
-    "customer_id", "label_id", "alpha", "beta", "exposures", "conversions", "weight",
-    "weight_low", "weight_high", "evidence", "lift",
+    "customer_id",
+    "label_id",
+    "alpha",
+    "beta",
+    "exposures",
+    "conversions",
+    "weight",
+    "weight_low",
+    "weight_high",
+    "evidence",
+    "lift",
 ]
 HABITUATION_COLUMNS = ["customer_id", "message_id", "load", "sends", "last_sent_at"]
 STATE_COLUMNS = ["customer_id", "primed_score", "baseline_rate", "signals"]
 PRIMING_COLUMNS = [
-    "event_name", "lift", "odds_ratio", "odds_ratio_low", "odds_ratio_high", "support",
+    "event_name",
+    "lift",
+    "odds_ratio",
+    "odds_ratio_low",
+    "odds_ratio_high",
+    "support",
     "median_lead_h",
 ]
 TABLES = {
@@ -71,7 +85,6 @@ def swap(
     priming: pl.DataFrame,
     customer_ids: list[int] | None,
     computed_at: datetime,
-    catalogue: Catalogue,
 ) -> dict[str, int]:
     """Replace the workspace's derived rows (or only these customers') with the new ones.
 
@@ -87,7 +100,9 @@ def swap(
             frames = [part[name] for part in parts if part[name].height]
             frame = pl.concat(frames) if frames else None
             counts[name] = _insert(cursor, table, frame, workspace.pk, computed_at, name)
-        cursor.execute("DELETE FROM memory_primingindicator WHERE workspace_id = %s", [workspace.pk])
+        cursor.execute(
+            "DELETE FROM memory_primingindicator WHERE workspace_id = %s", [workspace.pk]
+        )
         counts["priming"] = _insert(
             cursor, "memory_primingindicator", priming, workspace.pk, computed_at, "priming"
         )

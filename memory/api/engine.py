@@ -1,0 +1,177 @@
+"""Memory endpoints: a customer's memory and scores, recompute runs, and bulk export.
+
+Thin: validate with a serializer, call one service or selector, shape the answer.
+"""
+
+import polars as pl
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns.authentication import HasScope, request_workspace
+from campaigns.models import ApiKey
+from memory.exports import CONTENT_TYPES, FORMATS, encode_chunks
+from memory.models import Customer, RecomputeRun
+from memory.predict import NoMemoryYet, memory_score
+from memory.recompute import memory_recompute, recompute_enqueue
+from memory.selectors import EXPORT_KINDS, customer_memory_summary, memory_export_chunks
+
+
+class RecomputeRunSerializer(serializers.ModelSerializer):
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = RecomputeRun
+        fields = [
+            "id",
+            "status",
+            "mode",
+            "as_of",
+            "shards_total",
+            "shards_done",
+            "progress",
+            "customers",
+            "events",
+            "timings",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class RecomputeRequestSerializer(serializers.Serializer):
+    as_of = serializers.DateTimeField(required=False, default=None)
+    incremental = serializers.BooleanField(required=False, default=False)
+
+
+class ScoreRequestSerializer(serializers.Serializer):
+    messages = serializers.ListField(
+        child=serializers.CharField(max_length=200), min_length=1, max_length=500
+    )
+    as_of = serializers.DateTimeField(required=False, default=None)
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        # Field and reason, e.g. {"messages": ["This field is required."]}.
+        raise ValidationError(serializer.errors)
+    return serializer.validated_data
+
+
+class CustomerMemoryView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        summary="A customer's memory",
+        description="Tagged weights with evidence and intervals by label set, the habituation of"
+        " the customer's most worn messages, and the primed score with its signals.",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, external_id: str):
+        try:
+            memory = customer_memory_summary(
+                workspace=request_workspace(request), external_id=external_id
+            )
+        except Customer.DoesNotExist:
+            raise NotFound(f"No customer {external_id!r} in this workspace.") from None
+        return Response(memory)
+
+
+class CustomerScoreView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        summary="Score candidate messages for a customer",
+        request=ScoreRequestSerializer,
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, external_id: str):
+        data = _valid(ScoreRequestSerializer, request.data)
+        pairs = pl.DataFrame(
+            {"customer_id": [external_id] * len(data["messages"]), "message_key": data["messages"]}
+        )
+        try:
+            scored = memory_score(
+                workspace=request_workspace(request), pairs=pairs, as_of=data["as_of"]
+            )
+        except NoMemoryYet as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        if scored["problem"].eq("unknown customer").any():
+            raise NotFound(f"No customer {external_id!r} with events in this workspace.")
+        return Response({"customer": external_id, "scores": scored.drop("customer_id").to_dicts()})
+
+
+class RecomputeView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.WRITE
+
+    @extend_schema(
+        summary="Start a recompute",
+        description="Queued on the Celery workers (202); without a broker it runs at once (200).",
+        request=RecomputeRequestSerializer,
+        responses={202: RecomputeRunSerializer, 200: RecomputeRunSerializer},
+    )
+    def post(self, request):
+        data = _valid(RecomputeRequestSerializer, request.data)
+        workspace = request_workspace(request)
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            run = memory_recompute(
+                workspace=workspace, as_of=data["as_of"], incremental=data["incremental"]
+            )
+            return Response(RecomputeRunSerializer(run).data, status=status.HTTP_200_OK)
+        run = recompute_enqueue(
+            workspace_id=workspace.pk, as_of=data["as_of"], incremental=data["incremental"]
+        )
+        return Response(RecomputeRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RecomputeDetailView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        summary="A recompute run's status and progress", responses=RecomputeRunSerializer
+    )
+    def get(self, request, run_id: int):
+        run = (
+            RecomputeRun.objects.for_workspace(request_workspace(request)).filter(pk=run_id).first()
+        )
+        if run is None:
+            raise NotFound(f"No recompute {run_id} in this workspace.")
+        return Response(RecomputeRunSerializer(run).data)
+
+
+class MemoryExportView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        summary="Export tagged weights, habituation or priming (streamed)",
+        parameters=[
+            OpenApiParameter("kind", str, enum=list(EXPORT_KINDS), required=True),
+            OpenApiParameter("format", str, enum=list(FORMATS), default="jsonl"),
+        ],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, 400: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        kind = request.query_params.get("kind", "")
+        fmt = request.query_params.get("format", "jsonl")
+        if kind not in EXPORT_KINDS:
+            raise ValidationError({"kind": [f"Must be one of {', '.join(EXPORT_KINDS)}."]})
+        if fmt not in FORMATS:
+            raise ValidationError({"format": [f"Must be one of {', '.join(FORMATS)}."]})
+        chunks = memory_export_chunks(workspace=request_workspace(request), kind=kind)
+        response = StreamingHttpResponse(
+            encode_chunks(chunks, fmt), content_type=CONTENT_TYPES[fmt]
+        )
+        response["Content-Disposition"] = f'attachment; filename="{kind}.{fmt}"'
+        return response

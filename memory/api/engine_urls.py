@@ -1,0 +1,21 @@
+"""Routes of the memory endpoints, under /api/v1/."""
+
+from django.urls import path
+
+from memory.api import engine
+
+urlpatterns = [
+    path(
+        "customers/<str:external_id>/memory",
+        engine.CustomerMemoryView.as_view(),
+        name="api-customer-memory",
+    ),
+    path(
+        "customers/<str:external_id>/score",
+        engine.CustomerScoreView.as_view(),
+        name="api-customer-score",
+    ),
+    path("recompute", engine.RecomputeView.as_view(), name="api-recompute"),
+    path("recompute/<int:run_id>", engine.RecomputeDetailView.as_view(), name="api-recompute-run"),
+    path("memory/export", engine.MemoryExportView.as_view(), name="api-memory-export"),
+]
