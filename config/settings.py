@@ -7,6 +7,7 @@ and PRIMER_ENV=production hardens everything else. See README.md for the full li
 
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
@@ -131,6 +132,13 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 # With acks_late, an unacknowledged task is redelivered after this; keep it above the time limit.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Besides the debounced recompute after ingestion, a full one each night refreshes all.
+    "recompute-all-workspaces-nightly": {
+        "task": "memory.recompute_all_workspaces",
+        "schedule": crontab(hour=env_int("PRIMER_NIGHTLY_RECOMPUTE_HOUR", 3, minimum=0), minute=0),
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

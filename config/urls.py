@@ -17,6 +17,7 @@ urlpatterns = [
     path("v1/", include(segment_urlpatterns)),
     path("api/v1/", include("campaigns.api.urls")),
     path("api/v1/", include(api_urlpatterns)),
+    path("api/v1/", include("memory.api.engine_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
