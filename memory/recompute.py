@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -41,8 +42,7 @@ from memory.selectors import (
 
 logger = logging.getLogger(__name__)
 
-# Coarse shards: a task costs ~2 ms of overhead, and every shard re-reads the catalogue.
-CUSTOMERS_PER_SHARD = 20_000
+# At most this many tasks per run: a task costs ~2 ms of overhead and re-reads the catalogue.
 MAX_SHARDS = 1000
 # The population is fitted on at most about this many customers (whole buckets of them).
 POPULATION_CUSTOMERS = 50_000
@@ -62,7 +62,8 @@ def engine_config(workspace: Workspace) -> EngineConfig:
 
 def shard_count(customers: int) -> int:
     """Return how many hash buckets to split this many customers into."""
-    return max(1, min(MAX_SHARDS, -(-customers // CUSTOMERS_PER_SHARD)))
+    per_shard = settings.PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD
+    return max(1, min(MAX_SHARDS, -(-customers // per_shard)))
 
 
 def frame_to_bytes(frames: dict[str, pl.DataFrame]) -> bytes:
@@ -347,20 +348,36 @@ def recompute_enqueue(
     incremental: bool = False,
 ) -> RecomputeRun:
     """Start a recompute on the Celery workers (in-process when there is no broker)."""
-    from memory import tasks
-
     workspace = Workspace.objects.get(pk=workspace_id)
     customers = recompute_incremental_customers(workspace=workspace) if incremental else None
     mode = RecomputeRun.Mode.INCREMENTAL if incremental else RecomputeRun.Mode.FULL
     run = recompute_start(workspace=workspace, as_of=as_of, customer_ids=customers, mode=mode)
+    _dispatch_after_commit(run.pk)
+    return run
+
+
+def _dispatch_after_commit(run_id: int) -> None:
+    """Queue population, then the shards' chord, once the run's row is committed."""
+    from memory import tasks
+
     transaction.on_commit(
         lambda: (
-            (tasks.recompute_population.si(run.pk) | tasks.recompute_dispatch.si(run.pk))
-            .on_error(tasks.recompute_failed.s(run.pk))
+            (tasks.recompute_population.si(run_id) | tasks.recompute_dispatch.si(run_id))
+            .on_error(tasks.recompute_failed.s(run_id))
             .delay()
         )
     )
-    return run
+
+
+def recompute_resume(*, run_id: int) -> None:
+    """Re-dispatch a run's missing shards (e.g. after a worker died); finished ones stay."""
+    run = RecomputeRun.objects.all_workspaces().get(pk=run_id)
+    if run.status == RecomputeRun.Status.SUCCEEDED:
+        return
+    RecomputeRun.objects.all_workspaces().filter(pk=run_id).update(
+        status=RecomputeRun.Status.RUNNING, error=""
+    )
+    _dispatch_after_commit(run_id)
 
 
 def recompute_schedule(*, workspace_id: int) -> bool:
@@ -369,8 +386,6 @@ def recompute_schedule(*, workspace_id: int) -> bool:
     Without a broker (the laptop demo) nothing is queued: new events wait for the next
     recompute asked for on the page or the command line, so ingestion never computes inline.
     """
-    from django.conf import settings
-
     from memory import tasks
 
     if settings.CELERY_TASK_ALWAYS_EAGER:

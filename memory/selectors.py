@@ -78,9 +78,13 @@ def events_frame(
         " FROM memory_event WHERE workspace_id = %s AND " + where
     )
     params = [workspace.pk, *params]
-    if before is not None:
+    if before is not None and connection.vendor == "postgresql":
         sql += " AND occurred_at < %s"
         params.append(before)
+    elif before is not None:
+        # SQLite keeps times as text in more than one layout; compare them as numbers.
+        sql += f" AND {_epoch_hours_sql('occurred_at')} < %s"
+        params.append(hours_since_epoch(before))
     if connection.vendor == "postgresql":
         return _copy_out(sql, params)
     with connection.cursor() as cursor:
