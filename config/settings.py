@@ -132,6 +132,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 # With acks_late, an unacknowledged task is redelivered after this; keep it above the time limit.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = env_str("PRIMER_TASK_QUEUE", "celery")
 # Recompute shards: customers per Celery task (coarse: each task costs a few ms of overhead).
 PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD = env_int(
     "PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD", 20_000, minimum=1

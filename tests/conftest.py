@@ -86,3 +86,17 @@ def write_key(workspace):
 def read_key(workspace):
     _, raw_key = api_key_create(workspace=workspace, scopes=["read"], name="reader")
     return raw_key
+
+
+@pytest.fixture
+def celery_workers(redis_url, transactional_db, settings):
+    """Real worker processes on a private queue; tasks sent from the test go there too."""
+    from config.celery import app
+    from tests.workers import Workers
+
+    workers = Workers(redis_url=redis_url)
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = workers.queue
+    yield workers
+    app.conf.task_default_queue = previous
+    workers.stop_all()
