@@ -5,6 +5,7 @@ DATABASE_URL switches to PostgreSQL, REDIS_URL to Redis-backed Celery and cache,
 and PRIMER_ENV=production hardens everything else. See README.md for the full list.
 """
 
+import importlib.util
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -164,7 +165,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Plotly's own bundle, served from the pinned package: pages never reach a CDN.
+PLOTLY_JS_DIR = Path(importlib.util.find_spec("plotly").origin).parent / "package_data"
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/plotly", PLOTLY_JS_DIR)]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REST_FRAMEWORK = {

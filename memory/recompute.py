@@ -219,6 +219,8 @@ def engine_inputs(
 def recompute_shard(*, run_id: int, index: int) -> None:
     """Compute one bucket of customers with the run's population; store the rows (idempotent)."""
     run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
+    if run.status == RecomputeRun.Status.SUCCEEDED:
+        return  # a late duplicate of a shard whose run was already swapped in
     started = time.perf_counter()
     inputs = engine_inputs(
         workspace=run.workspace,

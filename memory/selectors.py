@@ -22,6 +22,8 @@ from memory.models import (
     CustomerMessageHabituation,
     CustomerState,
     Event,
+    PrimingIndicator,
+    RecomputeRun,
 )
 
 HOUR_S = 3600.0
@@ -315,6 +317,7 @@ def customer_memory_summary(
                 "label": row.label.slug,
                 "name": row.label.name,
                 "weight": row.weight,
+                "rate": row.alpha / (row.alpha + row.beta),
                 "interval": [row.weight_low, row.weight_high],
                 "evidence": row.evidence,
                 "lift": row.lift,
@@ -348,3 +351,61 @@ def customer_memory_summary(
         "baseline_rate": state.baseline_rate if state else None,
         "signals": state.signals if state else [],
     }
+
+
+def customers_page(
+    *, workspace: Workspace, search: str = "", after: str = "", size: int = 50
+) -> list[dict]:
+    """Return a page of customers in external-id order, with their memory state, after a key."""
+    customers = Customer.objects.for_workspace(workspace).order_by("external_id")
+    if search:
+        customers = customers.filter(external_id__icontains=search)
+    if after:
+        customers = customers.filter(external_id__gt=after)
+    rows = list(
+        customers.values(
+            "external_id",
+            "last_seen_at",
+            "state__primed_score",
+            "state__baseline_rate",
+            "state__last_recompute_at",
+        )[:size]
+    )
+    return rows
+
+
+def recent_events(*, workspace: Workspace, external_id: str, limit: int = 30) -> list[Event]:
+    """Return a customer's latest events, newest first, with the message they name."""
+    return list(
+        Event.objects.for_workspace(workspace)
+        .filter(customer__external_id=external_id)
+        .select_related("message")
+        .order_by("-occurred_at", "-pk")[:limit]
+    )
+
+
+def priming_indicators(*, workspace: Workspace) -> list[dict]:
+    """Return the workspace's priming indicators, strongest lift first."""
+    return list(
+        PrimingIndicator.objects.for_workspace(workspace)
+        .order_by("-lift")
+        .values(
+            "event_name",
+            "lift",
+            "odds_ratio",
+            "odds_ratio_low",
+            "odds_ratio_high",
+            "support",
+            "median_lead_h",
+            "computed_at",
+        )
+    )
+
+
+def recompute_runs(*, workspace: Workspace, limit: int = 10) -> list[RecomputeRun]:
+    """Return the workspace's latest recompute runs, newest first."""
+    return list(
+        RecomputeRun.objects.for_workspace(workspace)
+        .defer("population")
+        .order_by("-created_at")[:limit]
+    )

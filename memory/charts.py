@@ -1,0 +1,139 @@
+"""Plotly figure dicts for the memory pages, built from plain rows (no ORM, no Plotly import)."""
+
+ACCENT = "#3a5bd9"
+MUTED = "#98a2b3"
+LAYOUT = {
+    "margin": {"l": 150, "r": 20, "t": 30, "b": 40},
+    "height": 260,
+    "font": {"family": "system-ui, sans-serif", "size": 12},
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+}
+
+
+def label_weights_figure(rows: list[dict], baseline_rate: float | None) -> dict:
+    """Response rate per label with its interval, against the customer's own baseline."""
+    rows = sorted(rows, key=lambda r: r["rate"])
+    figure = {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "y": [r["name"] for r in rows],
+                "x": [r["rate"] for r in rows],
+                "marker": {"color": ACCENT},
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r["interval"][1] - r["rate"] for r in rows],
+                    "arrayminus": [r["rate"] - r["interval"][0] for r in rows],
+                    "color": MUTED,
+                },
+                "text": [
+                    f"wins {r['weight']:.0%} of draws · evidence {r['evidence']:.0f}" for r in rows
+                ],
+                "hovertemplate": "%{y}: %{x:.1%}<br>%{text}<extra></extra>",
+            }
+        ],
+        "layout": {
+            **LAYOUT,
+            "height": 80 + 36 * len(rows),
+            "xaxis": {"title": "P(goal within the window after a send)", "tickformat": ".0%"},
+        },
+    }
+    if baseline_rate is not None:
+        figure["layout"]["shapes"] = [
+            {
+                "type": "line",
+                "x0": baseline_rate,
+                "x1": baseline_rate,
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "line": {"dash": "dot", "color": "#b42318"},
+            }
+        ]
+        figure["layout"]["annotations"] = [
+            {
+                "x": baseline_rate,
+                "yref": "paper",
+                "y": 1.05,
+                "showarrow": False,
+                "text": "own baseline",
+                "font": {"color": "#b42318", "size": 11},
+            }
+        ]
+    return figure
+
+
+def priming_figure(indicators: list[dict]) -> dict:
+    """Odds ratio of the goal after each action, with its 95% interval, on a log axis."""
+    rows = sorted(indicators, key=lambda r: r["odds_ratio"])
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "y": [r["event_name"] for r in rows],
+                "x": [r["odds_ratio"] for r in rows],
+                "marker": {"color": ACCENT, "size": 9},
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r["odds_ratio_high"] - r["odds_ratio"] for r in rows],
+                    "arrayminus": [r["odds_ratio"] - r["odds_ratio_low"] for r in rows],
+                    "color": MUTED,
+                },
+                "text": [f"lift {r['lift']:.2f} · support {r['support']}" for r in rows],
+                "hovertemplate": "%{y}: OR %{x:.2f}<br>%{text}<extra></extra>",
+            }
+        ],
+        "layout": {
+            **LAYOUT,
+            "height": 100 + 36 * len(rows),
+            "xaxis": {"title": "odds ratio of the goal soon after (log scale)", "type": "log"},
+            "shapes": [
+                {
+                    "type": "line",
+                    "x0": 1,
+                    "x1": 1,
+                    "yref": "paper",
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"dash": "dot", "color": MUTED},
+                }
+            ],
+        },
+    }
+
+
+def habituation_curve_figure(curve: list[dict]) -> dict:
+    """Open and goal rates by habituation load, with the fitted decay of the goal rate."""
+    centers = [r.get("mean_load", 0.0) for r in curve]
+    series = [
+        ("goal rate", "goal_rate", ACCENT, "markers+lines"),
+        ("open rate", "open_rate", MUTED, "markers+lines"),
+        ("fitted goal rate", "fitted_goal_rate", "#b42318", "lines"),
+    ]
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": mode,
+                "name": name,
+                "x": centers,
+                "y": [r.get(key) for r in curve],
+                "line": {"color": color},
+            }
+            for name, key, color, mode in series
+            if any(r.get(key) is not None for r in curve)
+        ],
+        "layout": {
+            **LAYOUT,
+            "margin": {"l": 60, "r": 20, "t": 30, "b": 40},
+            "height": 300,
+            "xaxis": {"title": "habituation load H at the send"},
+            "yaxis": {"title": "rate", "tickformat": ".0%"},
+            "legend": {"orientation": "h"},
+        },
+    }

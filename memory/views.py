@@ -1,0 +1,132 @@
+"""Pages of what Primer learned: customers, one customer's memory, the workspace's memory.
+
+Thin: a selector reads, charts.py shapes figures, a template renders.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from campaigns.views import workspace_required
+from memory import charts
+from memory.models import Customer, RecomputeRun
+from memory.predict import NoMemoryYet, memory_next_best
+from memory.recompute import memory_recompute, recompute_enqueue
+from memory.selectors import (
+    customer_memory_summary,
+    customers_page,
+    priming_indicators,
+    recent_events,
+    recompute_runs,
+)
+
+
+@workspace_required
+def customer_list(request):
+    search = request.GET.get("q", "").strip()
+    after = request.GET.get("after", "")
+    rows = customers_page(workspace=request.workspace, search=search, after=after)
+    return render(
+        request,
+        "memory/customer_list.html",
+        {
+            "rows": rows,
+            "search": search,
+            "next_after": rows[-1]["external_id"] if len(rows) == 50 else "",
+        },
+    )
+
+
+@workspace_required
+def customer_detail(request, external_id: str):
+    try:
+        memory = customer_memory_summary(workspace=request.workspace, external_id=external_id)
+    except Customer.DoesNotExist:
+        raise Http404(f"No customer {external_id!r} in this workspace.") from None
+    label_sets = [
+        {
+            "slug": label_set,
+            "rows": rows,
+            "figure_id": f"weights-{index}",
+            "figure": charts.label_weights_figure(rows, memory["baseline_rate"]),
+        }
+        for index, (label_set, rows) in enumerate(memory["weights"].items())
+    ]
+    try:
+        ranking = memory_next_best(
+            workspace=request.workspace, external_id=external_id, limit=5
+        ).to_dicts()
+        ranking_problem = ""
+    except (NoMemoryYet, Customer.DoesNotExist) as error:
+        ranking, ranking_problem = [], str(error)
+    return render(
+        request,
+        "memory/customer_detail.html",
+        {
+            "memory": memory,
+            "label_sets": label_sets,
+            "events": recent_events(workspace=request.workspace, external_id=external_id),
+            "ranking": ranking,
+            "ranking_problem": ranking_problem,
+        },
+    )
+
+
+@workspace_required
+def memory_overview(request):
+    runs = recompute_runs(workspace=request.workspace)
+    latest = next((run for run in runs if run.status == RecomputeRun.Status.SUCCEEDED), None)
+    indicators = priming_indicators(workspace=request.workspace)
+    curve = (latest.stats.get("habituation_curve") or []) if latest else []
+    return render(
+        request,
+        "memory/overview.html",
+        {
+            "runs": runs,
+            "latest": latest,
+            "indicators": indicators,
+            "priming_figure": charts.priming_figure(indicators) if indicators else None,
+            "curve_figure": charts.habituation_curve_figure(curve) if curve else None,
+            "active": next((run for run in runs if run.status in ("queued", "running")), None),
+        },
+    )
+
+
+@workspace_required
+@require_POST
+def recompute_now(request):
+    if not request.membership.can_edit:
+        messages.error(request, "Only editors and owners can start a recompute.")
+        return redirect("memory-overview")
+    incremental = request.POST.get("mode") == "incremental"
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        run = memory_recompute(workspace=request.workspace, incremental=incremental)
+        messages.success(request, f"Recompute {run.pk} finished: {run.customers} customers.")
+    else:
+        run = recompute_enqueue(workspace_id=request.workspace.pk, incremental=incremental)
+        messages.success(request, f"Recompute {run.pk} started on the workers.")
+    return redirect("memory-overview")
+
+
+@workspace_required
+def run_status(request, run_id: int):
+    run = (
+        RecomputeRun.objects.for_workspace(request.workspace)
+        .defer("population")
+        .filter(pk=run_id)
+        .first()
+    )
+    if run is None:
+        raise Http404("No such recompute in this workspace.")
+    return JsonResponse(
+        {
+            "id": run.pk,
+            "status": run.status,
+            "shards_done": run.shards_done,
+            "shards_total": run.shards_total,
+            "progress": run.progress,
+            "error": run.error,
+        }
+    )

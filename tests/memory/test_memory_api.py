@@ -1,0 +1,176 @@
+"""The memory endpoints and the export command, over a recomputed synthetic workspace."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from campaigns.services import api_key_create
+from memory.models import CustomerLabelWeight, RecomputeRun
+from memory.recompute import memory_recompute
+from tests.memory.engine_fixtures import AS_OF, load_synthetic
+
+
+@pytest.fixture
+def recomputed(workspace):
+    synthetic = load_synthetic(workspace, customers=80, events=8_000)
+    memory_recompute(workspace=workspace, as_of=AS_OF)
+    return synthetic
+
+
+def bearer(key: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def test_it_serves_a_customers_memory(client, read_key, recomputed):
+    response = client.get("/api/v1/customers/c3/memory", **bearer(read_key))
+    assert response.status_code == 200
+    memory = response.json()
+    assert memory["customer"] == "c3"
+    assert set(memory["weights"]) == {"offer", "tone"}
+    shares = [row["weight"] for row in memory["weights"]["tone"]]
+    assert abs(sum(shares) - 1.0) < 1e-6  # propensities within a set add up to one
+    for row in memory["weights"]["offer"]:
+        low, high = row["interval"]
+        assert 0.0 <= low <= high <= 1.0
+        assert row["evidence"] > 0
+    assert (
+        memory["habituation"]
+        and memory["habituation"][0]["load"] >= memory["habituation"][-1]["load"]
+    )
+    assert memory["computed_at"].startswith(AS_OF.strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_it_answers_404_for_an_unknown_customer(client, read_key, recomputed):
+    response = client.get("/api/v1/customers/nobody/memory", **bearer(read_key))
+    assert response.status_code == 404
+    assert "nobody" in response.json()["detail"]
+
+
+def test_it_hides_a_workspaces_memory_from_another_workspaces_key(
+    client, other_workspace, recomputed
+):
+    _, their_key = api_key_create(workspace=other_workspace, scopes=["read", "write"])
+    assert client.get("/api/v1/customers/c3/memory", **bearer(their_key)).status_code == 404
+    run = RecomputeRun.objects.all_workspaces().get()
+    assert client.get(f"/api/v1/recompute/{run.pk}", **bearer(their_key)).status_code == 404
+    export = client.get("/api/v1/memory/export?kind=weights&format=jsonl", **bearer(their_key))
+    assert b"".join(export.streaming_content) == b""
+
+
+def test_it_scores_candidate_messages_for_a_customer(client, read_key, recomputed):
+    response = client.post(
+        "/api/v1/customers/c3/score",
+        {"messages": ["m000", "m005", "nope"]},
+        content_type="application/json",
+        **bearer(read_key),
+    )
+    assert response.status_code == 200
+    scores = {row["message_key"]: row for row in response.json()["scores"]}
+    assert 0.0 < scores["m000"]["p_goal"] < 1.0
+    assert scores["nope"]["problem"] == "unknown message"
+    assert scores["nope"]["p_goal"] is None
+
+
+def test_it_explains_a_bad_score_request(client, read_key, recomputed):
+    response = client.post(
+        "/api/v1/customers/c3/score",
+        {"messages": []},
+        content_type="application/json",
+        **bearer(read_key),
+    )
+    assert response.status_code == 400
+    assert "messages" in response.json()
+
+
+def test_it_starts_a_recompute_and_reports_it(client, write_key, read_key, recomputed):
+    response = client.post(
+        "/api/v1/recompute",
+        {"as_of": AS_OF.isoformat()},
+        content_type="application/json",
+        **bearer(write_key),
+    )
+    assert response.status_code in (200, 202)
+    run_id = response.json()["id"]
+    detail = client.get(f"/api/v1/recompute/{run_id}", **bearer(read_key)).json()
+    assert detail["status"] in {"queued", "running", "succeeded"}
+    assert client.post("/api/v1/recompute", {}, **bearer(read_key)).status_code == 403
+
+
+def test_it_streams_the_export_in_both_formats(client, read_key, workspace, recomputed):
+    rows = CustomerLabelWeight.objects.for_workspace(workspace).count()
+    jsonl = client.get("/api/v1/memory/export?kind=weights&format=jsonl", **bearer(read_key))
+    lines = b"".join(jsonl.streaming_content).decode().splitlines()
+    assert len(lines) == rows
+    assert {"customer", "label_set", "label", "weight", "evidence", "lift"} <= set(
+        json.loads(lines[0])
+    )
+    text = b"".join(
+        client.get(
+            "/api/v1/memory/export?kind=priming&format=csv", **bearer(read_key)
+        ).streaming_content
+    ).decode()
+    assert text.splitlines()[0].startswith("event_name,lift,odds_ratio")
+    bad = client.get("/api/v1/memory/export?kind=secrets", **bearer(read_key))
+    assert bad.status_code == 400 and "kind" in bad.json()
+
+
+def test_it_exports_memory_from_the_command_line(workspace, recomputed, tmp_path):
+    out = tmp_path / "habituation.csv"
+    call_command(
+        "export_memory",
+        "--workspace",
+        "acme",
+        "--kind",
+        "habituation",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        stderr=io.StringIO(),
+    )
+    rows = list(csv.DictReader(out.open()))
+    assert rows and set(rows[0]) == {
+        "customer",
+        "message",
+        "load",
+        "sends",
+        "last_sent_at",
+        "computed_at",
+    }
+    assert all(float(row["load"]) > 0 for row in rows)
+
+
+def test_it_scores_a_csv_from_the_command_line_as_of_a_time(workspace, recomputed, tmp_path):
+    source = tmp_path / "pairs.csv"
+    source.write_text("customer_id,message_key\nc1,m000\nc2,m004\nghost,m000\n")
+    out = tmp_path / "scored.csv"
+    call_command(
+        "score",
+        "--workspace",
+        "acme",
+        "--as-of",
+        AS_OF.isoformat(),
+        "--input",
+        str(source),
+        "--output",
+        str(out),
+        stderr=io.StringIO(),
+    )
+    rows = list(csv.DictReader(out.open()))
+    assert [row["customer_id"] for row in rows] == ["c1", "c2", "ghost"]
+    assert 0 < float(rows[0]["p_goal"]) < 1
+    assert any(name.startswith("contribution_") for name in rows[0])
+    assert rows[2]["problem"] == "unknown customer"
+
+
+def test_it_ranks_next_best_messages_from_the_command_line(workspace, recomputed):
+    out = io.StringIO()
+    call_command("next_best", "--workspace", "acme", "--customer", "c5", "--limit", "3", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["rank", "p_goal", "boost", "message"]
+    assert len(lines) == 4
+    probabilities = [float(line.split()[1]) for line in lines[1:]]
+    assert all(0 < p < 1 for p in probabilities)
