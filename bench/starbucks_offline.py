@@ -199,7 +199,13 @@ def evaluate(cutoff: float, use_traits: bool) -> None:
     print(f"calibration (a, b): {tuple(round(x, 3) for x in full.calibration)}")
     print(
         result.priming.select(
-            "event_name", "lift", "odds_ratio", "or_low", "or_high", "support", "median_lead_h"
+            "event_name",
+            "lift",
+            "odds_ratio",
+            "odds_ratio_low",
+            "odds_ratio_high",
+            "support",
+            "median_lead_h",
         )
     )
     print(result.habituation_curve)

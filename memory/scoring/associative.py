@@ -15,10 +15,33 @@ import polars as pl
 from scipy import sparse
 from scipy.special import digamma, expit, ndtri, polygamma
 
-from memory.scoring.aggregate import group_sums
 from memory.scoring.frames import EngineConfig
 
-DRAW_BLOCK_CELLS = 8_000_000
+DRAW_BLOCK_CELLS = 4_000_000
+COUNT_BLOCK_CELLS = 4_000_000
+WEIGHTS_SCHEMA = {
+    "customer": pl.Int64,
+    "label_set": pl.Utf8,
+    "label": pl.Utf8,
+    "label_id": pl.Int64,
+    **dict.fromkeys(
+        (
+            "exposures",
+            "conversions",
+            "alpha",
+            "beta",
+            "rate",
+            "prior_rate",
+            "weight",
+            "weight_low",
+            "weight_high",
+            "evidence",
+            "lift",
+            "association",
+        ),
+        pl.Float64,
+    ),
+}
 RATE_FLOOR = 1e-4
 
 
@@ -86,34 +109,100 @@ def logit_normal_moments(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarra
     return mean, sd
 
 
+def message_label_incidence(
+    message_labels: pl.DataFrame, catalogue: pl.DataFrame, n_messages: int
+) -> sparse.csr_matrix:
+    """Return the 0/1 messages x labels incidence with sorted label ids per message."""
+    matrix = message_label_matrix(message_labels, catalogue, n_messages)
+    matrix.sort_indices()
+    return matrix
+
+
+def label_counts(
+    customer: np.ndarray,
+    message: np.ndarray,
+    values: dict[str, np.ndarray],
+    incidence: sparse.csr_matrix,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Return (customer, label_id, sums) over every (send, label of its message) pair.
+
+    Sums run in row order within a customer (``np.bincount``), so a customer's sums depend only
+    on their own rows and their order, never on who else is in the frame. Rows come out sorted by
+    customer, then label id; a pair is present when the customer had at least one row.
+    """
+    n_labels = incidence.shape[1]
+    empty = np.empty(0, dtype=np.int64)
+    if customer.size == 0 or n_labels == 0:
+        return empty, empty, {name: np.empty(0) for name in values}
+    order = np.argsort(customer, kind="stable")
+    customer, message = customer[order], message[order]
+    starts = incidence.indptr[message]
+    lengths = incidence.indptr[message + 1] - starts
+    pairs = int(lengths.sum())
+    row = np.repeat(np.arange(customer.size), lengths)
+    within = np.arange(pairs) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    label = incidence.indices[np.repeat(starts, lengths) + within].astype(np.int64)
+    pair_customer = customer[row]
+    pair_values = {name: column[order][row] for name, column in values.items()}
+    # Dense per block of customers: a bincount is linear and sums in row order.
+    block = max(1, COUNT_BLOCK_CELLS // n_labels)
+    out_customer, out_label, out_sums = [], [], {name: [] for name in values}
+    first, last = int(pair_customer[0]), int(pair_customer[-1])
+    bounds = np.searchsorted(pair_customer, np.arange(first, last + block + 1, block))
+    starts = range(first, last + 1, block)
+    for lo_customer, lo, hi in zip(starts, bounds[:-1], bounds[1:], strict=True):
+        if lo == hi:
+            continue
+        cells = block * n_labels
+        key = (pair_customer[lo:hi] - lo_customer) * n_labels + label[lo:hi]
+        seen = np.bincount(key, minlength=cells) > 0
+        kept = np.flatnonzero(seen)
+        out_customer.append(lo_customer + kept // n_labels)
+        out_label.append(kept % n_labels)
+        for name, column in pair_values.items():
+            out_sums[name].append(np.bincount(key, weights=column[lo:hi], minlength=cells)[kept])
+    return (
+        np.concatenate(out_customer).astype(np.int64),
+        np.concatenate(out_label).astype(np.int64),
+        {name: np.concatenate(parts) for name, parts in out_sums.items()},
+    )
+
+
 def customer_label_counts(
     resolved_sends: pl.DataFrame,
     message_labels: pl.DataFrame,
     catalogue: pl.DataFrame,
     config: EngineConfig,
     horizon: float,
+    incidence: sparse.csr_matrix | None = None,
 ) -> pl.DataFrame:
     """Return per exposed customer x label: discounted successes/failures and raw counts."""
-    half_life = config.association_half_life_h
-    weighted = resolved_sends.select(
-        "customer",
-        "message",
-        (0.5 ** ((pl.lit(horizon) - pl.col("t")) / half_life)).alias("gamma"),
-        pl.col("goal").cast(pl.Float64),
-    ).select(
-        "customer",
-        "message",
-        (pl.col("gamma") * pl.col("goal")).alias("successes"),
-        (pl.col("gamma") * (1.0 - pl.col("goal"))).alias("failures"),
-        pl.lit(1.0).alias("exposures"),
-        pl.col("goal").alias("conversions"),
+    if incidence is None:
+        n_messages = int(
+            max(
+                resolved_sends["message"].max() if resolved_sends.height else -1,
+                message_labels["message"].max() if message_labels.height else -1,
+            )
+            + 1
+        )
+        incidence = message_label_incidence(message_labels, catalogue, n_messages)
+    message = resolved_sends["message"].to_numpy().astype(np.int64)
+    known = message < incidence.shape[0]
+    sends = resolved_sends.filter(pl.Series(known))
+    goal = sends["goal"].cast(pl.Float64).to_numpy()
+    gamma = 0.5 ** ((horizon - sends["t"].to_numpy()) / config.association_half_life_h)
+    customer, label, sums = label_counts(
+        sends["customer"].to_numpy().astype(np.int64),
+        message[known],
+        {
+            "successes": gamma * goal,
+            "failures": gamma * (1.0 - goal),
+            "exposures": np.ones(goal.size),
+            "conversions": goal,
+        },
+        incidence,
     )
-    labels = message_labels.join(catalogue, on=["label_set", "label"]).select("message", "label_id")
-    return group_sums(
-        weighted.join(labels, on="message"),
-        ["customer", "label_id"],
-        ["successes", "failures", "exposures", "conversions"],
-    )
+    return pl.DataFrame({"customer": customer, "label_id": label, **sums})
 
 
 def label_priors(
@@ -171,44 +260,73 @@ def label_posteriors(
     (posterior mean), prior_rate, weight (share of Thompson draws won within the set),
     weight_low / weight_high (credible interval of the response rate), evidence (alpha + beta),
     lift (rate over the customer's baseline), association (log of rate over prior mean).
+    ``priors`` is ordered by label id with each set's labels contiguous (``label_catalogue``).
     """
-    exposed_sets = (
-        counts.join(priors.select("label_id", "label_set"), on="label_id")
-        .select("customer", "label_set")
-        .unique()
+    priors = priors.sort("label_id")
+    if counts.height == 0 or priors.height == 0:
+        return pl.DataFrame(schema=WEIGHTS_SCHEMA)
+    set_of = priors["label_set"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    set_start = np.searchsorted(set_of, np.arange(set_of.max() + 1))
+    set_size = np.bincount(set_of)
+    count_customer = counts["customer"].to_numpy().astype(np.int64)
+    count_label = counts["label_id"].to_numpy().astype(np.int64)
+    n_labels = priors.height
+    order = np.lexsort((count_label, count_customer))
+    count_key = (count_customer * n_labels + count_label)[order]
+    # Each (customer, set) with a send, expanded to every label of that set.
+    pair_customer = count_customer[order]
+    pair_set = set_of[count_label[order]]
+    new_pair = np.r_[
+        True, (pair_customer[1:] != pair_customer[:-1]) | (pair_set[1:] != pair_set[:-1])
+    ]
+    pair_customer, pair_set = pair_customer[new_pair], pair_set[new_pair]
+    lengths = set_size[pair_set]
+    group = np.repeat(np.arange(pair_set.size), lengths)
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    customer = pair_customer[group]
+    label_id = set_start[pair_set][group] + within
+    where = np.minimum(np.searchsorted(count_key, customer * n_labels + label_id), order.size - 1)
+    found = count_key[where] == customer * n_labels + label_id
+
+    def counted(name: str) -> np.ndarray:
+        column = counts[name].to_numpy().astype(np.float64)[order]
+        return np.where(found, column[where], 0.0)
+
+    successes, failures = counted("successes"), counted("failures")
+    base = baseline_rate[customer]
+    prior_rate = np.clip(
+        base * priors["population_lift"].to_numpy()[label_id], RATE_FLOOR, 1 - RATE_FLOOR
     )
-    rows = (
-        exposed_sets.join(priors, on="label_set")
-        .join(counts, on=["customer", "label_id"], how="left")
-        .with_columns(pl.col("successes", "failures", "exposures", "conversions").fill_null(0.0))
-        .sort("customer", "label_set", "label")
-    )
-    base = baseline_rate[rows["customer"].to_numpy()]
-    prior_rate = np.clip(base * rows["population_lift"].to_numpy(), RATE_FLOOR, 1 - RATE_FLOOR)
-    kappa = rows["kappa"].to_numpy()
-    alpha = kappa * prior_rate + rows["successes"].to_numpy()
-    beta = kappa * (1.0 - prior_rate) + rows["failures"].to_numpy()
+    kappa = priors["kappa"].to_numpy()[label_id]
+    alpha = kappa * prior_rate + successes
+    beta = kappa * (1.0 - prior_rate) + failures
     rate = alpha / (alpha + beta)
     mean, sd = logit_normal_moments(alpha, beta)
     z = float(ndtri(0.5 + config.interval_level / 2.0))
-    groups = rows.select(pl.struct("customer", "label_set").rle_id().alias("g"))["g"].to_numpy()
     if with_propensity:
-        weight = thompson_shares(mean, sd, groups, config.propensity_draws, config.seed)
+        weight = thompson_shares(mean, sd, group, config.propensity_draws, config.seed)
     else:
-        weight = np.full(rows.height, np.nan)
-    return rows.select(
-        "customer", "label_set", "label", "label_id", "exposures", "conversions"
-    ).with_columns(
-        pl.Series("alpha", alpha),
-        pl.Series("beta", beta),
-        pl.Series("rate", rate),
-        pl.Series("prior_rate", prior_rate),
-        pl.Series("weight", weight),
-        pl.Series("weight_low", expit(mean - z * sd)),
-        pl.Series("weight_high", expit(mean + z * sd)),
-        pl.Series("evidence", alpha + beta),
-        pl.Series("lift", rate / np.maximum(base, RATE_FLOOR)),
-        pl.Series("association", np.log(rate / prior_rate)),
+        weight = np.full(customer.size, np.nan)
+    take = pl.Series(label_id)
+    return pl.DataFrame(
+        {
+            "customer": customer,
+            "label_set": priors["label_set"].gather(take),
+            "label": priors["label"].gather(take),
+            "label_id": label_id,
+            "exposures": counted("exposures"),
+            "conversions": counted("conversions"),
+            "alpha": alpha,
+            "beta": beta,
+            "rate": rate,
+            "prior_rate": prior_rate,
+            "weight": weight,
+            "weight_low": expit(mean - z * sd),
+            "weight_high": expit(mean + z * sd),
+            "evidence": alpha + beta,
+            "lift": rate / np.maximum(base, RATE_FLOOR),
+            "association": np.log(rate / prior_rate),
+        }
     )
 
 
@@ -219,8 +337,8 @@ def thompson_shares(
 
     Draws are logit-normal with the Beta's exact logit moments, taken at ``draws`` stratified
     normal quantiles; each position within a group gets its own seeded permutation of them, so
-    labels are drawn independently and the result is deterministic. Rows must be grouped
-    contiguously (``groups`` non-decreasing).
+    labels are drawn independently, the result is deterministic, and a group's shares depend on
+    that group alone. Rows must be grouped contiguously (``groups`` non-decreasing).
     """
     n = mean.size
     if n == 0:
@@ -228,23 +346,22 @@ def thompson_shares(
     quantiles = ndtri((np.arange(draws) + 0.5) / draws)
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     sizes = np.diff(np.r_[starts, n])
-    position = np.arange(n) - np.repeat(starts, sizes)
-    width = int(sizes.max())
     rng = np.random.default_rng(seed)
-    permutations = np.stack([rng.permutation(draws) for _ in range(width)])
-    # Pad groups to a (groups, width) grid so the winner is an argmax along one axis.
-    grid = np.full((starts.size, width), -1, dtype=np.int64)
-    grid[np.repeat(np.arange(starts.size), sizes), position] = np.arange(n)
+    z = quantiles[np.stack([rng.permutation(draws) for _ in range(int(sizes.max()))])]
     shares = np.empty(n)
-    block = max(1, DRAW_BLOCK_CELLS // (width * draws))
-    for lo in range(0, starts.size, block):
-        index = grid[lo : lo + block]
-        present = index >= 0
-        rows = np.where(present, index, 0)
-        z = quantiles[permutations]  # (width, draws)
-        sample = mean[rows][:, :, None] + sd[rows][:, :, None] * z[None, :, :]
-        sample[~present] = -np.inf
-        winner = sample.argmax(axis=1)  # (groups, draws)
-        won = (winner[:, None, :] == np.arange(width)[None, :, None]).mean(axis=2)
-        shares[index[present]] = won[present]
+    for width in np.unique(sizes):
+        # Groups of one width at a time: a running maximum over positions, no padding.
+        first = starts[sizes == width]
+        block = max(1, DRAW_BLOCK_CELLS // draws)
+        for lo in range(0, first.size, block):
+            rows = first[lo : lo + block, None] + np.arange(width)[None, :]
+            best = mean[rows[:, 0], None] + sd[rows[:, 0], None] * z[0][None, :]
+            winner = np.zeros(best.shape, dtype=np.int32)
+            for position in range(1, width):
+                draw = mean[rows[:, position], None] + sd[rows[:, position], None] * z[position]
+                better = draw > best
+                np.maximum(best, draw, out=best)
+                winner[better] = position
+            for position in range(width):
+                shares[rows[:, position]] = np.count_nonzero(winner == position, axis=1) / draws
     return shares

@@ -5,9 +5,15 @@ send's attribution window), shrunk to a prior rate by a Gamma prior (Gamma-Poiss
 ``rate = (shape + free_goals) / (shape / prior_rate + free_h)``. The prior rate is the
 population's free rate, or a trait-segment rate from a Poisson regression when traits are given.
 The Gamma ``shape`` comes from the method of moments on the customers' goal counts.
+
+Split for sharding: ``baseline_counts`` is per customer (their own events only),
+``fit_baseline_prior`` is population-level (pooled rates, Gamma shapes, trait bins and the
+regression), and ``apply_baseline`` combines one customer's counts with the fitted prior.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -55,35 +61,134 @@ def covered_hours(sends: pl.DataFrame, window: float, horizon: float) -> pl.Data
     )
 
 
+@dataclass
+class TraitEncoder:
+    """Hold the population's trait bins: quantile edges per numeric column, top categories."""
+
+    # One entry per used column: {"name", "kind": "numeric"|"categorical", "edges"|"categories",
+    # "codes"}; codes are the bin codes seen in the population (-1 = unknown), one column each.
+    columns: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, traits: pl.DataFrame, n_customers: int) -> TraitEncoder:
+        """Choose the bins from the population's traits."""
+        dense = _dense_traits(traits, n_customers)
+        columns = []
+        for name in dense.columns:
+            if name == "customer":
+                continue
+            series = dense[name]
+            if series.dtype.is_numeric():
+                values = series.cast(pl.Float64).to_numpy()
+                known = ~np.isnan(values)
+                if known.sum() == 0:
+                    continue
+                cuts = np.linspace(0, 1, TRAIT_QUANTILE_BINS + 1)[1:-1]
+                edges = np.unique(np.quantile(values[known], cuts))
+                column = {"name": name, "kind": "numeric", "edges": edges.tolist()}
+            else:
+                text = series.cast(pl.Utf8).fill_null("")
+                top = text.value_counts(sort=True).head(TRAIT_MAX_CATEGORIES)[name].to_list()
+                column = {"name": name, "kind": "categorical", "categories": sorted(top)}
+            column["codes"] = np.unique(_trait_codes(series, column)).tolist()
+            columns.append(column)
+        return cls(columns)
+
+    def design(self, traits: pl.DataFrame | None, n_customers: int) -> np.ndarray:
+        """Return the one-hot matrix (customers x segments) of these bins; missing = unknown."""
+        dense = _dense_traits(traits, n_customers)
+        blocks = []
+        for column in self.columns:
+            if column["name"] in dense.columns:
+                codes = _trait_codes(dense[column["name"]], column)
+            else:
+                codes = np.full(n_customers, -1, dtype=np.int64)
+            blocks += [(codes == code).astype(np.float64) for code in column["codes"]]
+        if not blocks:
+            return np.zeros((n_customers, 0))
+        return np.column_stack(blocks)
+
+
+def _dense_traits(traits: pl.DataFrame | None, n_customers: int) -> pl.DataFrame:
+    """Return one traits row per customer 0..n-1 (nulls where unknown)."""
+    customers = pl.DataFrame({"customer": np.arange(n_customers, dtype=np.int64)})
+    if traits is None:
+        return customers
+    return customers.join(
+        traits.with_columns(pl.col("customer").cast(pl.Int64)).unique("customer", keep="first"),
+        on="customer",
+        how="left",
+    ).sort("customer")
+
+
+def _trait_codes(series: pl.Series, column: dict) -> np.ndarray:
+    """Return each value's bin code under a fitted column (-1 for unknown or other)."""
+    if column["kind"] == "numeric":
+        if not series.dtype.is_numeric():
+            series = series.cast(pl.Float64, strict=False)
+        values = series.cast(pl.Float64).to_numpy()
+        known = ~np.isnan(values)
+        edges = np.asarray(column["edges"], dtype=np.float64)
+        return np.where(known, np.searchsorted(edges, values, side="right"), -1).astype(np.int64)
+    lookup = {value: index for index, value in enumerate(column["categories"])}
+    text = series.cast(pl.Utf8).fill_null("")
+    return text.replace_strict(lookup, default=-1, return_dtype=pl.Int64).to_numpy()
+
+
 def trait_design(traits: pl.DataFrame, n_customers: int) -> np.ndarray:
     """Return a one-hot matrix (customers x segments) of binned numeric and categorical traits."""
-    dense = pl.DataFrame({"customer": np.arange(n_customers, dtype=np.int64)}).join(
-        traits.unique("customer", keep="first"), on="customer", how="left"
-    )
-    blocks: list[np.ndarray] = []
-    for column in dense.columns:
-        if column == "customer":
-            continue
-        series = dense[column]
-        if series.dtype.is_numeric():
-            values = series.cast(pl.Float64).to_numpy()
-            known = ~np.isnan(values)
-            if known.sum() == 0:
-                continue
-            edges = np.unique(
-                np.quantile(values[known], np.linspace(0, 1, TRAIT_QUANTILE_BINS + 1)[1:-1])
-            )
-            codes = np.where(known, np.searchsorted(edges, values, side="right"), -1)
-        else:
-            text = series.cast(pl.Utf8).fill_null("")
-            top = text.value_counts(sort=True).head(TRAIT_MAX_CATEGORIES)[column].to_list()
-            lookup = {value: index for index, value in enumerate(sorted(top))}
-            codes = text.replace_strict(lookup, default=-1, return_dtype=pl.Int64).to_numpy()
-        for code in np.unique(codes):
-            blocks.append((codes == code).astype(np.float64))
-    if not blocks:
-        return np.zeros((n_customers, 0))
-    return np.column_stack(blocks)
+    return TraitEncoder.fit(traits, n_customers).design(traits, n_customers)
+
+
+@dataclass
+class BaselinePrior:
+    """Hold the population side of the baseline: pooled rate, Gamma shapes, trait regression."""
+
+    pooled_rate_h: float
+    all_shape: float
+    free_ratio: float
+    free_shape: float
+    # The workspace's first event (observe_from_first_event=False starts exposure there).
+    first_event_t: float | None = None
+    traits: TraitEncoder | None = None
+    coefficients: np.ndarray | None = None  # Poisson regression on the trait design (log link)
+    intercept: float = 0.0
+
+    def prior_rates(self, design: np.ndarray | None) -> np.ndarray:
+        """Return each customer's prior goal rate per hour: the population's or their segment's."""
+        if self.coefficients is None or design is None:
+            n = 0 if design is None else design.shape[0]
+            return np.full(n, self.pooled_rate_h)
+        predicted = np.exp(design @ self.coefficients + self.intercept)
+        return np.clip(predicted, self.pooled_rate_h / 20, self.pooled_rate_h * 20)
+
+    def to_dict(self) -> dict:
+        """Return a JSON-safe dict (floats round-trip exactly through json)."""
+        return {
+            "pooled_rate_h": self.pooled_rate_h,
+            "all_shape": self.all_shape,
+            "free_ratio": self.free_ratio,
+            "free_shape": self.free_shape,
+            "first_event_t": self.first_event_t,
+            "traits": None if self.traits is None else self.traits.columns,
+            "coefficients": None if self.coefficients is None else self.coefficients.tolist(),
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BaselinePrior:
+        """Rebuild from ``to_dict``."""
+        coefficients = data["coefficients"]
+        return cls(
+            pooled_rate_h=data["pooled_rate_h"],
+            all_shape=data["all_shape"],
+            free_ratio=data["free_ratio"],
+            free_shape=data["free_shape"],
+            first_event_t=data["first_event_t"],
+            traits=None if data["traits"] is None else TraitEncoder(data["traits"]),
+            coefficients=None if coefficients is None else np.asarray(coefficients, np.float64),
+            intercept=data["intercept"],
+        )
 
 
 def _pooled_rate(counts: np.ndarray, hours: np.ndarray) -> float:
@@ -92,40 +197,24 @@ def _pooled_rate(counts: np.ndarray, hours: np.ndarray) -> float:
     return float(counts.sum()) / total if total > 0 else 0.0
 
 
-def prior_rates(counts: np.ndarray, hours: np.ndarray, design: np.ndarray | None) -> np.ndarray:
-    """Return each customer's prior goal rate per hour: the population's, or their segment's."""
-    total_hours = float(hours.sum())
-    pooled = float(counts.sum()) / total_hours if total_hours > 0 else 0.0
-    pooled = max(pooled, 1e-9)
-    observed = hours > 0
-    if design is None or design.shape[1] == 0 or observed.sum() < 10 or counts.sum() == 0:
-        return np.full(counts.shape, pooled)
-    regression = PoissonRegressor(alpha=1e-4, max_iter=300)
-    regression.fit(
-        design[observed], counts[observed] / hours[observed], sample_weight=hours[observed]
-    )
-    return np.clip(regression.predict(design), pooled / 20, pooled * 20)
-
-
-def customer_baselines(
+def baseline_counts(
     events: pl.DataFrame,
     sends: pl.DataFrame,
     config: EngineConfig,
     horizon: float,
     n_customers: int,
-    traits: pl.DataFrame | None = None,
+    first_event_t: float | None = None,
 ) -> pl.DataFrame:
-    """Return one row per customer (0..n-1) with their baseline, frequency and recency.
+    """Return per customer (0..n-1) their observed and free hours and goals, from their events.
 
-    Columns: ``customer``, ``observed_h``, ``free_h``, ``goals``, ``free_goals``, ``prior_rate_h``,
-    ``baseline_rate_h``, ``baseline_rate`` (P(goal in a window) without a send),
-    ``frequency_rate_h`` (all-time shrunk goal rate), ``hours_since_goal`` (null if none).
+    ``first_event_t`` is where exposure starts when ``observe_from_first_event`` is off (the
+    workspace's first event; a customer's own earlier event still counts).
     """
     window = config.attribution_window_h
     customers = pl.DataFrame({"customer": np.arange(n_customers, dtype=np.int64)})
     first = events.group_by("customer").agg(pl.col("t").min().alias("first_t"))
-    if not config.observe_from_first_event and events.height:
-        first = first.with_columns(pl.lit(float(events["t"].min())).alias("first_t"))
+    if not config.observe_from_first_event and first_event_t is not None:
+        first = first.with_columns(pl.min_horizontal("first_t", pl.lit(first_event_t)))
     goals = events.filter(pl.col("name") == config.goal_event).select("customer", "t")
     last_send = last_time_before(goals, sends, by=["customer"])
     goals = goals.with_columns(pl.Series("free", ~((goals["t"].to_numpy() - last_send) <= window)))
@@ -134,7 +223,7 @@ def customer_baselines(
         pl.col("free").sum().alias("free_goals"),
         pl.col("t").max().alias("last_goal_t"),
     )
-    frame = (
+    return (
         customers.join(first, on="customer", how="left")
         .join(goal_stats, on="customer", how="left")
         .join(covered_hours(sends, window, horizon), on="customer", how="left")
@@ -151,27 +240,87 @@ def customer_baselines(
             (pl.col("observed_h") - pl.col("covered_h")).clip(lower_bound=0.0).alias("free_h"),
             (pl.lit(horizon) - pl.col("last_goal_t")).alias("hours_since_goal"),
         )
+        .sort("customer")
+        .select("customer", "observed_h", "free_h", "goals", "free_goals", "hours_since_goal")
     )
-    frame = frame.sort("customer")
-    design = trait_design(traits, n_customers) if traits is not None else None
-    all_goals = frame["goals"].to_numpy()
-    observed_h = frame["observed_h"].to_numpy()
-    all_prior = prior_rates(all_goals, observed_h, design)
-    all_shape = gamma_shape(
-        all_goals, all_prior * observed_h, config.baseline_shape_min, config.baseline_shape_max
+
+
+def fit_baseline_prior(
+    counts: pl.DataFrame,
+    config: EngineConfig,
+    traits: pl.DataFrame | None = None,
+    first_event_t: float | None = None,
+) -> BaselinePrior:
+    """Fit the population side of the baseline from the customers' counts (and traits)."""
+    n_customers = counts.height
+    goals = counts["goals"].to_numpy()
+    observed_h = counts["observed_h"].to_numpy()
+    pooled = max(_pooled_rate(goals, observed_h), 1e-9)
+    prior = BaselinePrior(pooled, config.baseline_shape_max, 1.0, config.baseline_shape_max)
+    prior.first_event_t = first_event_t
+    observed = observed_h > 0
+    if traits is not None and observed.sum() >= 10 and goals.sum() > 0:
+        encoder = TraitEncoder.fit(traits, n_customers)
+        design = encoder.design(traits, n_customers)
+        if design.shape[1]:
+            regression = PoissonRegressor(alpha=1e-4, max_iter=300)
+            regression.fit(
+                design[observed],
+                goals[observed] / observed_h[observed],
+                sample_weight=observed_h[observed],
+            )
+            prior.traits = encoder
+            prior.coefficients = np.asarray(regression.coef_, dtype=np.float64)
+            prior.intercept = float(regression.intercept_)
+    all_prior = prior.prior_rates(_design(prior, traits, n_customers))
+    prior.all_shape = gamma_shape(
+        goals, all_prior * observed_h, config.baseline_shape_min, config.baseline_shape_max
     )
-    frequency = (all_shape + all_goals) / (all_shape / all_prior + observed_h)
+    frequency = (prior.all_shape + goals) / (prior.all_shape / all_prior + observed_h)
+    free_goals = counts["free_goals"].to_numpy()
+    free_h = counts["free_h"].to_numpy()
+    ratio = _pooled_rate(free_goals, free_h) / max(_pooled_rate(goals, observed_h), 1e-12)
+    prior.free_ratio = ratio if ratio > 0 else 1.0
+    prior.free_shape = gamma_shape(
+        free_goals,
+        frequency * prior.free_ratio * free_h,
+        config.baseline_shape_min,
+        config.baseline_shape_max,
+    )
+    return prior
+
+
+def _design(
+    prior: BaselinePrior, traits: pl.DataFrame | None, n_customers: int
+) -> np.ndarray | None:
+    """Return the trait design under the population's bins (None without a trait model)."""
+    if prior.traits is None:
+        return np.zeros((n_customers, 0))
+    return prior.traits.design(traits, n_customers)
+
+
+def apply_baseline(
+    counts: pl.DataFrame,
+    prior: BaselinePrior,
+    config: EngineConfig,
+    traits: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Return ``baseline_counts`` plus each customer's prior, baseline and frequency rates.
+
+    Added columns: ``prior_rate_h``, ``baseline_rate_h``, ``baseline_rate`` (P(goal in a window)
+    without a send), ``frequency_rate_h`` (all-time shrunk goal rate).
+    """
+    goals = counts["goals"].to_numpy()
+    observed_h = counts["observed_h"].to_numpy()
+    all_prior = prior.prior_rates(_design(prior, traits, counts.height))
+    frequency = (prior.all_shape + goals) / (prior.all_shape / all_prior + observed_h)
     # The free-time rate is shrunk toward the customer's own overall rate, scaled by how the
     # population's free-time rate compares with its overall rate: free time is often scarce.
-    free_goals = frame["free_goals"].to_numpy()
-    free_h = frame["free_h"].to_numpy()
-    free_ratio = _pooled_rate(free_goals, free_h) / max(_pooled_rate(all_goals, observed_h), 1e-12)
-    prior = frequency * (free_ratio if free_ratio > 0 else 1.0)
-    shape = gamma_shape(
-        free_goals, prior * free_h, config.baseline_shape_min, config.baseline_shape_max
-    )
-    rate = (shape + free_goals) / (shape / prior + free_h)
-    return frame.select(
+    shrink_to = frequency * prior.free_ratio
+    free_goals = counts["free_goals"].to_numpy()
+    free_h = counts["free_h"].to_numpy()
+    rate = (prior.free_shape + free_goals) / (prior.free_shape / shrink_to + free_h)
+    return counts.select(
         "customer",
         "observed_h",
         "free_h",
@@ -179,7 +328,22 @@ def customer_baselines(
         "free_goals",
         pl.Series("prior_rate_h", all_prior),
         pl.Series("baseline_rate_h", rate),
-        pl.Series("baseline_rate", -np.expm1(-rate * window)),
+        pl.Series("baseline_rate", -np.expm1(-rate * config.attribution_window_h)),
         pl.Series("frequency_rate_h", frequency),
         "hours_since_goal",
     )
+
+
+def customer_baselines(
+    events: pl.DataFrame,
+    sends: pl.DataFrame,
+    config: EngineConfig,
+    horizon: float,
+    n_customers: int,
+    traits: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Return one row per customer with baselines fitted and applied on these same customers."""
+    first = float(events["t"].min()) if events.height else None
+    counts = baseline_counts(events, sends, config, horizon, n_customers, first)
+    prior = fit_baseline_prior(counts, config, traits, first)
+    return apply_baseline(counts, prior, config, traits)

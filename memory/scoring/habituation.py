@@ -84,7 +84,11 @@ def load_matrix(exposure: sparse.csr_matrix, similarity: sparse.csr_matrix) -> s
 def habituation_frame(
     loads: sparse.csr_matrix, sends: pl.DataFrame, min_load: float = MIN_LOAD
 ) -> pl.DataFrame:
-    """Return rows (customer, message, load, sends) with a load of at least ``min_load``."""
+    """Return rows (customer, message, load, sends, last_sent_t) with a load of at least min_load.
+
+    ``sends`` counts past sends of that exact message; ``last_sent_t`` is the latest (null if
+    the load comes only from similar messages).
+    """
     coo = loads.tocoo()
     keep = coo.data >= min_load
     frame = pl.DataFrame(
@@ -94,7 +98,9 @@ def habituation_frame(
             "load": coo.data[keep],
         }
     )
-    counts = sends.group_by("customer", "message").agg(pl.len().cast(pl.Int64).alias("sends"))
+    counts = sends.group_by("customer", "message").agg(
+        pl.len().cast(pl.Int64).alias("sends"), pl.col("t").max().alias("last_sent_t")
+    )
     return (
         frame.join(counts, on=["customer", "message"], how="left")
         .with_columns(pl.col("sends").fill_null(0))

@@ -46,6 +46,9 @@ class MemoryState:
     primed: np.ndarray
     weights: pl.DataFrame
     label_priors: pl.DataFrame
+    # Population fallbacks for customers the state does not cover (fitted, not from this shard).
+    pooled_baseline_rate: float = 0.5
+    pooled_frequency_rate_h: float = 1e-3
 
     @property
     def n_customers(self) -> int:
@@ -98,8 +101,8 @@ def candidate_features(
     messages = np.asarray(messages, dtype=np.int64)
     known_customer = customers < state.n_customers
     known_message = messages < state.n_messages
-    base_pooled = float(np.mean(state.baseline_rate)) if state.n_customers else 0.5
-    freq_pooled = float(np.mean(state.frequency_rate_h)) if state.n_customers else 1e-3
+    base_pooled = state.pooled_baseline_rate
+    freq_pooled = state.pooled_frequency_rate_h
     pooled_message = float(np.mean(state.message_rate)) if state.n_messages else 0.5
     window = state.config.attribution_window_h
     baseline = _take(state.baseline_rate, customers, known_customer, base_pooled)
@@ -211,7 +214,7 @@ def thompson_association(state: MemoryState, customer: int, seed: int) -> sparse
     base = (
         state.baseline_rate[customer]
         if customer < state.n_customers
-        else float(np.mean(state.baseline_rate))
+        else state.pooled_baseline_rate
     )
     prior_rate = np.clip(base * priors["population_lift"].to_numpy(), RATE_FLOOR, 1 - RATE_FLOOR)
     kappa = priors["kappa"].to_numpy()

@@ -23,12 +23,13 @@ from memory.scoring.frames import EngineConfig
 from memory.scoring.outcomes import last_time_before, next_time_after
 
 Z_95 = 1.959963984540054
+MAX_SIGNALS = 5
 PRIMING_COLUMNS = {
     "event_name": pl.Utf8,
     "lift": pl.Float64,
     "odds_ratio": pl.Float64,
-    "or_low": pl.Float64,
-    "or_high": pl.Float64,
+    "odds_ratio_low": pl.Float64,
+    "odds_ratio_high": pl.Float64,
     "support": pl.Int64,
     "goal_rate": pl.Float64,
     "control_rate": pl.Float64,
@@ -120,8 +121,8 @@ def priming_table(
         pl.col("name").alias("event_name"),
         pl.Series("lift", lift),
         pl.Series("odds_ratio", ratio),
-        pl.Series("or_low", low),
-        pl.Series("or_high", high),
+        pl.Series("odds_ratio_low", low),
+        pl.Series("odds_ratio_high", high),
         pl.col("support").cast(pl.Int64),
         pl.Series("goal_rate", (a + 0.5) / (a + b + 1.0)),
         pl.Series("control_rate", (c + 0.5) / (c + d + 1.0)),
@@ -182,3 +183,41 @@ def primed_scores(
     summed = group_sums(scored, ["customer"], ["s"])
     np.add.at(scores, summed["customer"].to_numpy(), summed["s"].to_numpy())
     return scores
+
+
+def primed_signals(
+    actions: pl.DataFrame, table: pl.DataFrame, config: EngineConfig, horizon: float
+) -> pl.DataFrame:
+    """Return per customer a JSON list of their recent priming actions, most recent first.
+
+    Recent means within the priming horizon before ``horizon`` (the action can still prime a
+    goal); only action types that count for the primed score; at most ``MAX_SIGNALS``. Columns:
+    ``customer``, ``signals`` (e.g. ``[{"event":"Product Viewed","hours_ago":2.0,"lift":1.8}]``).
+    """
+    empty = pl.DataFrame(schema={"customer": pl.Int64, "signals": pl.Utf8})
+    if table.height == 0 or actions.height == 0:
+        return empty
+    lifts = table.filter(pl.col("primes")).select(pl.col("event_name").alias("name"), "lift")
+    recent = actions.filter(pl.col("t") >= horizon - config.priming_horizon_h).join(
+        lifts, on="name"
+    )
+    if recent.height == 0:
+        return empty
+    return (
+        recent.sort(["customer", "t", "name"], descending=[False, True, False])
+        .group_by("customer", maintain_order=True)
+        .head(MAX_SIGNALS)
+        .select(
+            "customer",
+            pl.struct(
+                pl.col("name").alias("event"),
+                (pl.lit(horizon) - pl.col("t")).round(2).alias("hours_ago"),
+                pl.col("lift").round(3),
+            )
+            .struct.json_encode()
+            .alias("signal"),
+        )
+        .group_by("customer", maintain_order=True)
+        .agg(pl.col("signal").str.join(","))
+        .select("customer", pl.format("[{}]", "signal").alias("signals"))
+    )

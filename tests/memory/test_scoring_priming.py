@@ -45,6 +45,6 @@ def test_it_finds_the_planted_primer_and_not_the_noise():
         workspace.events, workspace.messages, workspace.message_labels, workspace.config
     )
     table = {row["event_name"]: row for row in result.priming.iter_rows(named=True)}
-    assert table[PRIMING_ACTION]["or_low"] > 1.3
+    assert table[PRIMING_ACTION]["odds_ratio_low"] > 1.3
     assert table[PRIMING_ACTION]["lift"] > table[NOISE_ACTION]["lift"] + 0.1
     assert table[PRIMING_ACTION]["median_lead_h"] < table[NOISE_ACTION]["median_lead_h"]
