@@ -89,6 +89,9 @@ def habituation_frame(
     ``sends`` counts past sends of that exact message; ``last_sent_t`` is the latest (null if
     the load comes only from similar messages).
     """
+    loads = sparse.csr_matrix(loads)
+    loads.sort_indices()
+    # Row-major with sorted columns: the rows come out ordered by (customer, message).
     coo = loads.tocoo()
     keep = coo.data >= min_load
     frame = pl.DataFrame(
@@ -101,11 +104,9 @@ def habituation_frame(
     counts = sends.group_by("customer", "message").agg(
         pl.len().cast(pl.Int64).alias("sends"), pl.col("t").max().alias("last_sent_t")
     )
-    return (
-        frame.join(counts, on=["customer", "message"], how="left")
-        .with_columns(pl.col("sends").fill_null(0))
-        .sort("customer", "message")
-    )
+    return frame.join(
+        counts, on=["customer", "message"], how="left", maintain_order="left"
+    ).with_columns(pl.col("sends").fill_null(0))
 
 
 def send_loads(sends: pl.DataFrame, similarity: sparse.csr_matrix, tau: float) -> np.ndarray:

@@ -44,8 +44,9 @@ def _sorted_keys(
     """Return (query keys, query codes, sorted target keys, their codes, their times).
 
     A key is code * span + (t - t_min): one float per row that sorts by group, then time, so a
-    single searchsorted answers "the next/last target of the same group". Equal times give equal
-    keys, so ties stay exact.
+    single searchsorted answers "the next/last target of the same group". Rounding is monotone,
+    so a key never orders two times the wrong way round, but it may merge close ones: callers
+    settle equal keys on the times themselves (``_nearest``).
     """
     query_code, target_code = _group_codes(queries, targets, by)
     query_t = queries["t"].to_numpy().astype(np.float64)
@@ -56,7 +57,54 @@ def _sorted_keys(
     query_key = query_code * span + (query_t - origin)
     target_key = target_code * span + (target_t - origin)
     order = np.argsort(target_key, kind="stable")
+    # Within a run of equal keys, order by time too, so a run's ends are its extreme times.
+    same = target_key[order][1:] == target_key[order][:-1]
+    if same.any():
+        runs = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+        order[runs] = order[runs][np.lexsort((target_t[order[runs]], target_key[order[runs]]))]
     return query_key, query_code, target_key[order], target_code[order], target_t[order]
+
+
+def _nearest(
+    queries: pl.DataFrame, targets: pl.DataFrame, by: list[str], *, after: bool, inclusive: bool
+) -> np.ndarray:
+    """Return per query the nearest target time after (or before) it in the same group.
+
+    Exact whatever the key's rounding: targets whose key equals the query's are compared on
+    their times, so the answer depends only on the group's own times, not on which other groups
+    (customers) share the frame.
+    """
+    result = np.full(queries.height, np.nan)
+    if queries.height == 0 or targets.height == 0:
+        return result
+    query_key, query_code, target_key, target_code, target_t = _sorted_keys(queries, targets, by)
+    query_t = queries["t"].to_numpy().astype(np.float64)
+    lo = np.searchsorted(target_key, query_key, side="left")
+    hi = np.searchsorted(target_key, query_key, side="right")
+    # Outside the run of equal keys the order is certain: beyond it, or just before it.
+    index = hi if after else lo - 1
+    safe = np.clip(index, 0, target_key.size - 1)
+    found = (index >= 0) & (index < target_key.size) & (target_code[safe] == query_code)
+    result[found] = target_t[safe[found]]
+    tied = np.flatnonzero(hi > lo)
+    if tied.size:
+        lengths = hi[tied] - lo[tied]
+        owner = np.repeat(np.arange(tied.size), lengths)
+        within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        candidate = target_t[lo[tied][owner] + within]
+        own_t = query_t[tied][owner]
+        if after:
+            fits = candidate >= own_t if inclusive else candidate > own_t
+            best = np.full(tied.size, np.inf)
+            np.minimum.at(best, owner[fits], candidate[fits])
+            better = np.isfinite(best)
+        else:
+            fits = candidate <= own_t if inclusive else candidate < own_t
+            best = np.full(tied.size, -np.inf)
+            np.maximum.at(best, owner[fits], candidate[fits])
+            better = np.isfinite(best)
+        result[tied[better]] = best[better]
+    return result
 
 
 def next_time_after(
@@ -70,16 +118,7 @@ def next_time_after(
 
     ``inclusive`` also accepts a target at the very same time.
     """
-    result = np.full(queries.height, np.nan)
-    if queries.height == 0 or targets.height == 0:
-        return result
-    query_key, query_code, target_key, target_code, target_t = _sorted_keys(queries, targets, by)
-    index = np.searchsorted(target_key, query_key, side="left" if inclusive else "right")
-    inside = index < target_key.size
-    safe = np.minimum(index, target_key.size - 1)
-    found = inside & (target_code[safe] == query_code)
-    result[found] = target_t[safe[found]]
-    return result
+    return _nearest(queries, targets, by, after=True, inclusive=inclusive)
 
 
 def last_time_before(
@@ -89,15 +128,7 @@ def last_time_before(
 
     ``inclusive`` also accepts a target at the very same time.
     """
-    result = np.full(queries.height, np.nan)
-    if queries.height == 0 or targets.height == 0:
-        return result
-    query_key, query_code, target_key, target_code, target_t = _sorted_keys(queries, targets, by)
-    index = np.searchsorted(target_key, query_key, side="right" if inclusive else "left") - 1
-    safe = np.maximum(index, 0)
-    found = (index >= 0) & (target_code[safe] == query_code)
-    result[found] = target_t[safe[found]]
-    return result
+    return _nearest(queries, targets, by, after=False, inclusive=inclusive)
 
 
 def send_outcomes(events: pl.DataFrame, config: EngineConfig, horizon: float) -> pl.DataFrame:

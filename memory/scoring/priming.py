@@ -143,11 +143,9 @@ def matched_controls(
     h = config.priming_horizon_h
     span = events.group_by("customer").agg(pl.col("t").min().alias("first_t"))
     draws = config.priming_controls_per_action
-    # Sorted, so each seeded draw lands on the same row whatever order the join returned.
-    matched = (
-        resolved.select("customer", "name", "code")
-        .join(span, on="customer", how="left")
-        .sort("customer", "code")
+    # In the actions' order (customer, code, t), so each seeded draw lands on the same row.
+    matched = resolved.select("customer", "name", "code").join(
+        span, on="customer", how="left", maintain_order="left"
     )
     repeated = pl.concat([matched] * draws)
     rng = np.random.default_rng(config.seed)

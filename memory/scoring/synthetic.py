@@ -72,10 +72,9 @@ def synthetic_workspace(
     send_customer = np.repeat(np.arange(n_customers), send_count)
     send_t = rng.uniform(0.0, span_h, send_customer.size)
     send_message = rng.integers(0, n_messages, send_customer.size)
-    order = np.lexsort((send_t, send_customer))
-    send_customer, send_t, send_message = send_customer[order], send_t[order], send_message[order]
     repeats = _recent_same_group(send_customer, cluster_of[send_message], send_t, 336.0)
-    pull = (label_matrix[send_message] * preference[send_customer]).sum(axis=1)
+    # Each customer's pull per message first: a (customers x messages) product, then a lookup.
+    pull = (preference @ label_matrix.T)[send_customer, send_message]
     wear = np.exp(-habituation_strength * repeats)
     responds = rng.random(send_customer.size) < expit(-1.5 + pull) * wear
     response_t = send_t + np.minimum(rng.exponential(12.0, send_customer.size), 70.0)
@@ -105,13 +104,14 @@ def synthetic_workspace(
         (view_customer[primed], config.goal_event, primed_t[primed], None),
         (page_customer, NOISE_ACTION, page_t, None),
     ]
-    events = pl.concat([_event_block(*part) for part in parts]).filter(pl.col("t") < span_h)
+    events = _events(parts, span_h)
     catalogue = [(s, label) for s, labels in LABEL_SETS.items() for label in labels]
+    label_index = pl.Series(np.tile(np.arange(n_labels), n_customers))
     preferences = pl.DataFrame(
         {
             "customer": np.repeat(np.arange(n_customers, dtype=np.int64), n_labels),
-            "label_set": [s for s, _ in catalogue] * n_customers,
-            "label": [label for _, label in catalogue] * n_customers,
+            "label_set": pl.Series([s for s, _ in catalogue]).gather(label_index),
+            "label": pl.Series([label for _, label in catalogue]).gather(label_index),
             "preference": preference.ravel(),
         }
     )
@@ -156,32 +156,36 @@ def _recent_same_group(
     customer: np.ndarray, group: np.ndarray, t: np.ndarray, within_h: float
 ) -> np.ndarray:
     """Return per send how many earlier sends of its customer and group fall within_h before."""
-    order = np.lexsort((t, group, customer))
     n_groups = int(group.max()) + 1 if group.size else 1
     span = float(t.max() - t.min()) + within_h + 1.0 if t.size else 1.0
-    key = (customer[order] * n_groups + group[order]) * span + (
-        t[order] - (t.min() if t.size else 0)
-    )
+    key = (customer * n_groups + group) * span + (t - (t.min() if t.size else 0))
+    order = pl.Series(key).arg_sort().to_numpy()  # multi-threaded, unlike numpy's
+    key = key[order]
     recent = np.arange(key.size) - np.searchsorted(key, key - within_h, side="left")
     counts = np.empty(key.size, dtype=np.int64)
     counts[order] = recent
     return counts
 
 
-def _event_block(
-    customer: np.ndarray, name: str, t: np.ndarray, message: np.ndarray | None
+def _events(
+    parts: list[tuple[np.ndarray, str, np.ndarray, np.ndarray | None]], span_h: float
 ) -> pl.DataFrame:
-    """Return one kind of events in the contract's schema."""
+    """Return every kind of events in one frame of the contract's schema, before span_h."""
+    names = [part[1] for part in parts]
+    customer = np.concatenate([part[0] for part in parts]).astype(np.int64)
+    t = np.concatenate([part[2] for part in parts]).astype(np.float64)
+    code = np.repeat(np.arange(len(parts)), [part[0].size for part in parts])
+    message = np.concatenate(
+        [np.full(p[0].size, -1) if p[3] is None else p[3] for p in parts]
+    ).astype(np.int64)
+    keep = t < span_h
+    message = message[keep]
     return pl.DataFrame(
         {
-            "customer": customer.astype(np.int64),
-            "name": pl.Series([name], dtype=pl.Utf8).extend_constant(name, customer.size - 1)
-            if customer.size
-            else pl.Series([], dtype=pl.Utf8),
-            "t": t.astype(np.float64),
-            "message": message.astype(np.int64)
-            if message is not None
-            else pl.Series([None] * customer.size, dtype=pl.Int64),
-            "revenue": pl.Series([None] * customer.size, dtype=pl.Float64),
+            "customer": customer[keep],
+            "name": pl.Series(names, dtype=pl.Utf8).gather(pl.Series(code[keep])),
+            "t": t[keep],
+            "message": pl.Series(message).set(pl.Series(message < 0), None),
+            "revenue": pl.repeat(None, int(keep.sum()), dtype=pl.Float64, eager=True),
         }
     )

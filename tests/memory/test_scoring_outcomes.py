@@ -59,3 +59,19 @@ def test_it_credits_only_the_latest_send_under_the_last_rule():
 def test_it_marks_an_open_of_the_same_message_within_the_window():
     rows = [(0, SEND, 0.0, 0), (0, OPEN, 0.0, 0), (0, SEND, 10.0, 1), (0, OPEN, 20.0, 0)]
     assert outcomes(rows, as_of=500.0)["opened"].to_list() == [1, 0]
+
+
+def test_it_tells_apart_times_closer_than_the_search_key_resolves():
+    from memory.scoring.outcomes import last_time_before, next_time_after
+
+    # A large customer code leaves the search key a resolution of ~1e-7 h; times 1e-9 h apart
+    # must still be ordered by the times themselves.
+    far = 40_000_000
+    queries = pl.DataFrame({"customer": [far, 0], "t": [10.0, 0.0]})
+    targets = pl.DataFrame(
+        {"customer": [far, far, far, 0], "t": [10.000000001, 10.0, 9.999999999, 5.0]}
+    )
+    assert next_time_after(queries, targets, by=["customer"]).tolist() == [10.000000001, 5.0]
+    assert next_time_after(queries, targets, by=["customer"], inclusive=True)[0] == 10.0
+    assert last_time_before(queries, targets, by=["customer"])[0] == 9.999999999
+    assert last_time_before(queries, targets, by=["customer"], inclusive=True)[0] == 10.0

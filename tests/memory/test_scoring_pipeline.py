@@ -87,7 +87,7 @@ def test_it_recovers_planted_label_preferences():
     )
     joined = result.weights.join(workspace.preferences, on=["customer", "label_set", "label"])
     rho = spearmanr(joined["lift"].to_numpy(), joined["preference"].to_numpy())[0]
-    # Measured 0.354 (about 35 sends a customer spread over 7 labels in 2 sets).
+    # Measured 0.341 (about 35 sends a customer spread over 7 labels in 2 sets).
     assert rho > 0.30
 
 
