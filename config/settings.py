@@ -6,6 +6,7 @@ and PRIMER_ENV=production hardens everything else. See README.md for the full li
 """
 
 import importlib.util
+import os
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -98,8 +99,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": BASE_DIR / "primer.sqlite3",
-            # A file, not memory, so a worker process started by a test sees the same rows.
-            "TEST": {"NAME": BASE_DIR / "primer-test.sqlite3"},
+            # A file, not memory, so a worker process started by a test sees the same rows;
+            # one per test run, so runs side by side do not share it.
+            "TEST": {"NAME": BASE_DIR / f"primer-test-{os.getpid()}.sqlite3"},
             "OPTIONS": {"timeout": 20},
         }
     }
@@ -224,3 +226,10 @@ PRIMER_INGEST_RATE_WINDOW_S = env_int("PRIMER_INGEST_RATE_WINDOW_S", 10, minimum
 # Event times before January 1st of this year, or this many hours after receipt, are rejected.
 PRIMER_INGEST_EARLIEST_YEAR = env_int("PRIMER_INGEST_EARLIEST_YEAR", 2000, minimum=1970)
 PRIMER_INGEST_MAX_FUTURE_H = env_int("PRIMER_INGEST_MAX_FUTURE_H", 24, minimum=0)
+
+# Prompts: webhooks that receive changed prompts (campaigns/webhooks, docs/prompts.md).
+PRIMER_WEBHOOK_TIMEOUT_S = env_float("PRIMER_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.1)
+# The first retry waits this long, each next one twice as long (capped at an hour).
+PRIMER_WEBHOOK_BACKOFF_S = env_float("PRIMER_WEBHOOK_BACKOFF_S", 30.0, minimum=0.01)
+# Outside development and tests, refuse URLs resolving to private or local addresses (SSRF).
+PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS", not PRODUCTION)

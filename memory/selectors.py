@@ -80,13 +80,10 @@ def events_frame(
         " FROM memory_event WHERE workspace_id = %s AND " + where
     )
     params = [workspace.pk, *params]
-    if before is not None and connection.vendor == "postgresql":
+    if before is not None:
         sql += " AND occurred_at < %s"
-        params.append(before)
-    elif before is not None:
-        # SQLite keeps times as text in more than one layout; compare them as numbers.
-        sql += f" AND {_epoch_hours_sql('occurred_at')} < %s"
-        params.append(hours_since_epoch(before))
+        # SQLite compares the text Django stores (UTC, 'YYYY-MM-DD HH:MM:SS[.ffffff]').
+        params.append(connection.ops.adapt_datetimefield_value(before))
     if connection.vendor == "postgresql":
         return _copy_out(sql, params)
     with connection.cursor() as cursor:
@@ -227,7 +224,7 @@ def memory_export_chunks(
     while True:
         with connection.cursor() as cursor:
             cursor.execute(sql, [workspace.pk, last_id, chunk_size])
-            columns = [column.name for column in cursor.description]
+            columns = [column[0] for column in cursor.description]
             rows = cursor.fetchall()
         if not rows:
             return

@@ -4,7 +4,6 @@ For tests and benchmarks: customers and events go in with COPY on PostgreSQL (ex
 SQLite), never one ORM save per row. Engine hours become times after `origin`.
 """
 
-import io
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -12,6 +11,7 @@ from django.db import connection, transaction
 
 from campaigns.models import Workspace
 from campaigns.services import MessageSpec, messages_upsert
+from memory.writeback import frame_insert
 
 EVENT_COLUMNS = [
     "workspace_id",
@@ -24,18 +24,6 @@ EVENT_COLUMNS = [
     "message_key",
     "dedup_key",
 ]
-
-
-def _write(cursor, table: str, frame: pl.DataFrame) -> None:
-    columns = ", ".join(frame.columns)
-    if connection.vendor == "postgresql":
-        buffer = io.BytesIO()
-        frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
-        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(buffer.getvalue())
-        return
-    placeholders = ", ".join(["%s"] * frame.width)
-    cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", frame.rows())
 
 
 @transaction.atomic
@@ -95,7 +83,7 @@ def engine_frames_load(
         customers = customers.with_columns(pl.lit(None, dtype=pl.Utf8).alias("traits"))
     customers = customers.with_columns(pl.col("traits").fill_null("{}")).sort("customer")
     with connection.cursor() as cursor:
-        _write(
+        frame_insert(
             cursor,
             "memory_customer",
             customers.select(
@@ -133,7 +121,7 @@ def engine_frames_load(
             .select(EVENT_COLUMNS)
         )
         for start in range(0, rows.height, 1_000_000):
-            _write(cursor, "memory_event", rows.slice(start, 1_000_000))
+            frame_insert(cursor, "memory_event", rows.slice(start, 1_000_000))
     return {"customers": customers.height, "events": rows.height, "messages": len(stored)}
 
 

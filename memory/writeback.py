@@ -129,18 +129,26 @@ def _insert(cursor, table, frame, workspace_id, computed_at, kind) -> int:
     )
     if "signals" in frame.columns:
         frame = frame.with_columns(pl.col("signals").fill_null("[]"))
-    columns = frame.columns
+    frame_insert(cursor, table, frame)
+    return frame.height
+
+
+def frame_insert(cursor, table: str, frame: pl.DataFrame) -> None:
+    """Insert a frame's rows into the table's same-named columns: COPY, or executemany."""
+    columns = ", ".join(frame.columns)
     if connection.vendor == "postgresql":
         buffer = io.BytesIO()
         frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.f%z")
-        with cursor.copy(
-            f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-        ) as copy:
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
             copy.write(buffer.getvalue())
-    else:
-        placeholders = ", ".join(["%s"] * len(columns))
-        cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",
-            frame.rows(),
-        )
-    return frame.height
+        return
+    # Store times as Django does on SQLite, so text comparisons order them correctly.
+    times = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
+    frame = frame.with_columns(
+        pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
+        if frame.schema[name].time_zone
+        else pl.col(name).dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
+        for name in times
+    )
+    placeholders = ", ".join(["%s"] * frame.width)
+    cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", frame.rows())
