@@ -191,3 +191,6 @@ class RecomputeShard(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "index"], name="recomputeshard_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} shard {self.index}"
