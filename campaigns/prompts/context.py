@@ -106,6 +106,27 @@ def label_set_summary(labels: list[dict]) -> str:
     return f"{lead} more than to {_joined(rest)}" if rest else lead
 
 
+def avoid_message_line(item: dict) -> str:
+    """Say which worn-out message to avoid, how often and how lately it was sent."""
+    line = f"- messages like {item['text']}"
+    recent, sends = item["sends_recent"], item["sends"]
+    if recent:
+        line += (
+            f", sent {recent} time{'s' if recent != 1 else ''} in the last {RECENT_SENDS_DAYS} days"
+        )
+    elif sends:
+        line += f", sent {sends} time{'s' if sends != 1 else ''}"
+    if item["last_sent_ago"]:
+        line += f" (last sent {item['last_sent_ago']})"
+    return line
+
+
+def signal_text(item: dict) -> str:
+    """Say what the customer did, how long before the memory time, with a few properties."""
+    text = f"{item['event']} {item['ago']}"
+    return f"{text} ({item['properties']})" if item["properties"] else text
+
+
 @dataclass(frozen=True)
 class CustomerRow:
     """The columns of a customer a prompt needs."""
@@ -134,6 +155,7 @@ class MemoryReader:
         self.set_order = sorted(
             sets.values(), key=lambda s: (s.slug != LabelSet.VALUE_PROPOSITION, s.slug)
         )
+        self.set_names = {pk: one_line(s.name, PHRASE_LIMIT) for pk, s in sets.items()}
         self.labels = {}
         for label in Label.objects.for_workspace(workspace).filter(active=True):
             self.labels[label.pk] = {
@@ -280,6 +302,23 @@ class MemoryReader:
             for customer in customers
         ]
 
+    def _label_item(self, row: tuple) -> dict:
+        _, label_id, weight, low, high, evidence, exposures, lift = row
+        label = self.labels[label_id]
+        return {
+            "slug": label["slug"],
+            "name": label["name"],
+            "phrase": label["phrase"],
+            "boost": label["boost"],
+            "weight": round(weight, 2),
+            "weight_low": round(low, 2),
+            "weight_high": round(high, 2),
+            "evidence": round(evidence, 1),
+            "exposures": round(exposures, 1),
+            "evidence_word": evidence_word(evidence, exposures),
+            "lift": round(lift, 2),
+        }
+
     def _context(self, customer, state, weights, worn, signals, sends) -> dict:
         memory_at = state[3] if state else None
         traits = (
@@ -291,34 +330,20 @@ class MemoryReader:
         ]
 
         by_set = defaultdict(list)
-        for _, label_id, weight, low, high, evidence, exposures, lift in weights:
-            label = self.labels[label_id]
-            by_set[label["set"]].append(
-                {
-                    "slug": label["slug"],
-                    "name": label["name"],
-                    "phrase": label["phrase"],
-                    "boost": label["boost"],
-                    "weight": round(weight, 2),
-                    "weight_low": round(low, 2),
-                    "weight_high": round(high, 2),
-                    "evidence": round(evidence, 1),
-                    "exposures": round(exposures, 1),
-                    "evidence_word": evidence_word(evidence, exposures),
-                    "lift": round(lift, 2),
-                }
-            )
+        for row in weights:
+            by_set[self.labels[row[1]]["set"]].append(row)
         label_sets = []
         for label_set in self.set_order:
-            labels = by_set.get(label_set.pk)
-            if not labels:
+            rows = by_set.get(label_set.pk)
+            if not rows:
                 continue
-            labels.sort(key=lambda item: (-item["weight"], -item["evidence"], item["slug"]))
-            top = labels[:TOP_LABELS]
+            # Rank on the rounded weight, then evidence and slug, so ties break the same way.
+            rows.sort(key=lambda r: (-round(r[2], 2), -r[5], self.labels[r[1]]["slug"]))
+            top = [self._label_item(row) for row in rows[:TOP_LABELS]]
             label_sets.append(
                 {
                     "slug": label_set.slug,
-                    "name": one_line(label_set.name, PHRASE_LIMIT),
+                    "name": self.set_names[label_set.pk],
                     "labels": top,
                     "summary": label_set_summary(top),
                 }
@@ -386,11 +411,17 @@ class MemoryReader:
                 "baseline_rate": round(state[2], 4) if state and state[2] is not None else None,
             },
             "label_sets": label_sets,
-            "avoid": {"messages": avoid_messages, "labels": avoid_labels},
+            "avoid": {
+                "messages": avoid_messages,
+                "labels": avoid_labels,
+                "summary": "\n".join(avoid_message_line(item) for item in avoid_messages),
+                "labels_text": ", ".join(item["phrase"] for item in avoid_labels),
+            },
             "primed": {
                 "score": primed_score,
                 "level": primed_word(primed_score),
                 "signals": signal_items,
+                "summary": "; ".join(signal_text(item) for item in signal_items),
             },
             "guidance": self.guidance,
         }

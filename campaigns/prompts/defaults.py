@@ -24,20 +24,12 @@ We have not learned yet what this customer responds to; do not assume they are l
 {% endif %}
 {% if avoid.messages %}
 Avoid what they have seen too often; they are likely to tune it out:
-{% for message in avoid.messages %}- messages like {{ message.text }}\
-{% if message.sends_recent %}, sent {{ message.sends_recent }} \
-time{{ message.sends_recent|pluralize }} in the last 7 days\
-{% elif message.sends %}, sent {{ message.sends }} time{{ message.sends|pluralize }}{% endif %}\
-{% if message.last_sent_ago %} (last sent {{ message.last_sent_ago }}){% endif %}
-{% endfor %}{% if avoid.labels %}Lean away from \
-{% for label in avoid.labels %}{{ label.phrase }}\
-{% if not forloop.last %}, {% endif %}{% endfor %} for now.
-{% endif %}{% endif %}
+{{ avoid.summary }}{% if avoid.labels %}
+Lean away from {{ avoid.labels_text }} for now.{% endif %}
+{% endif %}
 {% if primed.signals %}
 They are {{ primed.level }} right now. Recent actions that often come before \
-{{ workspace.goal_event }}: {% for signal in primed.signals %}{{ signal.event }} {{ signal.ago }}\
-{% if signal.properties %} ({{ signal.properties }}){% endif %}\
-{% if not forloop.last %}; {% endif %}{% endfor %}. Be concrete and helpful rather than pushy.
+{{ workspace.goal_event }}: {{ primed.summary }}. Be concrete and helpful rather than pushy.
 {% endif %}
 {% if memory.has_memory %}(Memory as of {{ memory.at }}.){% else %}(No memory has been computed \
 for this customer yet.){% endif %}

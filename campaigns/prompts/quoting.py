@@ -8,6 +8,7 @@ JSON leaves raw are escaped too. Over-long values are cut, ending with an ellips
 
 import json
 import re
+from json.encoder import encode_basestring  # JSON string quoting, in C
 
 # Characters an LLM may read as a line break that json.dumps leaves as they are.
 _SEPARATORS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -33,8 +34,10 @@ def quote(value: object, limit: int = VALUE_LIMIT) -> str:
         text = value
     else:
         text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    quoted = json.dumps(cut(text, limit), ensure_ascii=False)
-    return _SEPARATOR_RE.sub(lambda match: _SEPARATORS[match.group()], quoted)
+    quoted = encode_basestring(cut(text, limit))
+    if "\u0085" in quoted or "\u2028" in quoted or "\u2029" in quoted:
+        quoted = _SEPARATOR_RE.sub(lambda match: _SEPARATORS[match.group()], quoted)
+    return quoted
 
 
 def literal(value: object, limit: int = VALUE_LIMIT) -> str:

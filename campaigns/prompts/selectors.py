@@ -178,6 +178,34 @@ def prompt_chunks(
         after_pk = rows[-1].pk
 
 
+def chunk_bounds(
+    *, workspace: Workspace, chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[int, int]]:
+    """Yield (first, last) customer ids of consecutive chunks, reading only the id index."""
+    ids = Customer.objects.for_workspace(workspace).order_by("pk").values_list("pk", flat=True)
+    after = 0
+    while True:
+        page = list(ids.filter(pk__gt=after)[:chunk_size])
+        if not page:
+            return
+        yield page[0], page[-1]
+        after = page[-1]
+
+
+def prompts_in_range(
+    *, reader: MemoryReader, choice: PromptChoice, bounds: tuple[int, int]
+) -> list[RenderedPrompt]:
+    """Render the prompts of the workspace's customers with ids within the bounds."""
+    rows = [
+        CustomerRow(*row)
+        for row in Customer.objects.for_workspace(reader.workspace)
+        .filter(pk__gte=bounds[0], pk__lte=bounds[1])
+        .order_by("pk")
+        .values_list(*CUSTOMER_COLUMNS)
+    ]
+    return [prompt for prompt, _ in _render_chunk(reader, choice, rows)]
+
+
 def customers_count(*, workspace: Workspace) -> int:
     """Return how many customers the workspace has."""
     return Customer.objects.for_workspace(workspace).count()

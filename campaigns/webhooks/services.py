@@ -39,9 +39,10 @@ ERROR_LIMIT = 500
 USER_AGENT = "Primer-Webhooks/1.0"
 
 
-def backoff_s(retries: int) -> int:
+def backoff_s(retries: int) -> float:
     """Return the wait before retry number `retries` + 1 (exponential, capped)."""
-    return min(BACKOFF_BASE_S * 2**retries, BACKOFF_MAX_S)
+    base = getattr(settings, "PRIMER_WEBHOOK_BACKOFF_S", BACKOFF_BASE_S)
+    return min(base * 2**retries, BACKOFF_MAX_S)
 
 
 def webhook_create(
