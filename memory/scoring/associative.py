@@ -349,19 +349,23 @@ def thompson_shares(
     rng = np.random.default_rng(seed)
     z = quantiles[np.stack([rng.permutation(draws) for _ in range(int(sizes.max()))])]
     shares = np.empty(n)
+    block = max(1, DRAW_BLOCK_CELLS // draws)
     for width in np.unique(sizes):
         # Groups of one width at a time: a running maximum over positions, no padding.
         first = starts[sizes == width]
-        block = max(1, DRAW_BLOCK_CELLS // draws)
         for lo in range(0, first.size, block):
             rows = first[lo : lo + block, None] + np.arange(width)[None, :]
-            best = mean[rows[:, 0], None] + sd[rows[:, 0], None] * z[0][None, :]
-            winner = np.zeros(best.shape, dtype=np.int32)
+            best = np.multiply(sd[rows[:, 0], None], z[0][None, :])
+            best += mean[rows[:, 0], None]
+            winner = np.zeros(best.shape, dtype=np.int8 if width < 128 else np.int32)
+            draw, better = np.empty_like(best), np.empty(best.shape, dtype=bool)
             for position in range(1, width):
-                draw = mean[rows[:, position], None] + sd[rows[:, position], None] * z[position]
-                better = draw > best
+                np.multiply(sd[rows[:, position], None], z[position][None, :], out=draw)
+                draw += mean[rows[:, position], None]
+                np.greater(draw, best, out=better)
                 np.maximum(best, draw, out=best)
-                winner[better] = position
+                np.copyto(winner, position, where=better)
             for position in range(width):
-                shares[rows[:, position]] = np.count_nonzero(winner == position, axis=1) / draws
+                np.equal(winner, position, out=better)
+                shares[rows[:, position]] = np.count_nonzero(better, axis=1) / draws
     return shares

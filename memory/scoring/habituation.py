@@ -94,19 +94,33 @@ def habituation_frame(
     # Row-major with sorted columns: the rows come out ordered by (customer, message).
     coo = loads.tocoo()
     keep = coo.data >= min_load
-    frame = pl.DataFrame(
+    customer = coo.row[keep].astype(np.int64)
+    message = coo.col[keep].astype(np.int64)
+    n_messages = max(loads.shape[1], 1)
+    load_key = customer * n_messages + message
+    sent_key = (
+        sends["customer"].to_numpy().astype(np.int64) * n_messages
+        + sends["message"].to_numpy().astype(np.int64)
+    )
+    sent_t = sends["t"].to_numpy().astype(np.float64)
+    order = np.lexsort((sent_t, sent_key))
+    sent_key, sent_t = sent_key[order], sent_t[order]
+    ends = np.flatnonzero(np.r_[sent_key[1:] != sent_key[:-1], True]) if order.size else order
+    counts = np.diff(np.r_[-1, ends])
+    unique_key = sent_key[ends]
+    where = np.minimum(np.searchsorted(unique_key, load_key), max(unique_key.size - 1, 0))
+    found = unique_key[where] == load_key if unique_key.size else np.zeros(load_key.size, bool)
+    return pl.DataFrame(
         {
-            "customer": coo.row[keep].astype(np.int64),
-            "message": coo.col[keep].astype(np.int64),
+            "customer": customer,
+            "message": message,
             "load": coo.data[keep],
+            "sends": np.where(found, counts[where] if counts.size else 0, 0).astype(np.int64),
+            "last_sent_t": pl.Series(
+                np.where(found, sent_t[ends][where] if ends.size else 0.0, np.nan)
+            ).fill_nan(None),
         }
     )
-    counts = sends.group_by("customer", "message").agg(
-        pl.len().cast(pl.Int64).alias("sends"), pl.col("t").max().alias("last_sent_t")
-    )
-    return frame.join(
-        counts, on=["customer", "message"], how="left", maintain_order="left"
-    ).with_columns(pl.col("sends").fill_null(0))
 
 
 def send_loads(sends: pl.DataFrame, similarity: sparse.csr_matrix, tau: float) -> np.ndarray:

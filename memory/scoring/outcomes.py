@@ -80,7 +80,10 @@ def _nearest(
     query_key, query_code, target_key, target_code, target_t = _sorted_keys(queries, targets, by)
     query_t = queries["t"].to_numpy().astype(np.float64)
     lo = np.searchsorted(target_key, query_key, side="left")
-    hi = np.searchsorted(target_key, query_key, side="right")
+    hi = lo.copy()
+    # Only queries whose key some target shares need the end of that run: search those again.
+    equal = np.flatnonzero(target_key[np.minimum(lo, target_key.size - 1)] == query_key)
+    hi[equal] = np.searchsorted(target_key, query_key[equal], side="right")
     # Outside the run of equal keys the order is certain: beyond it, or just before it.
     index = hi if after else lo - 1
     safe = np.clip(index, 0, target_key.size - 1)
