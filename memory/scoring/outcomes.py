@@ -25,15 +25,19 @@ def events_before(events: pl.DataFrame, as_of: float | None) -> tuple[pl.DataFra
 
 def _group_codes(queries: pl.DataFrame, targets: pl.DataFrame, by: list[str]) -> tuple:
     """Return int64 codes of the ``by`` columns for queries and targets, equal iff keys are."""
-    both = pl.concat([queries.select(by), targets.select(by)], how="vertical_relaxed")
-    code = np.zeros(both.height, dtype=np.int64)
+    code = np.zeros(queries.height + targets.height, dtype=np.int64)
     for column in by:
-        series = both[column]
-        if series.dtype.is_integer():
-            values = series.fill_null(-1).to_numpy().astype(np.int64)
-            values = values - (values.min() if values.size else 0)
+        if queries[column].dtype.is_integer() and targets[column].dtype.is_integer():
+            # Integers straight from numpy: no concatenated frame, no ranking.
+            values = np.concatenate(
+                [frame[column].fill_null(-1).to_numpy() for frame in (queries, targets)]
+            ).astype(np.int64)
+            values -= values.min() if values.size else 0
         else:
-            values = series.rank("dense").fill_null(0).to_numpy().astype(np.int64)
+            both = pl.concat(
+                [queries.select(column), targets.select(column)], how="vertical_relaxed"
+            )
+            values = both[column].rank("dense").fill_null(0).to_numpy().astype(np.int64)
         code = code * (int(values.max()) + 1 if values.size else 1) + values
     return code[: queries.height], code[queries.height :]
 
