@@ -13,6 +13,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
+    SQLITE_OPTIONS,
     database_from_url,
     env_bool,
     env_float,
@@ -102,7 +103,7 @@ else:
             # A file, not memory, so a worker process started by a test sees the same rows;
             # one per test run, so runs side by side do not share it.
             "TEST": {"NAME": BASE_DIR / f"primer-test-{os.getpid()}.sqlite3"},
-            "OPTIONS": {"timeout": 20},
+            "OPTIONS": SQLITE_OPTIONS,
         }
     }
 if PRIMER_ENV == "test":

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
-from django.utils import timezone
 
 from campaigns.models import Label, Message, Workspace
 from memory.models import Customer, RecomputeRun
-from memory.recompute import EngineInputs, engine_config, engine_inputs, population_filter
+from memory.recompute import (
+    EngineInputs,
+    default_as_of,
+    engine_config,
+    engine_inputs,
+    population_filter,
+)
 from memory.scoring import sharded
 from memory.selectors import CustomerFilter, hours_since_epoch, trait_keys_of
 
@@ -41,7 +46,7 @@ def population_at(*, workspace: Workspace, as_of: datetime | None) -> Population
             raise NoMemoryYet(f"Workspace {workspace.slug!r} has no recompute yet.")
         return PopulationAt(
             population=sharded.Population.from_bytes(bytes(run.population)),
-            as_of=timezone.now(),
+            as_of=max(run.as_of, default_as_of(workspace=workspace)),
             trait_keys=run.stats.get("trait_keys", []),
         )
     trait_keys = trait_keys_of(workspace=workspace)

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 from django.conf import settings
@@ -92,6 +92,22 @@ def frames_from_bytes(blob: bytes) -> dict[str, pl.DataFrame]:
     return frames
 
 
+def default_as_of(*, workspace: Workspace) -> datetime:
+    """Return 'now' for the workspace: the present, or just after its latest event if earlier.
+
+    Imported history (the Starbucks demo ends in 2018) is then seen as of its own end, so
+    recency means something; a live workspace's latest event is about now anyway.
+    """
+    latest = (
+        Event.objects.for_workspace(workspace)
+        .order_by("-occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    now = timezone.now()
+    return now if latest is None else min(now, latest + timedelta(seconds=1))
+
+
 def recompute_start(
     *,
     workspace: Workspace,
@@ -109,7 +125,7 @@ def recompute_start(
     return RecomputeRun.objects.create(
         workspace=workspace,
         mode=mode,
-        as_of=as_of or timezone.now(),
+        as_of=as_of or default_as_of(workspace=workspace),
         shards_total=shards,
         customers=customers,
         stats={"customer_ids": customer_ids} if customer_ids is not None else {},

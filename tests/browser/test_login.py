@@ -5,7 +5,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_it_logs_in_and_shows_the_demo_labels_and_messages(page, tmp_path):
-    call_command("load_demo", verbosity=0)
+    call_command("load_demo", "--offers-only", verbosity=0)
     page.goto("/")
     assert "/login/" in page.url
     page.fill("#id_username", "demo")

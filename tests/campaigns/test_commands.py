@@ -42,7 +42,7 @@ def test_it_explains_a_bad_api_key_request(workspace):
 
 def test_it_loads_the_demo_idempotently(db):
     for _ in range(2):
-        call_command("load_demo", stdout=StringIO())
+        call_command("load_demo", "--offers-only", stdout=StringIO())
     demo = Workspace.objects.get(slug="demo")
     assert Message.objects.for_workspace(demo).count() == 10
     offer_types = Label.objects.for_workspace(demo).filter(label_set__slug="value_proposition")

@@ -1,42 +1,55 @@
+import time
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from campaigns.models import Membership, Workspace
-from campaigns.services import (
-    label_describe,
-    membership_grant,
-    messages_upsert,
-    user_ensure,
-    workspace_create,
-)
-from memory.importers.starbucks import OFFER_TYPE_LABELS, read_portfolio
+from campaigns.services import label_describe, membership_grant, user_ensure, workspace_create
+from memory.importers.starbucks import OFFER_TYPE_LABELS
+from memory.models import Event, RecomputeRun
 
 DEMO_DIR = Path(settings.BASE_DIR) / "data" / "starbucks"
 
 
 class Command(BaseCommand):
-    help = "Create the demo workspace and user, and load the Starbucks demo data (idempotent)."
+    help = (
+        "Create the demo workspace and user, import the Starbucks rewards data through the "
+        "ordinary import path, and recompute its memory (idempotent: a second run is quick)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", default="demo")
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", default="primer-demo")
+        parser.add_argument(
+            "--offers-only", action="store_true", help="Load the 10 offers, not the events."
+        )
 
-    @transaction.atomic
-    def handle(self, *args, workspace, username, password, **options):
+    def handle(self, *args, workspace, username, password, offers_only, **options):
+        started = time.perf_counter()
         user = user_ensure(username=username, password=password)
         found = Workspace.objects.filter(slug=workspace).first()
         if found is None:
             found = workspace_create(slug=workspace, name="Starbucks rewards (demo)")
         membership_grant(workspace=found, user=user, role=Membership.Role.OWNER)
+        quiet = {"verbosity": 0} if options["verbosity"] == 0 else {}
 
-        self.stdout.write("Loading the Starbucks offers as messages…")
-        messages = messages_upsert(
-            workspace=found, specs=read_portfolio(DEMO_DIR / "portfolio.json")
-        )
+        if offers_only:
+            from campaigns.services import messages_upsert
+            from memory.importers.starbucks import read_portfolio
+
+            messages_upsert(workspace=found, specs=read_portfolio(DEMO_DIR / "portfolio.json"))
+        elif not Event.objects.for_workspace(found).exists():
+            self.stdout.write(
+                "Importing the Starbucks rewards data (17,000 customers, 306,534 events)…"
+            )
+            call_command(
+                "import_events", str(DEMO_DIR), workspace=found.slug, format="starbucks", **quiet
+            )
+        else:
+            self.stdout.write("Starbucks events already imported.")
         for slug, name in OFFER_TYPE_LABELS.items():
             label_describe(
                 workspace=found,
@@ -45,10 +58,16 @@ class Command(BaseCommand):
                 name=name,
                 prompt_phrase=name.lower(),
             )
-        self.stdout.write(f"  {len(messages)} messages in workspace {found.slug!r}.")
+
+        recomputed = RecomputeRun.objects.for_workspace(found).filter(
+            status=RecomputeRun.Status.SUCCEEDED
+        )
+        if not offers_only and not recomputed.exists():
+            self.stdout.write("Recomputing the memory (associations, habituation, priming)…")
+            call_command("recompute", workspace=found.slug, **quiet)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo ready. Log in at http://127.0.0.1:8000/login/ as "
-                f"user {username!r} with password {password!r}."
+                f"Demo ready in {time.perf_counter() - started:.0f} s. Log in at "
+                f"http://127.0.0.1:8000/login/ as user {username!r} with password {password!r}."
             )
         )
