@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+from django.db.models import Count, F
 
 from campaigns.models import Label, LabelSet, Message, Workspace
 from campaigns.prompts.quoting import (
@@ -83,6 +86,7 @@ def ago(then: datetime, now: datetime | None) -> str:
     return f"{round(seconds / 86400)} days ago"
 
 
+@lru_cache(maxsize=4096)  # a recompute gives many customers the same memory time
 def iso(moment: datetime | None) -> str:
     """Return an aware time as UTC ISO 8601 with seconds, or '' for none."""
     if moment is None:
@@ -152,10 +156,12 @@ class MemoryReader:
             for label_set in LabelSet.objects.for_workspace(workspace).only("slug", "name")
         }
         # The value proposition leads; the other sets follow alphabetically.
-        self.set_order = sorted(
-            sets.values(), key=lambda s: (s.slug != LabelSet.VALUE_PROPOSITION, s.slug)
-        )
-        self.set_names = {pk: one_line(s.name, PHRASE_LIMIT) for pk, s in sets.items()}
+        self.set_order = [
+            (s.pk, s.slug, one_line(s.name, PHRASE_LIMIT))
+            for s in sorted(
+                sets.values(), key=lambda s: (s.slug != LabelSet.VALUE_PROPOSITION, s.slug)
+            )
+        ]
         self.labels = {}
         for label in Label.objects.for_workspace(workspace).filter(active=True):
             self.labels[label.pk] = {
@@ -271,6 +277,8 @@ class MemoryReader:
                         signals[row[0]].append(row)
             worn_messages = {row[1] for rows in worn.values() for row in rows}
             if worn_messages:
+                # Counted in the database, each send against its own customer's memory time.
+                memory_time = F("customer__state__last_recompute_at")
                 recent_sends = (
                     Event.objects.for_workspace(ws)
                     .filter(
@@ -281,14 +289,14 @@ class MemoryReader:
                         occurred_at__gte=earliest - self.recent,
                         occurred_at__lt=latest,
                     )
-                    .values_list("customer_id", "message_id", "occurred_at")
+                    .filter(occurred_at__lt=memory_time, occurred_at__gte=memory_time - self.recent)
+                    .order_by()
+                    .values("customer_id", "message_id")
+                    .annotate(n=Count("pk"))
+                    .values_list("customer_id", "message_id", "n")
                 )
-                for customer_id, message_id, occurred_at in recent_sends:
-                    state = states.get(customer_id)
-                    if state is None or state[3] is None:
-                        continue
-                    if state[3] - self.recent <= occurred_at < state[3]:
-                        sends[customer_id, message_id] += 1
+                for customer_id, message_id, count in recent_sends:
+                    sends[customer_id, message_id] = count
 
         return [
             self._context(
@@ -333,17 +341,17 @@ class MemoryReader:
         for row in weights:
             by_set[self.labels[row[1]]["set"]].append(row)
         label_sets = []
-        for label_set in self.set_order:
-            rows = by_set.get(label_set.pk)
+        for set_pk, set_slug, set_name in self.set_order:
+            rows = by_set.get(set_pk)
             if not rows:
                 continue
-            # Rank on the rounded weight, then evidence and slug, so ties break the same way.
-            rows.sort(key=lambda r: (-round(r[2], 2), -r[5], self.labels[r[1]]["slug"]))
+            # Ties on the weight break on evidence, then slug, so the order never wavers.
+            rows.sort(key=lambda r: (-r[2], -r[5], self.labels[r[1]]["slug"]))
             top = [self._label_item(row) for row in rows[:TOP_LABELS]]
             label_sets.append(
                 {
-                    "slug": label_set.slug,
-                    "name": self.set_names[label_set.pk],
+                    "slug": set_slug,
+                    "name": set_name,
                     "labels": top,
                     "summary": label_set_summary(top),
                 }
@@ -411,6 +419,9 @@ class MemoryReader:
                 "baseline_rate": round(state[2], 4) if state and state[2] is not None else None,
             },
             "label_sets": label_sets,
+            "label_sets_text": "\n".join(
+                f"- {item['name']}: this customer {item['summary']}." for item in label_sets
+            ),
             "avoid": {
                 "messages": avoid_messages,
                 "labels": avoid_labels,

@@ -18,8 +18,8 @@ What we know about them: {{ customer.traits_text }}
 {% endif %}
 {% if label_sets %}
 What they respond to, learned from how they reacted to past messages:
-{% for set in label_sets %}- {{ set.name }}: this customer {{ set.summary }}.
-{% endfor %}{% else %}
+{{ label_sets_text }}
+{% else %}
 We have not learned yet what this customer responds to; do not assume they are like everyone else.
 {% endif %}
 {% if avoid.messages %}

@@ -7,6 +7,7 @@ JSON leaves raw are escaped too. Over-long values are cut, ending with an ellips
 """
 
 import json
+import math
 import re
 from json.encoder import encode_basestring  # JSON string quoting, in C
 
@@ -42,10 +43,14 @@ def quote(value: object, limit: int = VALUE_LIMIT) -> str:
 
 def literal(value: object, limit: int = VALUE_LIMIT) -> str:
     """Return numbers and booleans as JSON literals, anything else quoted."""
-    if value is None or isinstance(value, bool | int | float):
-        if isinstance(value, float) and value != value:  # NaN is not JSON
-            return "null"
-        return json.dumps(value)
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else "null"  # NaN is not JSON
     return quote(value, limit)
 
 
