@@ -165,6 +165,12 @@ class RecomputeRun(WorkspaceOwnedModel):
         indexes = [models.Index(fields=["workspace", "-created_at"], name="recompute_recent")]
 
     @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
     def progress(self) -> float:
         if self.shards_total == 0:
             return 1.0 if self.status == self.Status.SUCCEEDED else 0.0
