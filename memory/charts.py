@@ -137,3 +137,68 @@ def habituation_curve_figure(curve: list[dict]) -> dict:
             "legend": {"orientation": "h"},
         },
     }
+
+
+def reliability_figure(rows: list[dict]) -> dict:
+    """Calibration: mean predicted probability against the observed goal rate, per model."""
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "perfect calibration",
+            "x": [0, 1],
+            "y": [0, 1],
+            "line": {"dash": "dot", "color": MUTED},
+        }
+    ]
+    for model in models:
+        points = [r for r in rows if r["model"] == model]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers+lines",
+                "name": model,
+                "x": [r["mean_p"] for r in points],
+                "y": [r["goal_rate"] for r in points],
+                "text": [f"{r['sends']} sends" for r in points],
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            **LAYOUT,
+            "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+            "height": 420,
+            "title": {"text": "Reliability: predicted against observed, by decile"},
+            "xaxis": {"title": "mean predicted P(goal)", "range": [0, 1]},
+            "yaxis": {"title": "observed goal rate", "range": [0, 1]},
+        },
+    }
+
+
+def scores_figure(rows: list[dict]) -> dict:
+    """AUC of each model, with the log loss in the hover."""
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "y": [r["model"] for r in rows],
+                "x": [r["auc"] for r in rows],
+                "marker": {"color": ACCENT},
+                "text": [f"{r['auc']:.3f}" for r in rows],
+                "textposition": "outside",
+                "customdata": [r["log_loss"] for r in rows],
+                "hovertemplate": "%{y}: AUC %{x:.3f}, log loss %{customdata:.4f}<extra></extra>",
+            }
+        ],
+        "layout": {
+            **LAYOUT,
+            "margin": {"l": 230, "r": 40, "t": 40, "b": 50},
+            "height": 80 + 40 * len(rows),
+            "title": {"text": "AUC on the sends after the cut-off"},
+            "xaxis": {"title": "AUC", "range": [0.5, 1.0]},
+            "yaxis": {"autorange": "reversed"},
+        },
+    }
