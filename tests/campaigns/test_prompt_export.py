@@ -187,3 +187,27 @@ def test_it_exports_to_a_file_from_the_command_line(workspace, tmp_path, capsys)
     assert len(lines) == 25
     assert json.loads(lines[0])["customer_id"] == "c00000"
     assert "25 prompts" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_exports_the_same_file_from_several_processes(workspace, tmp_path):
+    if "memory" in str(connection.settings_dict["NAME"]):
+        pytest.skip("forked workers cannot see an in-memory SQLite database")
+    many_customers(workspace, 1500)
+    single, parallel = tmp_path / "single.csv", tmp_path / "parallel.csv"
+    call_command("export_prompts", "--workspace", "acme", "--format", "csv", "--out", str(single))
+    call_command(
+        "export_prompts",
+        "--workspace",
+        "acme",
+        "--format",
+        "csv",
+        "--out",
+        str(parallel),
+        "--processes",
+        "2",
+        "--chunk-size",
+        "200",
+    )
+    assert parallel.read_bytes() == single.read_bytes()
+    assert len(list(csv.DictReader(io.StringIO(single.read_text())))) == 1500

@@ -1,17 +1,18 @@
 """Write every customer's prompt to a file (JSON Lines or CSV), with a progress bar."""
 
+import os
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from campaigns.models import Workspace
 from campaigns.prompts.engine import TemplateProblem, compile_template
-from campaigns.prompts.export import FORMATS, encode_chunks
+from campaigns.prompts.export import FORMATS, export_pieces
 from campaigns.prompts.selectors import (
     CHUNK_SIZE,
     PromptChoiceError,
     customers_count,
     prompt_choice,
-    prompt_chunks,
 )
 
 
@@ -25,9 +26,15 @@ class Command(BaseCommand):
         parser.add_argument("--template", help="A template's slug (default: the workspace's).")
         parser.add_argument("--campaign", help="A campaign's slug: its template and guidance.")
         parser.add_argument(
-            "--template-version", type=int, help="A template version (default: latest)."
+            "--template-version", type=int, help="A template version (default: the latest)."
         )
         parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE)
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=1,
+            help=f"Render chunks in this many processes (this machine has {os.cpu_count()}).",
+        )
 
     def handle(self, *args, **options):
         workspace = Workspace.objects.filter(slug=options["workspace"]).first()
@@ -43,24 +50,27 @@ class Command(BaseCommand):
             compile_template(choice.text)
         except (PromptChoiceError, TemplateProblem) as error:
             raise CommandError(str(error)) from None
-        total = customers_count(workspace=workspace)
         to_stdout = options["out"] == "-"
-        progress = tqdm(total=total, unit="prompt", disable=to_stdout, file=self.stderr._out)
+        progress = tqdm(
+            total=customers_count(workspace=workspace),
+            unit="prompt",
+            disable=to_stdout,
+            file=self.stderr._out,
+        )
+        pieces = export_pieces(
+            workspace=workspace,
+            choice=choice,
+            fmt=options["format"],
+            processes=max(options["processes"], 1),
+            chunk_size=options["chunk_size"],
+        )
         counted = 0
-
-        def chunks():
-            nonlocal counted
-            for chunk in prompt_chunks(
-                workspace=workspace, choice=choice, chunk_size=options["chunk_size"]
-            ):
-                counted += len(chunk)
-                progress.update(len(chunk))
-                yield chunk
-
         out = self.stdout._out if to_stdout else open(options["out"], "w", encoding="utf-8")  # noqa: SIM115
         try:
-            for piece in encode_chunks(chunks(), options["format"]):
+            for prompts, piece in pieces:
                 out.write(piece)
+                counted += prompts
+                progress.update(prompts)
         finally:
             progress.close()
             if not to_stdout:
