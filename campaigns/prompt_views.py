@@ -45,6 +45,7 @@ from campaigns.prompts.services import (
     prompt_template_revert,
     prompt_template_save,
 )
+from campaigns.tasks import webhooks_deliver_changed_prompts_task
 from campaigns.views import workspace_required
 from campaigns.webhooks.selectors import (
     webhook_deliveries,
@@ -56,7 +57,6 @@ from campaigns.webhooks.services import (
     webhook_delete,
     webhook_send_test,
     webhook_set_active,
-    webhooks_deliver_changed_prompts,
 )
 from campaigns.webhooks.signing import SIGNATURE_HEADER
 
@@ -447,12 +447,9 @@ def webhook_action(request, webhook_id: int):
         webhook_send_test(webhook=found)
         messages.success(request, "Sent a signed ping; its outcome is in the log.")
     elif action == "deliver":
-        summary = webhooks_deliver_changed_prompts(workspace_id=request.workspace.pk)
-        messages.success(
-            request,
-            f"Queued {summary['prompts']} changed prompts in {summary['deliveries']} deliveries "
-            f"to {summary['webhooks']} active webhooks.",
-        )
+        # Rendering every customer's prompt can take a while: a worker does it.
+        webhooks_deliver_changed_prompts_task.delay_on_commit(request.workspace.pk)
+        messages.success(request, "Finding changed prompts; deliveries appear in the log.")
     elif action == "delete":
         webhook_delete(webhook=found)
         messages.success(request, "Deleted the webhook and its log.")

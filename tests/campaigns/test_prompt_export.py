@@ -211,3 +211,18 @@ def test_it_exports_the_same_file_from_several_processes(workspace, tmp_path):
     )
     assert parallel.read_bytes() == single.read_bytes()
     assert len(list(csv.DictReader(io.StringIO(single.read_text())))) == 1500
+
+
+def test_it_lists_every_prompt_endpoint_in_the_openapi_schema():
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    for path in (
+        "/api/v1/customers/{external_id}/prompt",
+        "/api/v1/customers/{external_id}/prompt/preview",
+        "/api/v1/prompts/export",
+        "/api/v1/drafts",
+    ):
+        assert path in paths
+    export = paths["/api/v1/prompts/export"]["get"]["responses"]["200"]["content"]
+    assert set(export) == {"application/x-ndjson", "text/csv"}
