@@ -29,7 +29,6 @@ from campaigns.prompts.forms import (
 )
 from campaigns.prompts.selectors import (
     PromptChoiceError,
-    customers_for_prompts,
     prompt_choice,
     prompt_for_customer,
     prompt_settings_of,
@@ -59,6 +58,11 @@ from campaigns.webhooks.services import (
     webhook_set_active,
 )
 from campaigns.webhooks.signing import SIGNATURE_HEADER
+from memory.selectors import customers_page
+
+
+def viewers_cannot() -> HttpResponseForbidden:
+    return HttpResponseForbidden("Viewers cannot change this; ask an editor or owner.")
 
 
 def editor_required(view):
@@ -68,7 +72,7 @@ def editor_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.membership.can_edit:
-            return HttpResponseForbidden("Viewers cannot change this; ask an editor or owner.")
+            return viewers_cannot()
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -157,7 +161,7 @@ def prompt_template(request, slug: str):
 
     if request.method == "POST":
         if not request.membership.can_edit:
-            return HttpResponseForbidden("Viewers cannot change this; ask an editor or owner.")
+            return viewers_cannot()
         form = TemplateSaveForm(request.POST)
         if form.is_valid():
             if template is None:
@@ -193,7 +197,7 @@ def prompt_template(request, slug: str):
         if old is not None:
             diff = template_diff(old=old, new=new)
             diff_pair = (old.number, new.number)
-    customers = customers_for_prompts(workspace=workspace, limit=20)
+    customers = customers_page(workspace=workspace, size=20)
     return render(
         request,
         "campaigns/prompts/template_edit.html",
@@ -268,7 +272,7 @@ def prompt_template_render(request, slug: str):
 def prompt_customers(request):
     search = request.GET.get("q", "").strip()
     after = request.GET.get("after", "")
-    rows = customers_for_prompts(workspace=request.workspace, search=search, after=after, limit=51)
+    rows = customers_page(workspace=request.workspace, search=search, after=after, size=51)
     return render(
         request,
         "campaigns/prompts/customers.html",
@@ -338,7 +342,7 @@ def message_drafts(request):
     label = None
     if request.method == "POST" and request.POST.get("action") == "save":
         if not request.membership.can_edit:
-            return HttpResponseForbidden("Viewers cannot change this; ask an editor or owner.")
+            return viewers_cannot()
         save_form = DraftSaveForm(request.POST, workspace=workspace)
         if save_form.is_valid():
             data = save_form.cleaned_data
@@ -396,7 +400,7 @@ def webhooks(request):
     form = WebhookForm(workspace=workspace)
     if request.method == "POST":
         if not request.membership.can_edit:
-            return HttpResponseForbidden("Viewers cannot change this; ask an editor or owner.")
+            return viewers_cannot()
         form = WebhookForm(request.POST, workspace=workspace)
         if form.is_valid():
             try:

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -54,8 +54,9 @@ def llm_unavailable(error: LlmUnavailable) -> Response:
     )
 
 
-def template_problem(error: TemplateProblem) -> Response:
-    return Response({"detail": str(error)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+class TemplateUnprocessable(APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "template_problem"
 
 
 class PromptApiView(APIView):
@@ -76,7 +77,10 @@ class PromptApiView(APIView):
             raise NotFound(str(error)) from None
 
     def prompt(self, workspace, external_id: str, choice):
-        found = prompt_for_customer(workspace=workspace, external_id=external_id, choice=choice)
+        try:
+            found = prompt_for_customer(workspace=workspace, external_id=external_id, choice=choice)
+        except TemplateProblem as error:
+            raise TemplateUnprocessable(str(error)) from None
         if found is None:
             raise NotFound(f"No customer {external_id!r} in this workspace.")
         return found
@@ -95,10 +99,7 @@ class CustomerPromptView(PromptApiView):
         query.is_valid(raise_exception=True)
         workspace = request_workspace(request)
         choice = self.choice(workspace, query.validated_data)
-        try:
-            prompt, context = self.prompt(workspace, external_id, choice)
-        except TemplateProblem as error:
-            return template_problem(error)
+        prompt, context = self.prompt(workspace, external_id, choice)
         data = prompt.as_dict()
         if query.validated_data["include_context"]:
             data["context"] = context
@@ -118,10 +119,7 @@ class CustomerPromptPreviewView(PromptApiView):
         body.is_valid(raise_exception=True)
         workspace = request_workspace(request)
         choice = self.choice(workspace, body.validated_data)
-        try:
-            prompt, _ = self.prompt(workspace, external_id, choice)
-        except TemplateProblem as error:
-            return template_problem(error)
+        prompt, _ = self.prompt(workspace, external_id, choice)
         try:
             preview = llm_preview(prompt=prompt.text, question=body.validated_data["question"])
         except LlmUnavailable as error:
@@ -174,7 +172,7 @@ class PromptExportView(PromptApiView):
         try:
             compile_template(choice.text)
         except TemplateProblem as error:
-            return template_problem(error)
+            raise TemplateUnprocessable(str(error)) from None
         fmt = request.accepted_renderer.format
         response = StreamingHttpResponse(
             encode_chunks(prompt_chunks(workspace=workspace, choice=choice), fmt),

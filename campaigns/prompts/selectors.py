@@ -18,7 +18,7 @@ from campaigns.models import (
 from campaigns.prompts.context import CUSTOMER_COLUMNS, CustomerRow, MemoryReader
 from campaigns.prompts.defaults import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_SLUG
 from campaigns.prompts.engine import RenderedPrompt, compile_template, content_hash, render_text
-from memory.models import Customer, CustomerState
+from memory.models import Customer
 
 CHUNK_SIZE = 1000
 
@@ -209,26 +209,6 @@ def prompts_in_range(
 def customers_count(*, workspace: Workspace) -> int:
     """Return how many customers the workspace has."""
     return Customer.objects.for_workspace(workspace).count()
-
-
-def customers_for_prompts(
-    *, workspace: Workspace, search: str = "", after: str = "", limit: int = 50
-) -> list[dict]:
-    """Return a page of customers by external id (keyset), with their memory time."""
-    customers = Customer.objects.for_workspace(workspace).order_by("external_id")
-    if search:
-        customers = customers.filter(external_id__icontains=search)
-    if after:
-        customers = customers.filter(external_id__gt=after)
-    rows = list(customers.values("pk", "external_id", "last_seen_at")[:limit])
-    times = dict(
-        CustomerState.objects.for_workspace(workspace)
-        .filter(customer_id__in=[row["pk"] for row in rows])
-        .values_list("customer_id", "last_recompute_at")
-    )
-    for row in rows:
-        row["memory_at"] = times.get(row["pk"])
-    return rows
 
 
 def templates_of_workspace(*, workspace: Workspace) -> QuerySet[PromptTemplate]:
