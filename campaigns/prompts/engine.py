@@ -62,8 +62,11 @@ def render_text(template: Template, context: dict) -> str:
         text = template.render(Context(context, autoescape=False))
     except Exception as exc:  # a filter given odd data; say so rather than fail a whole export
         raise TemplateProblem(f"The template failed to render: {exc}") from None
-    text = _TRAILING_SPACE_RE.sub("\n", text)
-    return _BLANK_LINES_RE.sub("\n\n", text).strip() + "\n"
+    if " \n" in text or "\t\n" in text:  # the regex is slow on prose, so look first
+        text = _TRAILING_SPACE_RE.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINES_RE.sub("\n\n", text)
+    return text.strip() + "\n"
 
 
 def content_hash(text: str) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+import msgspec
 from django.db import connections
 
 from campaigns.models import Workspace
@@ -24,6 +24,7 @@ from campaigns.prompts.selectors import (
 )
 
 FORMATS = ("jsonl", "csv")
+_JSON = msgspec.json.Encoder()
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
@@ -45,7 +46,8 @@ def encode_chunks(chunks: Iterable[list[RenderedPrompt]], fmt: str) -> Iterator[
             yield buffer.getvalue()
         return
     for chunk in chunks:
-        yield "".join(json.dumps(prompt.as_dict(), ensure_ascii=False) + "\n" for prompt in chunk)
+        # One compact JSON object per line (msgspec: the same values as json, several times faster).
+        yield _JSON.encode_lines([prompt.as_dict() for prompt in chunk]).decode()
 
 
 def _encode_chunk(chunk: list[RenderedPrompt], fmt: str) -> str:

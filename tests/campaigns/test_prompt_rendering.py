@@ -208,3 +208,11 @@ def test_it_never_reads_another_workspaces_memory(workspace, other_workspace, ri
     assert "globex" not in prompt.text
     other, _ = render(other_workspace)
     assert "Ann" not in other.text and "convenience" not in other.text
+
+
+def test_it_strips_trailing_spaces_and_collapses_blank_lines():
+    from campaigns.prompts.engine import render_text
+
+    template = compile_template("a  \n\n\n\n{% if x %}b{% endif %}\t\nc \n")
+    assert render_text(template, {"x": True}) == "a\n\nb\nc\n"
+    assert render_text(compile_template("plain"), {}) == "plain\n"
