@@ -1,12 +1,13 @@
 """Writes for what Primer learns: one use case per function."""
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from campaigns.models import Workspace
@@ -16,8 +17,15 @@ from memory.importers.lines import SourceLine
 from memory.ingest.dedup import Occurrences
 from memory.ingest.messages import message_ids_resolve
 from memory.ingest.segment import EventRow, Inherited, Rejection, parse_events
-from memory.ingest.store import CustomerRecord, EventRecord, rows_store, write_lock_take
+from memory.ingest.store import (
+    CustomerRecord,
+    EventRecord,
+    customers_seen_refresh,
+    rows_store,
+    write_lock_take,
+)
 from memory.ingest.timestamps import TimestampPolicy
+from memory.models import Customer
 from memory.recompute import recompute_schedule
 
 STORED, DUPLICATE, IDENTIFIED, REJECTED = "stored", "duplicate", "identified", "rejected"
@@ -67,10 +75,31 @@ def events_ingest(
         inherited=inherited or Inherited(),
         occurrences=occurrences,
     )
-    result = IngestResult(received=len(payloads), rejections=rejections)
+    return _rows_ingest(
+        workspace=workspace,
+        count=len(payloads),
+        rows=rows,
+        rejections=rejections,
+        received_at=received_at,
+        per_index=per_index,
+    )
+
+
+def _rows_ingest(
+    *,
+    workspace: Workspace,
+    count: int,
+    rows: list[EventRow],
+    rejections: list[Rejection],
+    received_at: datetime,
+    per_index: bool = False,
+    seen: bool = True,
+) -> IngestResult:
+    """Store validated rows: messages, customers and events in one transaction."""
+    result = IngestResult(received=count, rejections=rejections)
     if not rows:
         if per_index:
-            result.statuses = [REJECTED] * len(payloads)
+            result.statuses = [REJECTED] * count
         return result
 
     with transaction.atomic():
@@ -81,6 +110,7 @@ def events_ingest(
         events = [
             EventRecord(
                 external_id=row.external_id,
+                anonymous_id=row.anonymous_id,
                 name=row.name,
                 occurred_at=row.occurred_at,
                 properties=row.properties,
@@ -97,6 +127,7 @@ def events_ingest(
             events=events,
             received_at=received_at,
             want_stored_keys=per_index,
+            seen=seen,
         )
         if inserted:
             # Debounced and queued after commit; never computed inline.
@@ -109,7 +140,7 @@ def events_ingest(
         {row.message_key for row in rows if row.message_key and row.message_key not in message_ids}
     )
     if per_index:
-        result.statuses = _statuses(len(payloads), rows, rejections, stored_keys or set())
+        result.statuses = _statuses(count, rows, rejections, stored_keys or set())
     return result
 
 
@@ -164,10 +195,8 @@ class ImportSummary:
     rejected: list[tuple[str, int, str, str]] = field(default_factory=list)
     messages_registered: int = 0
     unknown_message_keys: set[str] = field(default_factory=set)
-
-    @property
-    def events_read(self) -> int:
-        return self.stored + self.duplicates
+    repeats: int = 0  # identical lines without messageId, kept as distinct events
+    customers: int = 0  # in the workspace after the import
 
 
 def events_import(
@@ -186,21 +215,28 @@ def events_import(
     A None line is a blank one (counted, skipped). A line that fails is recorded with its
     number and reason and the rest goes on. Identical lines without a messageId are numbered
     (see Occurrences), so a file imported twice adds nothing the second time.
+
+    On PostgreSQL outside a transaction, one thread validates the next chunk while another
+    writes this one (Python and PostgreSQL busy at once). Inside a transaction everything stays
+    on its connection; SQLite has one writer and gains nothing from a second thread.
     """
     summary = summary or ImportSummary()
     received_at = received_at or timezone.now()
     policy = policy or TimestampPolicy.from_settings()
     occurrences = Occurrences()
-    chunk: list[SourceLine] = []
+    touched: set[str] = set()
 
-    def flush() -> None:
-        result = events_ingest(
+    def store(chunk: list[SourceLine], rows, rejections) -> None:
+        # Seen times are refreshed once at the end, not moved forward chunk by chunk.
+        result = _rows_ingest(
             workspace=workspace,
-            payloads=[item.payload for item in chunk],
+            count=len(chunk),
+            rows=rows,
+            rejections=rejections,
             received_at=received_at,
-            policy=policy,
-            occurrences=occurrences,
+            seen=False,
         )
+        touched.update(row.external_id for row in rows if row.name is not None)
         summary.stored += result.stored
         summary.duplicates += result.duplicates
         summary.identified += result.identified
@@ -211,21 +247,51 @@ def events_import(
         )
         if on_chunk is not None:
             on_chunk(summary, len(chunk))
-        chunk.clear()
 
-    for item in lines:
-        summary.lines += 1
-        if item is None:
-            summary.blank += 1
-            continue
-        if item.error:
-            summary.rejected.append((source, item.line, item.field, item.error))
-            continue
-        chunk.append(item)
-        if len(chunk) >= chunk_size:
-            flush()
-    if chunk:
-        flush()
+    def chunks() -> Iterable[list[SourceLine]]:
+        chunk: list[SourceLine] = []
+        for item in lines:
+            summary.lines += 1
+            if item is None:
+                summary.blank += 1
+            elif item.error:
+                summary.rejected.append((source, item.line, item.field, item.error))
+            else:
+                chunk.append(item)
+                if len(chunk) >= chunk_size:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    def parsed(chunk: list[SourceLine]):
+        return parse_events(
+            [item.payload for item in chunk],
+            received_at=received_at,
+            policy=policy,
+            send_event=workspace.send_event,
+            occurrences=occurrences,
+        )
+
+    if connection.in_atomic_block or connection.vendor != "postgresql":
+        for chunk in chunks():
+            store(chunk, *parsed(chunk))
+    else:
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            pending = None
+            for chunk in chunks():
+                rows, rejections = parsed(chunk)
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(store, chunk, rows, rejections)
+            if pending is not None:
+                pending.result()
+            writer.submit(connections.close_all).result()  # the writer thread's connections
+
+    with transaction.atomic():
+        customers_seen_refresh(workspace_id=workspace.pk, external_ids=list(touched))
+    summary.repeats += occurrences.repeats
+    summary.customers = Customer.objects.for_workspace(workspace).count()
     return summary
 
 

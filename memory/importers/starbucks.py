@@ -1,7 +1,6 @@
 """The Starbucks rewards data: offers as Primer messages, profiles as traits, the transcript."""
 
 import json
-import lzma
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +9,7 @@ import msgspec
 
 from campaigns.models import Workspace
 from campaigns.services import MessageSpec
-from memory.importers.lines import SourceLine
+from memory.importers.lines import SourceLine, numbered_lines
 from memory.ingest.segment import SegmentEvent
 
 OFFER_TYPE_LABELS = {
@@ -85,30 +84,29 @@ def profile_lines(path: Path) -> Iterator[SourceLine | None]:
     Unknown values are left out: age 118, a null gender or income. `became_member_on`
     (YYYYMMDD) becomes an ISO date.
     """
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                yield None
-                continue
-            try:
-                person = msgspec.json.decode(line)
-                traits = {}
-                if person.get("gender") is not None:
-                    traits["gender"] = person["gender"]
-                if person.get("age") is not None and person["age"] != UNKNOWN_AGE:
-                    traits["age"] = person["age"]
-                if person.get("income") is not None:
-                    traits["income"] = person["income"]
-                joined = person.get("became_member_on")
-                if joined:
-                    traits["became_member_on"] = (
-                        datetime.strptime(str(joined), "%Y%m%d").date().isoformat()
-                    )
-                event = SegmentEvent(type="identify", userId=person["id"], traits=traits)
-            except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
-                yield SourceLine(number, error=f"not a profile: {_describe(error)}")
-                continue
-            yield SourceLine(number, payload=event)
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            yield None
+            continue
+        try:
+            person = msgspec.json.decode(line)
+            traits = {}
+            if person.get("gender") is not None:
+                traits["gender"] = person["gender"]
+            if person.get("age") is not None and person["age"] != UNKNOWN_AGE:
+                traits["age"] = person["age"]
+            if person.get("income") is not None:
+                traits["income"] = person["income"]
+            joined = person.get("became_member_on")
+            if joined:
+                traits["became_member_on"] = (
+                    datetime.strptime(str(joined), "%Y%m%d").date().isoformat()
+                )
+            event = SegmentEvent(type="identify", userId=person["id"], traits=traits)
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+            yield SourceLine(number, error=f"not a profile: {_describe(error)}")
+            continue
+        yield SourceLine(number, payload=event)
 
 
 def transcript_lines(path: Path, *, workspace: Workspace) -> Iterator[SourceLine | None]:
@@ -124,45 +122,44 @@ def transcript_lines(path: Path, *, workspace: Workspace) -> Iterator[SourceLine
         "offer completed": OFFER_COMPLETED,
         "transaction": workspace.goal_event,
     }
-    with lzma.open(path, "rb") if path.suffix == ".xz" else open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                yield None
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            yield None
+            continue
+        try:
+            record = msgspec.json.decode(line)
+            kind = record["event"]
+            name = names.get(kind)
+            if name is None:
+                yield SourceLine(number, error=f"unknown event {kind!r}", field="event")
                 continue
-            try:
-                record = msgspec.json.decode(line)
-                kind = record["event"]
-                name = names.get(kind)
-                if name is None:
-                    yield SourceLine(number, error=f"unknown event {kind!r}", field="event")
+            value = record["value"]
+            if kind == "transaction":
+                properties = {"revenue": float(value["amount"])}
+            else:
+                # The offer key is spelled both "offer id" and "offer_id".
+                offer = value.get("offer id") or value.get("offer_id")
+                if not offer:
+                    yield SourceLine(number, error="names no offer id", field="value")
                     continue
-                value = record["value"]
-                if kind == "transaction":
-                    properties = {"revenue": float(value["amount"])}
-                else:
-                    # The offer key is spelled both "offer id" and "offer_id".
-                    offer = value.get("offer id") or value.get("offer_id")
-                    if not offer:
-                        yield SourceLine(number, error="names no offer id", field="value")
-                        continue
-                    properties = {"message_id": offer}
-                    if "reward" in value:
-                        properties["reward"] = value["reward"]
-                hours = record["time"]
-                if isinstance(hours, bool) or not isinstance(hours, int | float):
-                    yield SourceLine(number, error=f"{hours!r} is not a number", field="time")
-                    continue
-                event = SegmentEvent(
-                    type="track",
-                    userId=record["person"],
-                    event=name,
-                    timestamp=START + timedelta(hours=hours),
-                    properties=properties,
-                )
-            except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
-                yield SourceLine(number, error=f"not a transcript record: {_describe(error)}")
+                properties = {"message_id": offer}
+                if "reward" in value:
+                    properties["reward"] = value["reward"]
+            hours = record["time"]
+            if isinstance(hours, bool) or not isinstance(hours, int | float):
+                yield SourceLine(number, error=f"{hours!r} is not a number", field="time")
                 continue
-            yield SourceLine(number, payload=event)
+            event = SegmentEvent(
+                type="track",
+                userId=record["person"],
+                event=name,
+                timestamp=START + timedelta(hours=hours),
+                properties=properties,
+            )
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+            yield SourceLine(number, error=f"not a transcript record: {_describe(error)}")
+            continue
+        yield SourceLine(number, payload=event)
 
 
 def _describe(error: Exception) -> str:

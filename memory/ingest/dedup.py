@@ -20,23 +20,19 @@ def derived_key(
     basis_time: datetime,
     properties: dict[str, Any],
 ) -> str:
-    """Return `derived:` + SHA-256 of the event's canonical JSON.
+    """Return `derived:<time>:<hash>`, the time first so keys of a stream arrive in order.
 
-    The canonical form is the JSON array [type, userId, anonymousId, event name, time,
-    properties], with "" for a missing id, the time as UTC ISO 8601 with microseconds
-    (`2024-05-01T12:00:00.000000+00:00`), object keys sorted, no whitespace, UTF-8.
+    <time> is the UTC time as `YYYYMMDDTHHMMSS.ffffff`; <hash> the first 40 hex digits
+    (160 bits) of the SHA-256 of the canonical JSON array [type, userId, anonymousId,
+    event name, time, properties]: "" for a missing id, the time as UTC ISO 8601 with
+    microseconds (`2024-05-01T12:00:00.000000+00:00`), object keys sorted, no whitespace, UTF-8.
     """
+    utc = basis_time if basis_time.tzinfo is UTC else basis_time.astimezone(UTC)
     canonical = _encode(
-        [
-            kind,
-            user_id,
-            anonymous_id,
-            name,
-            basis_time.astimezone(UTC).isoformat(timespec="microseconds"),
-            properties,
-        ]
+        [kind, user_id, anonymous_id, name, utc.isoformat(timespec="microseconds"), properties]
     )
-    return DERIVED_PREFIX + hashlib.sha256(canonical).hexdigest()
+    digest = hashlib.sha256(canonical).hexdigest()[:40]
+    return f"{DERIVED_PREFIX}{utc:%Y%m%dT%H%M%S.%f}:{digest}"
 
 
 class Occurrences:
@@ -47,8 +43,12 @@ class Occurrences:
 
     def __init__(self) -> None:
         self._seen: Counter[str] = Counter()
+        self.repeats = 0
 
     def number(self, key: str) -> str:
         self._seen[key] += 1
         count = self._seen[key]
-        return key if count == 1 else f"{key}#{count}"
+        if count == 1:
+            return key
+        self.repeats += 1
+        return f"{key}#{count}"

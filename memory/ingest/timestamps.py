@@ -81,6 +81,8 @@ def parse_time(value: str | float | datetime) -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """Read a time without an offset as UTC, and express any time in UTC."""
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
