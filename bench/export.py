@@ -43,6 +43,11 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -177,6 +182,7 @@ def export(workspace: Workspace, choice, processes: int) -> None:
     samples = []
     count = size = 0
     next_sample = 20_000
+    cpu_started, children_started = time.process_time(), children_cpu_s()
     started = time.perf_counter()
     with tempfile.TemporaryFile("w", encoding="utf-8") as out:
         pieces = export_pieces(workspace=workspace, choice=choice, fmt="jsonl", processes=processes)
@@ -188,8 +194,15 @@ def export(workspace: Workspace, choice, processes: int) -> None:
                 samples.append((count, rss_mb()))
                 next_sample += 20_000
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    workers = children_cpu_s() - children_started
     print(f"\n{processes} process(es): exported {count:,} prompts in {elapsed:.1f} s")
     print(f"  {count / elapsed:,.0f} prompts/s, {size / 2**20:.0f} MB of JSON Lines")
+    # CPU time tells the cost when other work shares the machine's cores (wall time does not).
+    print(
+        f"  CPU: {cpu:.1f} s in this process + {workers:.1f} s in workers"
+        f" = {(cpu + workers) / count * 1e6:.0f} us per prompt (PostgreSQL's own CPU not counted)"
+    )
     print(f"  resident memory of this process before the export: {baseline:.0f} MB; during it:")
     print("  " + ", ".join(f"{n // 1000}k: {mb:.0f} MB" for n, mb in samples))
     print(f"  peak resident memory of this process so far: {peak_rss_mb():.0f} MB")
