@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from scipy import sparse
-from scipy.special import digamma, expit, ndtri, polygamma
+from scipy.special import digamma, expit, ndtri
 
 from memory.scoring.frames import EngineConfig
 
 DRAW_BLOCK_CELLS = 4_000_000
 COUNT_BLOCK_CELLS = 4_000_000
+TRIGAMMA_SHIFT = 12
 WEIGHTS_SCHEMA = {
     "customer": pl.Int64,
     "label_set": pl.Utf8,
@@ -102,10 +103,44 @@ def moment_prior(
     return pooled, float(np.clip(kappa, lower, upper))
 
 
+def trigamma(x: np.ndarray) -> np.ndarray:
+    """Return psi_1(x) for x > 0 to double precision (scipy's polygamma goes through zeta, slowly).
+
+    psi_1(x) = sum_{k<n} 1 / (x + k)^2 + psi_1(x + n), shifting to x + n >= 12, where the
+    asymptotic series 1/z + 1/(2z^2) + sum_k B_2k / z^(2k+1) (to B_14) is exact to rounding.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    shifts = np.ceil(np.maximum(TRIGAMMA_SHIFT - x, 0.0))
+    total = np.zeros_like(x)
+    for k in range(int(shifts.max()) if shifts.size else 0):
+        total += (k < shifts) / (x + k) ** 2
+    inverse = 1.0 / (x + shifts)
+    square = inverse * inverse
+    series = inverse * (
+        1.0
+        + inverse / 2.0
+        + square
+        * (
+            1 / 6
+            + square
+            * (
+                -1 / 30
+                + square
+                * (
+                    1 / 42
+                    + square
+                    * (-1 / 30 + square * (5 / 66 + square * (-691 / 2730 + square * 7 / 6)))
+                )
+            )
+        )
+    )
+    return total + series
+
+
 def logit_normal_moments(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the exact mean and sd of logit(theta) for theta ~ Beta(alpha, beta)."""
     mean = digamma(alpha) - digamma(beta)
-    sd = np.sqrt(polygamma(1, alpha) + polygamma(1, beta))
+    sd = np.sqrt(trigamma(alpha) + trigamma(beta))
     return mean, sd
 
 
@@ -271,8 +306,9 @@ def label_posteriors(
     count_customer = counts["customer"].to_numpy().astype(np.int64)
     count_label = counts["label_id"].to_numpy().astype(np.int64)
     n_labels = priors.height
-    order = np.lexsort((count_label, count_customer))
-    count_key = (count_customer * n_labels + count_label)[order]
+    count_key = count_customer * n_labels + count_label
+    order = np.argsort(count_key, kind="stable")  # already sorted when from label_counts
+    count_key = count_key[order]
     # Each (customer, set) with a send, expanded to every label of that set.
     pair_customer = count_customer[order]
     pair_set = set_of[count_label[order]]

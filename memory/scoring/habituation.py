@@ -98,16 +98,17 @@ def habituation_frame(
     message = coo.col[keep].astype(np.int64)
     n_messages = max(loads.shape[1], 1)
     load_key = customer * n_messages + message
-    sent_key = (
-        sends["customer"].to_numpy().astype(np.int64) * n_messages
-        + sends["message"].to_numpy().astype(np.int64)
-    )
+    sent_key = sends["customer"].to_numpy().astype(np.int64) * n_messages + sends[
+        "message"
+    ].to_numpy().astype(np.int64)
     sent_t = sends["t"].to_numpy().astype(np.float64)
-    order = np.lexsort((sent_t, sent_key))
+    # Sends arrive nearly sorted by customer: a stable integer sort is cheap (a lexsort is not).
+    order = np.argsort(sent_key, kind="stable")
     sent_key, sent_t = sent_key[order], sent_t[order]
-    ends = np.flatnonzero(np.r_[sent_key[1:] != sent_key[:-1], True]) if order.size else order
-    counts = np.diff(np.r_[-1, ends])
-    unique_key = sent_key[ends]
+    starts = np.flatnonzero(np.r_[True, sent_key[1:] != sent_key[:-1]]) if order.size else order
+    counts = np.diff(np.r_[starts, sent_key.size])
+    last = np.maximum.reduceat(sent_t, starts) if starts.size else sent_t
+    unique_key = sent_key[starts]
     where = np.minimum(np.searchsorted(unique_key, load_key), max(unique_key.size - 1, 0))
     found = unique_key[where] == load_key if unique_key.size else np.zeros(load_key.size, bool)
     return pl.DataFrame(
@@ -117,7 +118,7 @@ def habituation_frame(
             "load": coo.data[keep],
             "sends": np.where(found, counts[where] if counts.size else 0, 0).astype(np.int64),
             "last_sent_t": pl.Series(
-                np.where(found, sent_t[ends][where] if ends.size else 0.0, np.nan)
+                np.where(found, last[where] if last.size else 0.0, np.nan)
             ).fill_nan(None),
         }
     )

@@ -105,3 +105,13 @@ def test_it_draws_the_same_shares_twice():
     assert np.array_equal(
         thompson_shares(mean, sd, groups, 128, 7), thompson_shares(mean, sd, groups, 128, 7)
     )
+
+
+def test_it_computes_the_trigamma_to_double_precision():
+    from scipy.special import polygamma
+
+    from memory.scoring.associative import trigamma
+
+    x = np.concatenate([np.logspace(-4, 6, 2_000), [1.0, 0.5, 12.0]])
+    assert trigamma(x) == pytest.approx(polygamma(1, x), rel=4e-15)
+    assert trigamma(np.array([1.0]))[0] == pytest.approx(np.pi**2 / 6, rel=1e-15)
