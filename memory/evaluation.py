@@ -27,7 +27,7 @@ def memory_evaluate(*, workspace: Workspace, cutoff: datetime, window_h: float) 
         inputs.catalogue.message_labels,
         with_window(engine_config(workspace), window_h),
         hours_since_epoch(cutoff),
-        traits=inputs.traits,
+        traits=inputs.engine_traits,
     )
 
 

@@ -62,7 +62,7 @@ def population_at(*, workspace: Workspace, as_of: datetime | None) -> Population
         message_labels=inputs.catalogue.message_labels,
         config=engine_config(workspace),
         horizon=hours_since_epoch(as_of),
-        traits=inputs.traits,
+        traits=inputs.engine_traits,
     )
     return PopulationAt(population=population, as_of=as_of, trait_keys=trait_keys)
 
@@ -113,7 +113,7 @@ def memory_score(
         population=fitted.population,
         horizon=hours_since_epoch(fitted.as_of),
         candidates=known.select("customer", "message"),
-        traits=inputs.traits,
+        traits=inputs.engine_traits,
     )
     scored = pl.concat([known.select("row"), scored.drop("customer", "message")], how="horizontal")
     problem = (
@@ -166,6 +166,6 @@ def memory_next_best(
         explore=explore,
         seed=seed,
         messages=messages["message"].to_list(),
-        traits=inputs.traits,
+        traits=inputs.engine_traits,
     )
     return ranked.head(limit)

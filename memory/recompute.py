@@ -12,6 +12,8 @@
 With Redis, Celery runs shards on any number of workers (a chord); without it, in-process.
 """
 
+from __future__ import annotations
+
 import io
 import logging
 import time
@@ -122,13 +124,16 @@ def recompute_start(
         else Customer.objects.for_workspace(workspace).count()
     )
     shards = 1 if customer_ids is not None else shard_count(customers)
+    stats = {"trait_keys": trait_keys_of(workspace=workspace)}
+    if customer_ids is not None:
+        stats["customer_ids"] = customer_ids
     return RecomputeRun.objects.create(
         workspace=workspace,
         mode=mode,
         as_of=as_of or default_as_of(workspace=workspace),
         shards_total=shards,
         customers=customers,
-        stats={"customer_ids": customer_ids} if customer_ids is not None else {},
+        stats=stats,
     )
 
 
@@ -162,8 +167,11 @@ def _run_filter(run: RecomputeRun, index: int) -> CustomerFilter:
     return CustomerFilter(shard=index, shards=run.shards_total)
 
 
-def recompute_population(*, run_id: int) -> None:
-    """Fit the population statistics of a run and store them on it (idempotent)."""
+def recompute_population(*, run_id: int, preloaded: EngineInputs | None = None) -> None:
+    """Fit the population statistics of a run and store them on it (idempotent).
+
+    `preloaded`: every customer's inputs, already read by an in-process run; else read here.
+    """
     run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
     if run.population is not None:
         return
@@ -171,24 +179,25 @@ def recompute_population(*, run_id: int) -> None:
     RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
         status=RecomputeRun.Status.RUNNING, started_at=timezone.now()
     )
-    trait_keys = trait_keys_of(workspace=run.workspace)
-    inputs = engine_inputs(
-        workspace=run.workspace,
-        as_of=run.as_of,
-        customers=population_filter(workspace=run.workspace),
-        trait_keys=trait_keys,
-    )
+    trait_keys = run.stats["trait_keys"]
+    sample = population_filter(workspace=run.workspace)
+    if preloaded is not None:
+        inputs = preloaded.subset(sample)
+    else:
+        inputs = engine_inputs(
+            workspace=run.workspace, as_of=run.as_of, customers=sample, trait_keys=trait_keys
+        )
     population = sharded.fit_population(
         events=inputs.events,
         messages=inputs.catalogue.messages,
         message_labels=inputs.catalogue.message_labels,
         config=engine_config(run.workspace),
         horizon=hours_since_epoch(run.as_of),
-        traits=inputs.traits,
+        traits=inputs.engine_traits,
     )
     RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
         population=population.to_bytes(),
-        stats={**run.stats, **population.summary(), "trait_keys": trait_keys},
+        stats={**run.stats, **population.summary()},
         timings={**run.timings, "population_s": round(time.perf_counter() - started, 3)},
     )
 
@@ -198,9 +207,42 @@ class EngineInputs:
     """Frames for the engine, in its dense indices, and the database ids behind them."""
 
     events: pl.DataFrame
-    traits: pl.DataFrame | None
+    traits: pl.DataFrame | None  # with customer_id as well as the dense customer
     customer_ids: pl.Series  # database id of dense customer i at position i
     catalogue: Catalogue
+
+    @classmethod
+    def indexed(
+        cls, events: pl.DataFrame, traits: pl.DataFrame | None, catalogue: Catalogue
+    ) -> EngineInputs:
+        """Give customers dense indices in id order, and messages the catalogue's indices."""
+        customer_ids = events["customer_id"].unique().sort()
+        mapping = pl.DataFrame(
+            {
+                "customer_id": customer_ids,
+                "customer": pl.int_range(0, customer_ids.len(), eager=True, dtype=pl.Int64),
+            }
+        )
+        events = events.drop("customer", "message", strict=False)
+        events = events.join(mapping, on="customer_id", how="left").with_columns(
+            catalogue.message_index(events["message_id"]).alias("message")
+        )
+        if traits is not None:
+            traits = traits.drop("customer", strict=False).join(mapping, on="customer_id")
+        return cls(events=events, traits=traits, customer_ids=customer_ids, catalogue=catalogue)
+
+    def subset(self, customers: CustomerFilter) -> EngineInputs:
+        """Return the inputs of some customers only, re-indexed as if read on their own."""
+        traits = (
+            self.traits.filter(customers.expr("customer_id")) if self.traits is not None else None
+        )
+        return EngineInputs.indexed(
+            self.events.filter(customers.expr("customer_id")), traits, self.catalogue
+        )
+
+    @property
+    def engine_traits(self) -> pl.DataFrame | None:
+        return self.traits.drop("customer_id") if self.traits is not None else None
 
 
 def engine_inputs(
@@ -211,44 +253,39 @@ def engine_inputs(
     trait_keys: list[str],
 ) -> EngineInputs:
     """Read events (and traits) of some customers before as_of, with dense indices."""
-    catalogue = catalogue_of(workspace=workspace)
-    events = events_frame(workspace=workspace, before=as_of, customers=customers)
-    customer_ids = events["customer_id"].unique().sort()
-    mapping = pl.DataFrame(
-        {"customer_id": customer_ids, "customer": pl.int_range(0, customer_ids.len(), eager=True)}
-    ).with_columns(pl.col("customer").cast(pl.Int64))
-    events = events.join(mapping, on="customer_id", how="left").with_columns(
-        catalogue.message_index(events["message_id"]).alias("message")
+    traits = (
+        traits_frame(workspace=workspace, keys=trait_keys, customers=customers)
+        if trait_keys
+        else None
     )
-    traits = None
-    if trait_keys:
-        traits = (
-            traits_frame(workspace=workspace, keys=trait_keys, customers=customers)
-            .join(mapping, on="customer_id")
-            .drop("customer_id")
-        )
-    return EngineInputs(
-        events=events, traits=traits, customer_ids=customer_ids, catalogue=catalogue
+    return EngineInputs.indexed(
+        events_frame(workspace=workspace, before=as_of, customers=customers),
+        traits,
+        catalogue_of(workspace=workspace),
     )
 
 
-def recompute_shard(*, run_id: int, index: int) -> None:
+def recompute_shard(*, run_id: int, index: int, preloaded: EngineInputs | None = None) -> None:
     """Compute one bucket of customers with the run's population; store the rows (idempotent)."""
     run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
     if run.status == RecomputeRun.Status.SUCCEEDED:
         return  # a late duplicate of a shard whose run was already swapped in
     started = time.perf_counter()
-    inputs = engine_inputs(
-        workspace=run.workspace,
-        as_of=run.as_of,
-        customers=_run_filter(run, index),
-        trait_keys=run.stats.get("trait_keys", []),
-    )
+    bucket = _run_filter(run, index)
+    if preloaded is not None:
+        inputs = preloaded.subset(bucket)
+    else:
+        inputs = engine_inputs(
+            workspace=run.workspace,
+            as_of=run.as_of,
+            customers=bucket,
+            trait_keys=run.stats.get("trait_keys", []),
+        )
     result = sharded.customer_memory(
         events=inputs.events,
         population=sharded.Population.from_bytes(bytes(run.population)),
         horizon=hours_since_epoch(run.as_of),
-        traits=inputs.traits,
+        traits=inputs.engine_traits,
     )
     frames = writeback.to_database_ids(
         result, customer_ids=inputs.customer_ids, catalogue=inputs.catalogue
@@ -328,9 +365,19 @@ def memory_recompute(
     mode = RecomputeRun.Mode.INCREMENTAL if customers is not None else RecomputeRun.Mode.FULL
     run = recompute_start(workspace=workspace, as_of=as_of, customer_ids=customers, mode=mode)
     try:
-        recompute_population(run_id=run.pk)
+        # One read of every event serves the population sample and every shard; a
+        # incremental run reads its few customers per shard instead.
+        preloaded = None
+        if customers is None:
+            preloaded = engine_inputs(
+                workspace=workspace,
+                as_of=run.as_of,
+                customers=CustomerFilter(),
+                trait_keys=run.stats["trait_keys"],
+            )
+        recompute_population(run_id=run.pk, preloaded=preloaded)
         for index in range(run.shards_total):
-            recompute_shard(run_id=run.pk, index=index)
+            recompute_shard(run_id=run.pk, index=index, preloaded=preloaded)
             if on_progress:
                 on_progress(index + 1, run.shards_total)
         return recompute_finish(run_id=run.pk)

@@ -55,6 +55,15 @@ class CustomerFilter:
                 params += list(self.customer_ids)
         return (" AND ".join(clauses) or "1 = 1"), params
 
+    def expr(self, column: str) -> pl.Expr:
+        """Return the same filter as a polars expression, for frames already in memory."""
+        condition = pl.lit(True)
+        if self.shards:
+            condition = condition & ((pl.col(column) % self.shards) == self.shard)
+        if self.customer_ids is not None:
+            condition = condition & pl.col(column).is_in(list(self.customer_ids))
+        return condition
+
 
 def _epoch_hours_sql(column: str) -> str:
     if connection.vendor == "postgresql":
