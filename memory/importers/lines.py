@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from memory.ingest.segment import SegmentEvent
 from memory.ingest.timestamps import parse_time
 
 
@@ -140,20 +141,22 @@ def _csv_event(number, record, mapping, position, property_columns, numeric) -> 
                 return SourceLine(number, error=f"{value!r} is not a number", field=column)
         elif value != "":
             properties[column] = value
-    event: dict[str, Any] = {
-        "type": cell(mapping.type) or "track",
-        "userId": cell(mapping.user_id) or None,
-        "anonymousId": cell(mapping.anonymous_id) or None,
-        "event": cell(mapping.event) or mapping.event_name,
-        "messageId": cell(mapping.message_id) or None,
-        "properties": properties,
-    }
+    timestamp = None
     if mapping.timestamp:
         text = cell(mapping.timestamp)
         try:
-            event["timestamp"] = parse_time(text)
+            timestamp = parse_time(text)
         except ValueError:
             return SourceLine(
                 number, error=f"{text!r} is not an ISO 8601 time", field=mapping.timestamp
             )
+    event = SegmentEvent(
+        type=cell(mapping.type) or "track",
+        userId=cell(mapping.user_id) or None,
+        anonymousId=cell(mapping.anonymous_id) or None,
+        event=cell(mapping.event) or mapping.event_name,
+        messageId=cell(mapping.message_id) or None,
+        properties=properties,
+        timestamp=timestamp,
+    )
     return SourceLine(number, payload=event)

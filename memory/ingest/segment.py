@@ -133,6 +133,7 @@ _TYPE_WORDS = {
     "`str | int | null`": "a string",
     "`str | null`": "a string",
     "`str | float | null`": "a time (ISO 8601 text or Unix seconds)",
+    "`float | str | null`": "a time (ISO 8601 text or Unix seconds)",
     "`array`": "an array",
     "`str`": "a string",
     "`int`": "a number",
