@@ -19,6 +19,7 @@ from memory.scoring.frames import EngineConfig
 from memory.scoring.model import ALL_FEATURES, FEATURE_GROUPS, candidate_features, predict
 from memory.scoring.outcomes import events_before, send_outcomes
 from memory.scoring.pipeline import compute_memory, fit_model
+from memory.scoring.sharded import fit_population, score_with_population
 
 DATA_DIR = Path("/work/shared/data/starbucks")
 SEND_EVENT = "Message Sent"
@@ -213,13 +214,78 @@ def evaluate(cutoff: float, use_traits: bool) -> None:
     print(f"load {loaded - started:.1f} s, compute_memory {computed - loaded:.1f} s")
 
 
+def bucket(frame: pl.DataFrame | None, index: int, count: int) -> pl.DataFrame | None:
+    """Keep hash bucket ``index`` of ``count`` (customer mod count), renumbered densely."""
+    if frame is None:
+        return None
+    return frame.filter(pl.col("customer") % count == index).with_columns(
+        pl.col("customer") // count
+    )
+
+
+def evaluate_sharded(cutoff: float, use_traits: bool, population_buckets: int, shards: int) -> None:
+    """Print the full memory's scores when fitted like a sharded recompute.
+
+    The population comes from one of ``population_buckets`` hash buckets of customers; each of
+    ``shards`` buckets is then scored from its own events and that population only.
+    """
+    events, messages, message_labels, traits = to_contract(*load_events())
+    traits = traits if use_traits else None
+    config = EngineConfig(goal_event=GOAL_EVENT, send_event=SEND_EVENT, open_event=OPEN_EVENT)
+    started = time.perf_counter()
+    population = fit_population(
+        events=bucket(events, 0, population_buckets),
+        messages=messages,
+        message_labels=message_labels,
+        config=config,
+        horizon=cutoff,
+        traits=bucket(traits, 0, population_buckets),
+    )
+    fitted = time.perf_counter()
+    test = evaluation_sends(events, config, cutoff)
+    outcome, p = [], []
+    for index in range(shards):
+        rows = bucket(test, index, shards)
+        scored = score_with_population(
+            events=bucket(events.filter(pl.col("t") < cutoff), index, shards),
+            population=population,
+            horizon=cutoff,
+            candidates=rows.select("customer", "message"),
+            traits=bucket(traits, index, shards),
+        )
+        outcome.append(rows["goal"].to_numpy().astype(np.float64))
+        p.append(scored["p_goal"].to_numpy())
+    scored_at = time.perf_counter()
+    auc, loss, top = metrics(np.concatenate(outcome), np.concatenate(p))
+    print(
+        f"sharded: population on 1/{population_buckets} of the customers "
+        f"({int(population.stats['customers'])}), {shards} shards: full memory AUC {auc:.3f}, "
+        f"log loss {loss:.4f}, top-decile rate {top:.3f} "
+        f"(fit {fitted - started:.1f} s, shards {scored_at - fitted:.1f} s)"
+    )
+
+
 def main() -> None:
     """Run the offline evaluation from the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cutoff", type=float, default=504.0)
     parser.add_argument("--no-traits", action="store_true", help="leave demographics out")
+    parser.add_argument("--shards", type=int, default=0, help="also score shard by shard (0: skip)")
+    parser.add_argument(
+        "--population-buckets",
+        type=int,
+        default=1,
+        help="fit the sharded run's population on one of this many customer buckets",
+    )
     arguments = parser.parse_args()
     evaluate(arguments.cutoff, not arguments.no_traits)
+    if arguments.shards:
+        evaluate_sharded(
+            arguments.cutoff,
+            not arguments.no_traits,
+            arguments.population_buckets,
+            arguments.shards,
+        )
 
 
 if __name__ == "__main__":
