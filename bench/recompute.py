@@ -34,11 +34,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def children_peak_rss_mb() -> float:
-    """Return the largest peak resident memory of any finished child process in MB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def buckets(events: pl.DataFrame, n_customers: int, count: int) -> list[pl.DataFrame]:
     """Split events into hash buckets (customer mod count), each with dense customer indices."""
     keyed = events.with_columns(
@@ -50,13 +45,14 @@ def buckets(events: pl.DataFrame, n_customers: int, count: int) -> list[pl.DataF
 
 def shard_memory(
     events: pl.DataFrame, blob: bytes, horizon: float
-) -> tuple[float, float, int, int]:
+) -> tuple[float, float, int, int, float]:
     """Compute one shard as a worker would (population read from bytes); return timings."""
     started, cpu = time.perf_counter(), time.process_time()
     population = Population.from_bytes(blob)
     frames = customer_memory(events=events, population=population, horizon=horizon)
     rows = sum(frame.height for frame in frames.values())
-    return time.perf_counter() - started, time.process_time() - cpu, events.height, rows
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return wall, cpu, events.height, rows, peak_rss_mb()
 
 
 def warm_up(_: int) -> None:
@@ -112,7 +108,8 @@ def run(name: str, workers: int, seed: int) -> None:
     busy_cpu = sum(r[1] for r in results)
     total = sum(r[2] for r in results)
     rows = sum(r[3] for r in results)
-    rss = children_peak_rss_mb() if workers > 1 else peak_rss_mb()
+    # A worker's peak (its own process when spawned; the whole bench otherwise).
+    rss = max(r[4] for r in results)
     print(
         f"customer_memory  {wall:6.2f} s  (CPU {busy_cpu:5.2f} s)  {total / wall:12,.0f} events/s  "
         f"({count} shards on {workers} worker(s), {busy:.2f} s busy, slowest shard "
