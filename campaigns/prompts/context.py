@@ -142,6 +142,18 @@ class CustomerRow:
     last_seen_at: datetime | None
 
 
+@dataclass(frozen=True)
+class ChunkMemory:
+    """The rows of memory read for a chunk of customers, keyed by customer id."""
+
+    memory_times: dict[int, datetime | None]
+    states: dict[int, tuple]
+    weights: dict[int, list[tuple]]
+    worn: dict[int, list[tuple]]
+    signals: dict[int, list[tuple]]
+    sends: dict[tuple[int, int], int]
+
+
 CUSTOMER_COLUMNS = ("pk", "external_id", "traits", "first_seen_at", "last_seen_at")
 
 
@@ -180,8 +192,6 @@ class MemoryReader:
         self.horizon = timedelta(hours=workspace.priming_horizon_h)
         self.recent = timedelta(days=RECENT_SENDS_DAYS)
         self._messages: dict[int, dict] = {}
-        # The memory time of each customer of the last chunk read.
-        self.memory_times: dict[int, datetime | None] = {}
         self.workspace_context = {
             "name": one_line(workspace.name, PHRASE_LIMIT),
             "goal_event": quote(workspace.goal_event),
@@ -208,8 +218,12 @@ class MemoryReader:
 
     def contexts(self, customers: list[CustomerRow]) -> list[dict]:
         """Return the template context of each customer, in the order given."""
+        return self.build(customers, self.read(customers))
+
+    def read(self, customers: list[CustomerRow]) -> ChunkMemory:
+        """Read a chunk's memory: a few queries, whatever the number of customers."""
         if not customers:
-            return []
+            return ChunkMemory({}, {}, {}, {}, {}, {})
         ids = {customer.pk for customer in customers}
         lo, hi = min(ids), max(ids)
         ws = self.workspace
@@ -221,7 +235,6 @@ class MemoryReader:
             .values_list("customer_id", "primed_score", "baseline_rate", "last_recompute_at")
             if row[0] in ids
         }
-        self.memory_times = {pk: states[pk][3] if pk in states else None for pk in ids}
         weights = defaultdict(list)
         for row in (
             CustomerLabelWeight.objects.for_workspace(ws)
@@ -298,14 +311,25 @@ class MemoryReader:
                 for customer_id, message_id, count in recent_sends:
                     sends[customer_id, message_id] = count
 
+        return ChunkMemory(
+            memory_times={pk: states[pk][3] if pk in states else None for pk in ids},
+            states=states,
+            weights=weights,
+            worn=worn,
+            signals=signals,
+            sends=sends,
+        )
+
+    def build(self, customers: list[CustomerRow], memory: ChunkMemory) -> list[dict]:
+        """Return each customer's template context from the chunk's memory, in order."""
         return [
             self._context(
                 customer,
-                states.get(customer.pk),
-                weights.get(customer.pk, []),
-                worn.get(customer.pk, []),
-                signals.get(customer.pk, []),
-                sends,
+                memory.states.get(customer.pk),
+                memory.weights.get(customer.pk, []),
+                memory.worn.get(customer.pk, []),
+                memory.signals.get(customer.pk, []),
+                memory.sends,
             )
             for customer in customers
         ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from django.db import connection, connections
 from django.db.models import QuerySet
 
 from campaigns.models import (
@@ -15,7 +17,7 @@ from campaigns.models import (
     PromptTemplateVersion,
     Workspace,
 )
-from campaigns.prompts.context import CUSTOMER_COLUMNS, CustomerRow, MemoryReader
+from campaigns.prompts.context import CUSTOMER_COLUMNS, ChunkMemory, CustomerRow, MemoryReader
 from campaigns.prompts.defaults import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_SLUG
 from campaigns.prompts.engine import RenderedPrompt, compile_template, content_hash, render_text
 from memory.models import Customer
@@ -107,13 +109,17 @@ def prompt_choice(
 
 
 def _render_chunk(
-    reader: MemoryReader, choice: PromptChoice, rows: list[CustomerRow]
+    reader: MemoryReader,
+    choice: PromptChoice,
+    rows: list[CustomerRow],
+    memory: ChunkMemory | None = None,
 ) -> list[tuple[RenderedPrompt, dict]]:
     template = compile_template(choice.text)
+    memory = memory or reader.read(rows)
     rendered = []
-    for row, context in zip(rows, reader.contexts(rows), strict=True):
+    for row, context in zip(rows, reader.build(rows, memory), strict=True):
         text = render_text(template, context)
-        memory_at = reader.memory_times.get(row.pk)
+        memory_at = memory.memory_times.get(row.pk)
         rendered.append(
             (
                 RenderedPrompt(
@@ -156,6 +162,19 @@ def render_for_customer(
     return prompt_for_customer(workspace=workspace, external_id=external_id, choice=choice)
 
 
+def _read_next(
+    reader: MemoryReader, after_pk: int, chunk_size: int
+) -> tuple[list[CustomerRow], ChunkMemory]:
+    rows = [
+        CustomerRow(*row)
+        for row in Customer.objects.for_workspace(reader.workspace)
+        .filter(pk__gt=after_pk)
+        .order_by("pk")
+        .values_list(*CUSTOMER_COLUMNS)[:chunk_size]
+    ]
+    return rows, reader.read(rows)
+
+
 def prompt_chunks(
     *,
     workspace: Workspace,
@@ -163,19 +182,33 @@ def prompt_chunks(
     chunk_size: int = CHUNK_SIZE,
     after_pk: int = 0,
 ) -> Iterator[list[RenderedPrompt]]:
-    """Yield every customer's prompt, a chunk at a time, in customer order (keyset on id)."""
+    """Yield every customer's prompt, a chunk at a time, in customer order (keyset on id).
+
+    On PostgreSQL, outside a transaction, the next chunk is read by a helper thread (with its own
+    connection) while this one renders the current chunk, so the database's time and Python's
+    overlap; two chunks at most are held.
+    """
     compile_template(choice.text)
     reader = MemoryReader(workspace, guidance=choice.guidance)
-    customers = Customer.objects.for_workspace(workspace).order_by("pk")
-    while True:
-        rows = [
-            CustomerRow(*row)
-            for row in customers.filter(pk__gt=after_pk).values_list(*CUSTOMER_COLUMNS)[:chunk_size]
-        ]
-        if not rows:
-            return
-        yield [prompt for prompt, _ in _render_chunk(reader, choice, rows)]
-        after_pk = rows[-1].pk
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        while True:
+            rows, memory = _read_next(reader, after_pk, chunk_size)
+            if not rows:
+                return
+            yield [prompt for prompt, _ in _render_chunk(reader, choice, rows, memory)]
+            after_pk = rows[-1].pk
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="primer-prompts") as helper:
+        try:
+            pending = helper.submit(_read_next, reader, after_pk, chunk_size)
+            while True:
+                rows, memory = pending.result()
+                if not rows:
+                    return
+                pending = helper.submit(_read_next, reader, rows[-1].pk, chunk_size)
+                yield [prompt for prompt, _ in _render_chunk(reader, choice, rows, memory)]
+        finally:
+            # The helper's connection would otherwise outlive the export.
+            helper.submit(connections.close_all).result()
 
 
 def chunk_bounds(
