@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from django.db import connection
+from django.db import connection, transaction
 
 from memory.models import Customer, Event
 
@@ -143,8 +143,13 @@ ON CONFLICT (workspace_id, dedup_key) DO NOTHING
 
 def _store_postgresql(workspace_id, customers, events, received_at, want_stored_keys, seen):
     with connection.cursor() as cursor:
-        cursor.execute(_PG_STAGING)
         raw = cursor.cursor  # psycopg's own cursor, for COPY
+        # Temp tables live as long as the database session: create them once per connection,
+        # and count them as made only once committed (a rollback takes them away again).
+        session = raw.connection
+        if getattr(connection, "_primer_staging_for", None) is not session:
+            cursor.execute(_PG_STAGING)
+            transaction.on_commit(lambda: setattr(connection, "_primer_staging_for", session))
         with raw.copy(
             "COPY primer_stage_event (external_id, anonymous_id, name, occurred_at, properties,"
             " message_id, message_key, dedup_key) FROM STDIN"
@@ -179,9 +184,10 @@ def _store_postgresql(workspace_id, customers, events, received_at, want_stored_
             inserted = cursor.rowcount
             if want_stored_keys:
                 stored = {key for (key,) in cursor.fetchall()}
-        # Empty the staging tables now: when an outer transaction holds this one, no commit
-        # will come to do it before the next use.
-        cursor.execute("DELETE FROM primer_stage_event; DELETE FROM primer_stage_customer")
+        # Commit empties the staging tables (ON COMMIT DELETE ROWS); inside an outer
+        # transaction no commit comes before the next use, so empty them now.
+        if len(connection.atomic_blocks) > 1:
+            cursor.execute("DELETE FROM primer_stage_event; DELETE FROM primer_stage_customer")
     return inserted, stored
 
 
