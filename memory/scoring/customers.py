@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 class Observed:
     """Hold what a customer's own events say, before any population statistic is applied."""
 
-    events: pl.DataFrame
     n_customers: int
     outcomes: pl.DataFrame  # every send with its outcome (send_outcomes)
     sends: pl.DataFrame  # sends of known messages
@@ -81,7 +80,6 @@ def observe(
     )
     actions = priming.action_instances(events, config)
     return Observed(
-        events=events,
         n_customers=n_customers,
         outcomes=outcomes,
         sends=sends,

@@ -424,7 +424,10 @@ def fit_model(slices: Replay, features: tuple[str, ...], config: EngineConfig) -
 
 
 def _curve(
-    observed: Observed, baseline_rate: np.ndarray, similarity: sparse.csr_matrix, config
+    observed: Observed,
+    baseline_rate: np.ndarray,
+    similarity: sparse.csr_matrix,
+    config: EngineConfig,
 ) -> tuple[pl.DataFrame, dict[str, float]]:
     """Fit the habituation curve on a seeded sample of the customers' sends."""
     sends = observed.sends
