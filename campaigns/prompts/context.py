@@ -110,6 +110,19 @@ def label_set_summary(labels: list[dict]) -> str:
     return f"{lead} more than to {_joined(rest)}" if rest else lead
 
 
+def engine_signals(value: object) -> list[tuple[str, float, float]]:
+    """Read the engine's CustomerState.signals: [{"event", "hours_ago", "lift"}], newest first."""
+    if not isinstance(value, list):
+        return []
+    signals = []
+    for item in value:
+        try:
+            signals.append((str(item["event"]), float(item["hours_ago"]), float(item["lift"])))
+        except (KeyError, TypeError, ValueError):
+            continue  # a malformed entry says nothing trustworthy
+    return signals
+
+
 def avoid_message_line(item: dict) -> str:
     """Say which worn-out message to avoid, how often and how lately it was sent."""
     line = f"- messages like {item['text']}"
@@ -232,7 +245,9 @@ class MemoryReader:
             row[0]: row
             for row in CustomerState.objects.for_workspace(ws)
             .filter(customer_id__gte=lo, customer_id__lte=hi)
-            .values_list("customer_id", "primed_score", "baseline_rate", "last_recompute_at")
+            .values_list(
+                "customer_id", "primed_score", "baseline_rate", "last_recompute_at", "signals"
+            )
             if row[0] in ids
         }
         weights = defaultdict(list)
@@ -270,13 +285,17 @@ class MemoryReader:
         sends = defaultdict(int)
         if times:
             earliest, latest = min(times), max(times)
-            if self.primers:
+            # The engine's own signals name the actions; the events add their properties.
+            names = set(self.primers)
+            for state in states.values():
+                names.update(signal[0] for signal in engine_signals(state[4]))
+            if names:
                 events = (
                     Event.objects.for_workspace(ws)
                     .filter(
                         customer_id__gte=lo,
                         customer_id__lte=hi,
-                        name__in=list(self.primers),
+                        name__in=sorted(names),
                         occurred_at__gte=earliest - self.horizon,
                         occurred_at__lt=latest,
                     )
@@ -333,6 +352,43 @@ class MemoryReader:
             )
             for customer in customers
         ]
+
+    def _signal_items(self, state, events: list[tuple], memory_at: datetime | None) -> list[dict]:
+        """Describe the customer's recent priming actions, newest first.
+
+        The engine's signals (CustomerState.signals) say which actions count, as its primed
+        score counted them; each takes the properties of the customer's event of that name
+        nearest the time the engine gives. Without them (an older memory), the customer's events
+        of types whose priming indicator has lift > 1 and an odds-ratio interval above 1.
+        """
+        engine = engine_signals(state[4]) if state else []
+        found = []
+        if engine and memory_at is not None:
+            for name, hours, lift in engine[:MAX_SIGNALS]:
+                when = memory_at - timedelta(hours=hours)
+                same = [row for row in events if row[1] == name]
+                nearest = min(same, key=lambda row: (abs(row[2] - when), row[4]), default=None)
+                found.append((name, when, nearest[3] if nearest else {}, lift))
+        else:
+            for row in sorted(events, key=lambda row: (-row[2].timestamp(), row[4])):
+                if row[1] in self.primers and len(found) < MAX_SIGNALS:
+                    found.append((row[1], row[2], row[3], self.primers[row[1]]))
+        items = []
+        for name, when, properties, lift in found:
+            props = sorted(properties.items()) if isinstance(properties, dict) else []
+            items.append(
+                {
+                    "event": quote(name),
+                    "ago": ago(when, memory_at),
+                    "hours_before": round((memory_at - when).total_seconds() / 3600, 1),
+                    "lift": round(lift, 1),
+                    "properties": ", ".join(
+                        f"{quote(str(key), TRAIT_KEY_LIMIT)}: {literal(value)}"
+                        for key, value in props[:MAX_SIGNAL_PROPERTIES]
+                    ),
+                }
+            )
+        return items
 
     def _label_item(self, row: tuple) -> dict:
         _, label_id, weight, low, high, evidence, exposures, lift = row
@@ -408,22 +464,7 @@ class MemoryReader:
             )[:MAX_AVOID_LABELS]
         ]
 
-        signals = sorted(signals, key=lambda row: (-row[2].timestamp(), row[4]))[:MAX_SIGNALS]
-        signal_items = []
-        for _, name, occurred_at, properties, _ in signals:
-            props = sorted(properties.items()) if isinstance(properties, dict) else []
-            signal_items.append(
-                {
-                    "event": quote(name),
-                    "ago": ago(occurred_at, memory_at),
-                    "hours_before": round((memory_at - occurred_at).total_seconds() / 3600, 1),
-                    "lift": round(self.primers[name], 1),
-                    "properties": ", ".join(
-                        f"{quote(str(key), TRAIT_KEY_LIMIT)}: {literal(value)}"
-                        for key, value in props[:MAX_SIGNAL_PROPERTIES]
-                    ),
-                }
-            )
+        signal_items = self._signal_items(state, signals, memory_at)
         primed_score = round(state[1], 2) if state else 0.0
 
         return {

@@ -62,6 +62,7 @@ def remember(
     weights: dict | None = None,
     worn: list | None = None,
     primed_score: float = 0.0,
+    signals: list | None = None,
 ) -> None:
     """Give a customer derived memory: weights {label: (weight, alpha, beta, exposures)},
     worn [(message, load, sends, hours_since_last_send)]."""
@@ -69,7 +70,12 @@ def remember(
     CustomerState.objects.for_workspace(workspace).update_or_create(
         workspace=workspace,
         customer=customer,
-        defaults={"primed_score": primed_score, "baseline_rate": 0.1, "last_recompute_at": at},
+        defaults={
+            "primed_score": primed_score,
+            "baseline_rate": 0.1,
+            "last_recompute_at": at,
+            "signals": signals or [],
+        },
     )
     for found, (weight, alpha, beta, exposures) in (weights or {}).items():
         CustomerLabelWeight.objects.create(

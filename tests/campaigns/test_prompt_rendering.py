@@ -216,3 +216,32 @@ def test_it_strips_trailing_spaces_and_collapses_blank_lines():
     template = compile_template("a  \n\n\n\n{% if x %}b{% endif %}\t\nc \n")
     assert render_text(template, {"x": True}) == "a\n\nb\nc\n"
     assert render_text(compile_template("plain"), {}) == "plain\n"
+
+
+def test_it_takes_the_engines_signals_with_the_properties_of_their_events(workspace, rich_customer):
+    event(rich_customer, "Cart Viewed", 5, properties={"items": 2, "total": 1299.5})
+    event(rich_customer, "Cart Viewed", 40, properties={"items": 9})
+    remember(
+        rich_customer,
+        primed_score=0.8,
+        signals=[{"event": "Cart Viewed", "hours_ago": 5.0, "lift": 1.84}],
+    )
+    _, context = render(workspace)
+    (signal,) = context["primed"]["signals"]
+    assert signal == {
+        "event": '"Cart Viewed"',
+        "ago": "5 h ago",
+        "hours_before": 5.0,
+        "lift": 1.8,
+        "properties": '"items": 2, "total": 1299.5',
+    }
+    # The engine did not count "Product Viewed" this time, so neither does the prompt.
+    assert "Product Viewed" not in render(workspace)[0].text
+
+
+def test_it_falls_back_to_the_events_when_the_engines_signals_are_unreadable(
+    workspace, rich_customer
+):
+    remember(rich_customer, primed_score=0.8, signals=[{"event": "x"}, "nonsense"])
+    _, context = render(workspace)
+    assert [s["event"] for s in context["primed"]["signals"]] == ['"Product Viewed"']
