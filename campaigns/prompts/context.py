@@ -47,21 +47,22 @@ PHRASE_LIMIT = 80
 # A load of 1 is about one send of this very message a moment ago, or several similar ones.
 AVOID_MIN_LOAD = 1.0
 RECENT_SENDS_DAYS = 7
-# Evidence words from alpha + beta (the prior's strength included); without any discounted send
-# of the label the posterior is mostly prior, so the word is "weak" whatever alpha + beta is.
-EVIDENCE_WORDS = ((10.0, "weak"), (40.0, "moderate"))
+# Evidence words from the customer's own part of alpha + beta: alpha + beta minus the prior's
+# strength alpha0 + beta0, which is their recency-discounted sends of the label (`exposures`).
+# alpha + beta alone says little: the empirical-Bayes prior can weigh hundreds of pseudo-sends.
+EVIDENCE_WORDS = ((2.0, "weak"), (5.0, "moderate"))
 EVIDENCE_STRONG = "strong"
+PRIMED_MIN_SCORE = 0.1
 # Primed-score words: the score sums log(lift) of recent priming actions, decayed.
-PRIMED_WORDS = ((0.1, "not primed"), (0.5, "slightly primed"), (1.0, "primed"))
+PRIMED_WORDS = ((PRIMED_MIN_SCORE, "not primed"), (0.5, "slightly primed"), (1.0, "primed"))
 PRIMED_STRONG = "strongly primed"
 
 
 def evidence_word(evidence: float, exposures: float) -> str:
-    """Name how much a label weight rests on: weak, moderate or strong."""
-    if exposures < 1.0:
-        return "weak"
+    """Name how much of a label's weight rests on the customer's own sends: weak to strong."""
+    own = min(exposures, evidence)  # evidence = prior strength + exposures
     for upper, word in EVIDENCE_WORDS:
-        if evidence < upper:
+        if own < upper:
             return word
     return EVIDENCE_STRONG
 
@@ -496,6 +497,7 @@ class MemoryReader:
             "primed": {
                 "score": primed_score,
                 "level": primed_word(primed_score),
+                "is_primed": primed_score >= PRIMED_MIN_SCORE,
                 "signals": signal_items,
                 "summary": "; ".join(signal_text(item) for item in signal_items),
             },

@@ -25,9 +25,9 @@ We have not learned yet what this customer responds to; do not assume they are l
 {% if avoid.messages %}
 Avoid what they have seen too often; they are likely to tune it out:
 {{ avoid.summary }}{% if avoid.labels %}
-Lean away from {{ avoid.labels_text }} for now.{% endif %}
+They have had a lot of {{ avoid.labels_text }} lately: vary from it for now.{% endif %}
 {% endif %}
-{% if primed.signals %}
+{% if primed.is_primed and primed.signals %}
 They are {{ primed.level }} right now. Recent actions that often come before \
 {{ workspace.goal_event }}: {{ primed.summary }}. Be concrete and helpful rather than pushy.
 {% endif %}

@@ -151,7 +151,7 @@ def rich_customer(workspace):
         person,
         weights={
             convenience: (0.61, 30.0, 20.0, 25.0),
-            discount: (0.25, 8.0, 12.0, 6.0),
+            discount: (0.25, 8.0, 12.0, 3.0),
             bogo: (0.14, 2.0, 3.0, 0.5),
             playful: (0.7, 15.0, 10.0, 12.0),
         },

@@ -39,7 +39,7 @@ def test_it_writes_the_memory_into_the_default_prompt(workspace, rich_customer):
     assert "buy-one-get-one offers (weak evidence)" in text
     assert "Tone: this customer responds to a playful tone" in text
     assert '"Spring sale!\\n20% off everything this weekend", sent 3 times in the last 7' in text
-    assert "Lean away from discounts" in text
+    assert "They have had a lot of discounts lately" in text
     assert '"Product Viewed" 2 h ago ("product": "Laptop 14")' in text
     assert '{"age": 41, "name": "Ann", "plan": "gold"}' in text
     assert "Memory as of 2026-03-10T12:00:00Z" in text
@@ -130,13 +130,15 @@ def test_it_escapes_unicode_line_separators_json_leaves_raw():
 
 
 def test_it_names_evidence_and_priming_with_documented_thresholds():
-    assert [evidence_word(e, 5.0) for e in (9.9, 10.0, 39.9, 40.0)] == [
+    # alpha + beta of 500 is mostly prior: the customer's own sends name the evidence.
+    assert [evidence_word(500.0 + e, e) for e in (0.0, 1.9, 2.0, 4.9, 5.0, 40.0)] == [
+        "weak",
         "weak",
         "moderate",
         "moderate",
         "strong",
+        "strong",
     ]
-    assert evidence_word(400.0, 0.5) == "weak"  # all prior, no sends of its own
     assert [primed_word(s) for s in (0.0, 0.1, 0.5, 1.0)] == [
         "not primed",
         "slightly primed",
@@ -245,3 +247,10 @@ def test_it_falls_back_to_the_events_when_the_engines_signals_are_unreadable(
     remember(rich_customer, primed_score=0.8, signals=[{"event": "x"}, "nonsense"])
     _, context = render(workspace)
     assert [s["event"] for s in context["primed"]["signals"]] == ['"Product Viewed"']
+
+
+def test_it_mentions_recent_actions_only_when_the_customer_is_primed(workspace, rich_customer):
+    remember(rich_customer, primed_score=0.05)
+    prompt, context = render(workspace)
+    assert context["primed"]["signals"] and not context["primed"]["is_primed"]
+    assert "Product Viewed" not in prompt.text
