@@ -113,7 +113,7 @@ def _rows_ingest(
                 anonymous_id=row.anonymous_id,
                 name=row.name,
                 occurred_at=row.occurred_at,
-                properties=row.properties,
+                properties_json=row.properties_json,
                 message_id=message_ids.get(row.message_key),
                 message_key=row.message_key,
                 dedup_key=row.dedup_key,

@@ -114,7 +114,14 @@ def csv_lines(path: Path, mapping: CsvMapping) -> Iterator[SourceLine | None]:
         property_columns = mapping.properties or [c for c in header if c not in special]
         numeric = set(mapping.numeric)
         position = {column: index for index, column in enumerate(header)}
-        for record in reader:
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # e.g. a NUL byte; the reader goes on with the next line
+                yield SourceLine(reader.line_num, error=f"unreadable CSV: {error}")
+                continue
             number = reader.line_num
             if not any(cell.strip() for cell in record):
                 yield None

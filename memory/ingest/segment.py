@@ -68,6 +68,7 @@ class EventRow:
     traits: dict[str, Any]
     message_key: str
     dedup_key: str
+    properties_json: bytes = b"{}"
     message_text: str = ""
     message_channel: str = ""
     message_labels: dict[str, list[str]] = field(default_factory=dict)
@@ -102,12 +103,7 @@ def decode_event(payload: bytes | dict | SegmentEvent) -> SegmentEvent:
             size = len(memoryview(payload))
             if size > limits.MAX_EVENT_BYTES:
                 raise Invalid("", limits.event_too_large(size))
-            event = _decoder.decode(payload)
-            # PostgreSQL stores no NUL character; look closer only when the bytes hint at one.
-            raw = payload if isinstance(payload, bytes) else bytes(payload)
-            if b"\\u0000" in raw and _has_nul(msgspec.structs.asdict(event)):
-                raise Invalid("", "contains the NUL character (\\u0000), which cannot be stored")
-            return event
+            return _decoder.decode(payload)
         if isinstance(payload, dict):
             return msgspec.convert(payload, SegmentEvent)
     except msgspec.ValidationError as error:
@@ -115,6 +111,19 @@ def decode_event(payload: bytes | dict | SegmentEvent) -> SegmentEvent:
     except msgspec.DecodeError as error:
         raise Invalid("", f"malformed JSON: {error}") from None
     raise Invalid("", f"an event must be a JSON object, not {type(payload).__name__}")
+
+
+_NUL = "contains the NUL character (\\u0000), which PostgreSQL cannot store"
+_encode_json = msgspec.json.encode
+
+
+def _json_without_nul(value: dict[str, Any], field: str) -> bytes:
+    """Return the value as JSON, refusing the NUL character anywhere in it."""
+    encoded = _encode_json(value)
+    # Look closer only when the bytes hint at one (an escaped backslash can look alike).
+    if b"\\u0000" in encoded and _has_nul(value):
+        raise Invalid(field, _NUL)
+    return encoded
 
 
 def _has_nul(value: Any) -> bool:
@@ -213,6 +222,8 @@ def _normalise(
 
     user_id = _identifier(event.userId, "userId")
     anonymous_id = _identifier(event.anonymousId, "anonymousId")
+    if "\x00" in user_id or "\x00" in anonymous_id:
+        raise Invalid("userId" if "\x00" in user_id else "anonymousId", _NUL)
     if not user_id and not anonymous_id:
         raise Invalid("userId", "userId or anonymousId is required")
 
@@ -238,6 +249,8 @@ def _normalise(
         raise Invalid(time_field, problem)
 
     if kind == "identify":
+        if traits:
+            _json_without_nul(traits, "traits")
         return EventRow(
             index=index,
             external_id=user_id or anonymous_id,
@@ -263,6 +276,11 @@ def _normalise(
             properties = {**properties, "category": event.category}
     if len(name) > limits.MAX_EVENT_NAME_CHARS:
         raise Invalid("event", f"is longer than {limits.MAX_EVENT_NAME_CHARS} characters")
+    if "\x00" in name:
+        raise Invalid("event", _NUL)
+    properties_json = _json_without_nul(properties, "properties")
+    if traits:
+        _json_without_nul(traits, "context.traits")
 
     row = EventRow(
         index=index,
@@ -274,11 +292,14 @@ def _normalise(
         traits=traits,
         message_key=_message_key(properties),
         dedup_key="",
+        properties_json=properties_json,
     )
     if row.message_key and name == send_event:
         _message_description(row)
 
     message_id = _identifier(event.messageId, "messageId")
+    if "\x00" in message_id:
+        raise Invalid("messageId", _NUL)
     if message_id:
         row.dedup_key = message_id
     else:

@@ -34,7 +34,7 @@ class EventRecord(NamedTuple):
     anonymous_id: str
     name: str
     occurred_at: datetime
-    properties: dict[str, Any]
+    properties_json: bytes
     message_id: int | None
     message_key: str
     dedup_key: str
@@ -161,7 +161,7 @@ def _store_postgresql(workspace_id, customers, events, received_at, want_stored_
                         e.anonymous_id,
                         e.name,
                         e.occurred_at,
-                        _encode(e.properties).decode(),
+                        e.properties_json.decode(),
                         e.message_id,
                         e.message_key,
                         e.dedup_key,
@@ -303,7 +303,7 @@ def _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys
                     e.name,
                     to_db(e.occurred_at),
                     received,
-                    _encode(e.properties).decode(),
+                    e.properties_json.decode(),
                     e.message_id,
                     e.message_key,
                     e.dedup_key,

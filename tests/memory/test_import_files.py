@@ -305,3 +305,30 @@ def test_a_known_message_key_in_a_file_links_the_message(tmp_path, workspace):
     run(path, workspace=workspace.slug)
 
     assert events_of(workspace).get().message_id == message.pk
+
+
+def test_it_reports_unreadable_and_unstorable_csv_lines_and_goes_on(tmp_path, workspace):
+    path = tmp_path / "odd.csv"
+    huge = b"x" * 200_000  # past the csv module's field size limit
+    path.write_bytes(b"user,event\nu1,A\nu2,B\x00\nu3," + huge + b"\nu4,C\n")
+
+    out, err = run(path, workspace=workspace.slug, user_id_column="user", event_column="event")
+
+    assert summary_value(out, "events stored") == 2
+    assert f"{path}:3: event: contains the NUL character" in err
+    assert f"{path}:4: unreadable CSV: field larger than field limit" in err
+    assert sorted(events_of(workspace).values_list("name", flat=True)) == ["A", "C"]
+
+
+def test_it_stops_with_a_clear_error_on_a_truncated_file(tmp_path, workspace):
+    whole = gzip.compress(("\n".join(SEGMENT_LINES) + "\n").encode() * 200)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+
+    with pytest.raises(CommandError, match="could not be read to the end"):
+        run(path, workspace=workspace.slug)
+
+
+def test_it_reads_a_directory_only_as_starbucks_data(tmp_path, workspace):
+    with pytest.raises(CommandError, match="only --format starbucks"):
+        run(tmp_path, workspace=workspace.slug)

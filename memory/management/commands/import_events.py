@@ -1,5 +1,7 @@
+import lzma
 import sys
 import time
+import zlib
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -57,6 +59,8 @@ class Command(BaseCommand):
         for path in paths:
             if not path.exists():
                 raise CommandError(f"{path} does not exist.")
+            if path.is_dir() and format != "starbucks":
+                raise CommandError(f"{path} is a directory; only --format starbucks reads one.")
 
         started = time.perf_counter()
         progress = tqdm(unit=" calls", unit_scale=True, mininterval=0.5, file=sys.stderr)
@@ -86,6 +90,12 @@ class Command(BaseCommand):
                         )
                     except ValueError as error:  # a CSV mapping that does not fit the header
                         raise CommandError(f"{path}: {error}") from None
+                    except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
+                        raise CommandError(
+                            f"{path} could not be read to the end ({error}); the "
+                            f"{summary.stored:,} events before that are stored, and importing "
+                            "the file again once repaired adds only what is missing."
+                        ) from None
         finally:
             progress.close()
         self._report(summary, time.perf_counter() - started, show_errors)
