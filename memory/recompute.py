@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 MAX_SHARDS = 1000
 # The population is fitted on at most about this many customers (whole buckets of them).
 POPULATION_CUSTOMERS = 50_000
+# An incremental run refreshes the population too, on a smaller sample: it must stay quick.
+POPULATION_CUSTOMERS_INCREMENTAL = 10_000
 
 
 def engine_config(workspace: Workspace) -> EngineConfig:
@@ -151,10 +153,12 @@ def recompute_incremental_customers(*, workspace: Workspace) -> list[int]:
     return sorted(set(events.values_list("customer_id", flat=True)))
 
 
-def population_filter(*, workspace: Workspace) -> CustomerFilter:
-    """Choose whole buckets so the population sample holds about POPULATION_CUSTOMERS people."""
+def population_filter(
+    *, workspace: Workspace, customers: int = POPULATION_CUSTOMERS
+) -> CustomerFilter:
+    """Choose whole buckets so the population sample holds about `customers` people."""
     total = Customer.objects.for_workspace(workspace).count()
-    buckets = max(1, -(-total // POPULATION_CUSTOMERS))
+    buckets = max(1, -(-total // customers))
     return CustomerFilter(shard=0, shards=buckets) if buckets > 1 else CustomerFilter()
 
 
@@ -180,7 +184,12 @@ def recompute_population(*, run_id: int, preloaded: EngineInputs | None = None) 
         status=RecomputeRun.Status.RUNNING, started_at=timezone.now()
     )
     trait_keys = run.stats["trait_keys"]
-    sample = population_filter(workspace=run.workspace)
+    sample = population_filter(
+        workspace=run.workspace,
+        customers=POPULATION_CUSTOMERS_INCREMENTAL
+        if run.mode == RecomputeRun.Mode.INCREMENTAL
+        else POPULATION_CUSTOMERS,
+    )
     if preloaded is not None:
         inputs = preloaded.subset(sample)
     else:
@@ -369,12 +378,15 @@ def memory_recompute(
         # incremental run reads its few customers per shard instead.
         preloaded = None
         if customers is None:
+            started = time.perf_counter()
             preloaded = engine_inputs(
                 workspace=workspace,
                 as_of=run.as_of,
                 customers=CustomerFilter(),
                 trait_keys=run.stats["trait_keys"],
             )
+            run.timings = {"read_s": round(time.perf_counter() - started, 3)}
+            run.save(update_fields=["timings"])
         recompute_population(run_id=run.pk, preloaded=preloaded)
         for index in range(run.shards_total):
             recompute_shard(run_id=run.pk, index=index, preloaded=preloaded)
