@@ -9,8 +9,11 @@ from campaigns.models import (
     LabelSet,
     Membership,
     Message,
+    PromptSettings,
     PromptTemplate,
     PromptTemplateVersion,
+    Webhook,
+    WebhookDelivery,
     Workspace,
 )
 
@@ -101,3 +104,32 @@ class CampaignAdmin(WorkspaceScopedAdmin):
     list_display = ["slug", "name", "goal_event", "attribution_window_h", "active", "workspace"]
     list_filter = ["workspace", "active"]
     filter_horizontal = ["messages"]
+
+
+@admin.register(PromptSettings)
+class PromptSettingsAdmin(WorkspaceScopedAdmin):
+    list_display = ["workspace", "template"]
+
+
+@admin.register(Webhook)
+class WebhookAdmin(WorkspaceScopedAdmin):
+    list_display = ["url", "description", "campaign", "active", "workspace", "created_at"]
+    list_filter = ["workspace", "active"]
+    # The signing secret is shown on the webhook's page, not listed here.
+    exclude = ["secret"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(WorkspaceScopedAdmin):
+    list_display = [
+        "webhook",
+        "status",
+        "prompt_count",
+        "attempts",
+        "response_code",
+        "created_at",
+        "delivered_at",
+    ]
+    list_filter = ["workspace", "status"]
+    readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
+    show_full_result_count = False

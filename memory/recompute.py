@@ -349,6 +349,10 @@ def recompute_finish(*, run_id: int) -> RecomputeRun:
             },
         )
         RecomputeShard.objects.filter(run=run).delete()
+    # Registered webhooks receive the prompts this memory changed (a no-op without webhooks).
+    from campaigns.tasks import webhooks_deliver_changed_prompts_task
+
+    webhooks_deliver_changed_prompts_task.delay_on_commit(run.workspace_id, run.pk)
     run.refresh_from_db()
     return run
 

@@ -2,6 +2,8 @@
 
 import json
 
+from django.http import Http404
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer
 
 
@@ -21,3 +23,17 @@ class CsvRenderer(JsonLinesRenderer):
 
     media_type = "text/csv"
     format = "csv"
+
+
+class ExportFormatMixin:
+    """For streamed exports: `?format=jsonl|csv` picks the renderer; another format is a 400."""
+
+    renderer_classes = [JsonLinesRenderer, CsvRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            if force:
+                return JsonLinesRenderer(), JsonLinesRenderer.media_type
+            raise ValidationError({"format": "Use format=jsonl or format=csv."}) from None

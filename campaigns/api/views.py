@@ -1,15 +1,15 @@
 """Prompt endpoints. Thin: validate the query, call one selector or service, shape the answer."""
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.api.renderers import CsvRenderer, JsonLinesRenderer
+from campaigns.api.renderers import ExportFormatMixin
 from campaigns.api.serializers import (
     DraftRequestSerializer,
     DraftsSerializer,
@@ -136,18 +136,8 @@ class CustomerPromptPreviewView(PromptApiView):
         )
 
 
-class PromptExportView(PromptApiView):
+class PromptExportView(ExportFormatMixin, PromptApiView):
     """Stream every customer's prompt; memory stays flat whatever the number of customers."""
-
-    renderer_classes = [JsonLinesRenderer, CsvRenderer]
-
-    def perform_content_negotiation(self, request, force=False):
-        try:
-            return super().perform_content_negotiation(request, force)
-        except Http404:
-            if force:
-                return JsonLinesRenderer(), JsonLinesRenderer.media_type
-            raise ValidationError({"format": "Use format=jsonl or format=csv."}) from None
 
     @extend_schema(
         operation_id="prompts_export",

@@ -5,7 +5,7 @@ Thin: validate with a serializer, call one service or selector, shape the answer
 
 import polars as pl
 from django.conf import settings
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -13,7 +13,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.api.renderers import CsvRenderer, JsonLinesRenderer
+from campaigns.api.renderers import ExportFormatMixin
 from campaigns.authentication import HasScope, request_workspace
 from campaigns.models import ApiKey
 from memory.exports import CONTENT_TYPES, FORMATS, encode_chunks
@@ -151,19 +151,9 @@ class RecomputeDetailView(APIView):
         return Response(RecomputeRunSerializer(run).data)
 
 
-class MemoryExportView(APIView):
+class MemoryExportView(ExportFormatMixin, APIView):
     permission_classes = [HasScope]
     required_scope = ApiKey.Scope.READ
-    # DRF reads ?format= to pick a renderer: these make jsonl and csv known formats.
-    renderer_classes = [JsonLinesRenderer, CsvRenderer]
-
-    def perform_content_negotiation(self, request, force=False):
-        try:
-            return super().perform_content_negotiation(request, force)
-        except Http404:
-            if force:
-                return JsonLinesRenderer(), JsonLinesRenderer.media_type
-            raise ValidationError({"format": [f"Must be one of {', '.join(FORMATS)}."]}) from None
 
     @extend_schema(
         summary="Export tagged weights, habituation or priming (streamed)",

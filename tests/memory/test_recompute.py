@@ -172,3 +172,28 @@ def test_it_keeps_the_old_memory_when_a_recompute_fails(workspace, synthetic, mo
     assert "disk on fire" in run.error
     assert derived_rows(workspace) == before
     assert np.isfinite([row[4] for row in before["weights"]]).all()
+
+
+def test_it_sends_the_changed_prompts_to_webhooks_after_a_recompute(
+    workspace, synthetic, django_capture_on_commit_callbacks
+):
+    import json
+
+    from campaigns.webhooks.services import webhook_create
+    from config.celery import app
+    from tests.campaigns.prompt_support import Recorder
+
+    receiver = Recorder(lambda request: (200, b"ok", "text/plain"))
+    webhook_create(workspace=workspace, url=receiver.url + "/hook", description="CRM")
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            memory_recompute(workspace=workspace, as_of=AS_OF)
+    finally:
+        app.conf.task_always_eager = eager
+        receiver.close()
+    delivered = [json.loads(request["raw"]) for request in receiver.requests]
+    customers = Customer.objects.for_workspace(workspace).count()
+    assert sum(len(body["prompts"]) for body in delivered) == customers
+    assert all(r["headers"]["x-primer-signature"].startswith("t=") for r in receiver.requests)
