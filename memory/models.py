@@ -28,7 +28,14 @@ class Customer(WorkspaceOwnedModel):
 class Event(WorkspaceOwnedModel):
     """Something a customer did or was sent, as received."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    # The composite indexes below start with these columns; single-column ones would only slow
+    # every insert down.
+    workspace = models.ForeignKey(
+        "campaigns.Workspace", on_delete=models.CASCADE, related_name="events", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     name = models.CharField(max_length=200)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
