@@ -70,9 +70,28 @@ class Event(WorkspaceOwnedModel):
 class CustomerLabelWeight(WorkspaceOwnedModel):
     """Associative memory: how a customer responds to one label (a Beta posterior)."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="label_weights")
+    # Derived rows are replaced wholesale by each recompute: database-level foreign-key checks
+    # would double the write-back's cost and guard nothing the swap does not (Django still
+    # cascades deletes).
+    workspace = models.ForeignKey(
+        "campaigns.Workspace",
+        on_delete=models.CASCADE,
+        related_name="%(class)ss",
+        db_constraint=False,
+    )
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="label_weights",
+        db_constraint=False,
+        db_index=False,  # the unique (customer, label) index serves customer lookups
+    )
     label = models.ForeignKey(
-        "campaigns.Label", on_delete=models.CASCADE, related_name="customer_weights"
+        "campaigns.Label",
+        on_delete=models.CASCADE,
+        related_name="customer_weights",
+        db_constraint=False,
+        db_index=False,  # looked up only when a label is deleted
     )
     alpha = models.FloatField()
     beta = models.FloatField()
@@ -94,9 +113,28 @@ class CustomerLabelWeight(WorkspaceOwnedModel):
 class CustomerMessageHabituation(WorkspaceOwnedModel):
     """Non-associative memory: how worn a message is for a customer."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="habituation")
+    # Derived rows are replaced wholesale by each recompute: database-level foreign-key checks
+    # would double the write-back's cost and guard nothing the swap does not (Django still
+    # cascades deletes).
+    workspace = models.ForeignKey(
+        "campaigns.Workspace",
+        on_delete=models.CASCADE,
+        related_name="%(class)ss",
+        db_constraint=False,
+    )
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="habituation",
+        db_constraint=False,
+        db_index=False,  # the unique (customer, message) index serves customer lookups
+    )
     message = models.ForeignKey(
-        "campaigns.Message", on_delete=models.CASCADE, related_name="habituation"
+        "campaigns.Message",
+        on_delete=models.CASCADE,
+        related_name="habituation",
+        db_constraint=False,
+        db_index=False,  # looked up only when a message is deleted
     )
     load = models.FloatField(help_text="Sum of similarity to past sends, decayed by age.")
     sends = models.PositiveIntegerField(default=0, help_text="Times this exact message was sent.")
@@ -131,7 +169,18 @@ class PrimingIndicator(WorkspaceOwnedModel):
 class CustomerState(WorkspaceOwnedModel):
     """Per-customer summary: how primed now, baseline, and when memory was last computed."""
 
-    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="state")
+    # Derived rows are replaced wholesale by each recompute: database-level foreign-key checks
+    # would double the write-back's cost and guard nothing the swap does not (Django still
+    # cascades deletes).
+    workspace = models.ForeignKey(
+        "campaigns.Workspace",
+        on_delete=models.CASCADE,
+        related_name="%(class)ss",
+        db_constraint=False,
+    )
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, related_name="state", db_constraint=False
+    )
     primed_score = models.FloatField(default=0.0)
     baseline_rate = models.FloatField(null=True, blank=True)
     signals = models.JSONField(default=list, blank=True)

@@ -36,6 +36,9 @@ PRIMING_COLUMNS = [
     "support",
     "median_lead_h",
 ]
+# The most worn messages kept per customer: what pages, prompts and exports show, and a
+# bounded write however many messages a workspace has.
+HABITUATION_PER_CUSTOMER = 10
 TABLES = {
     "weights": ("memory_customerlabelweight", WEIGHT_COLUMNS),
     "habituation": ("memory_customermessagehabituation", HABITUATION_COLUMNS),
@@ -64,6 +67,9 @@ def to_database_ids(
     )
     habituation = (
         result["habituation"]
+        .sort(["customer", "load", "message"], descending=[False, True, False])
+        .group_by("customer", maintain_order=True)
+        .head(HABITUATION_PER_CUSTOMER)
         .join(customers, on="customer")
         .join(messages, on="message")
         .with_columns(_hours_to_datetime("last_sent_t").alias("last_sent_at"))
