@@ -49,7 +49,7 @@ MAX_SHARDS = 1000
 # The population is fitted on at most about this many customers (whole buckets of them).
 POPULATION_CUSTOMERS = 50_000
 # An incremental run refreshes the population too, on a smaller sample: it must stay quick.
-POPULATION_CUSTOMERS_INCREMENTAL = 10_000
+POPULATION_CUSTOMERS_INCREMENTAL = 5_000
 
 
 def engine_config(workspace: Workspace) -> EngineConfig:
