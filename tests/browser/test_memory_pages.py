@@ -1,0 +1,47 @@
+"""The memory pages in a real browser: charts drawn, live recompute status, scoped data."""
+
+import pytest
+
+from campaigns.models import Membership
+from memory.recompute import memory_recompute
+from tests.memory.engine_fixtures import AS_OF, load_synthetic
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def logged_in(page, workspace, make_user):
+    make_user("analyst", workspace=workspace, role=Membership.Role.EDITOR)
+    page.goto("/login/")
+    page.fill("#id_username", "analyst")
+    page.fill("#id_password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#labels")
+    return page
+
+
+def test_it_draws_a_customers_memory(logged_in, workspace):
+    load_synthetic(workspace, customers=60, events=6_000)
+    memory_recompute(workspace=workspace, as_of=AS_OF)
+    page = logged_in
+    page.goto("/customers/?q=c1")
+    page.click("#customers a >> text=c12")
+    page.wait_for_selector("#associative .figure .main-svg")
+    assert page.locator("#associative .figure").count() == 2  # offer and tone
+    assert page.locator("#habituation tbody tr").count() >= 1
+    assert page.locator("#next-best tbody tr").count() == 5
+    page.goto("/memory/")
+    page.wait_for_selector("#priming .figure .main-svg")
+    assert "Product Viewed" in page.locator("#priming table").inner_text()
+
+
+def test_it_recomputes_from_the_page(logged_in, workspace, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # in-process, as in the demo, even beside Redis
+    load_synthetic(workspace, customers=30, events=3_000)
+    page = logged_in
+    page.goto("/memory/")
+    assert "No recompute yet" in page.locator("#recompute").inner_text()
+    page.click("button[value=full]")
+    page.wait_for_selector(".flash li")
+    assert "finished" in page.locator(".flash").inner_text()
+    assert "succeeded" in page.locator("#recompute table").inner_text()
