@@ -21,7 +21,8 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	@echo "Database: $${DATABASE_URL:-SQLite (set DATABASE_URL=postgres://... for PostgreSQL)}"
-	@echo "Tasks:    $${REDIS_URL:+Celery workers on $$REDIS_URL}$${REDIS_URL:-in-process (set REDIS_URL=redis://... for real workers)}"
+	@if [ -n "$$REDIS_URL" ]; then echo "Tasks:    Celery workers on $$REDIS_URL"; \
+	else echo "Tasks:    in-process (set REDIS_URL=redis://... for real workers)"; fi
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	PRIMER_ENV=test $(PY) -m pytest
