@@ -67,18 +67,27 @@ class Event(WorkspaceOwnedModel):
         return bool(self.message_key) and self.message_id is None
 
 
-class CustomerLabelWeight(WorkspaceOwnedModel):
-    """Associative memory: how a customer responds to one label (a Beta posterior)."""
+class DerivedRow(WorkspaceOwnedModel):
+    """Base of the rows a recompute writes; they are replaced wholesale by each recompute.
 
-    # Derived rows are replaced wholesale by each recompute: database-level foreign-key checks
-    # would double the write-back's cost and guard nothing the swap does not (Django still
-    # cascades deletes).
+    Database-level foreign-key checks would double the write-back's cost and guard nothing
+    the swap does not (Django still cascades deletes), so these tables have none.
+    """
+
     workspace = models.ForeignKey(
         "campaigns.Workspace",
         on_delete=models.CASCADE,
         related_name="%(class)ss",
         db_constraint=False,
     )
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        abstract = True
+
+
+class CustomerLabelWeight(DerivedRow):
+    """Associative memory: how a customer responds to one label (a Beta posterior)."""
+
     customer = models.ForeignKey(
         Customer,
         on_delete=models.CASCADE,
@@ -104,24 +113,15 @@ class CustomerLabelWeight(WorkspaceOwnedModel):
     lift = models.FloatField(help_text="Response rate over the customer's own baseline.")
     computed_at = models.DateTimeField()
 
-    class Meta(WorkspaceOwnedModel.Meta):
+    class Meta(DerivedRow.Meta):
         constraints = [
             models.UniqueConstraint(fields=["customer", "label"], name="labelweight_unique")
         ]
 
 
-class CustomerMessageHabituation(WorkspaceOwnedModel):
+class CustomerMessageHabituation(DerivedRow):
     """Non-associative memory: how worn a message is for a customer."""
 
-    # Derived rows are replaced wholesale by each recompute: database-level foreign-key checks
-    # would double the write-back's cost and guard nothing the swap does not (Django still
-    # cascades deletes).
-    workspace = models.ForeignKey(
-        "campaigns.Workspace",
-        on_delete=models.CASCADE,
-        related_name="%(class)ss",
-        db_constraint=False,
-    )
     customer = models.ForeignKey(
         Customer,
         on_delete=models.CASCADE,
@@ -141,7 +141,7 @@ class CustomerMessageHabituation(WorkspaceOwnedModel):
     last_sent_at = models.DateTimeField(null=True, blank=True)
     computed_at = models.DateTimeField()
 
-    class Meta(WorkspaceOwnedModel.Meta):
+    class Meta(DerivedRow.Meta):
         constraints = [
             models.UniqueConstraint(fields=["customer", "message"], name="habituation_unique")
         ]
@@ -166,18 +166,9 @@ class PrimingIndicator(WorkspaceOwnedModel):
         ]
 
 
-class CustomerState(WorkspaceOwnedModel):
+class CustomerState(DerivedRow):
     """Per-customer summary: how primed now, baseline, and when memory was last computed."""
 
-    # Derived rows are replaced wholesale by each recompute: database-level foreign-key checks
-    # would double the write-back's cost and guard nothing the swap does not (Django still
-    # cascades deletes).
-    workspace = models.ForeignKey(
-        "campaigns.Workspace",
-        on_delete=models.CASCADE,
-        related_name="%(class)ss",
-        db_constraint=False,
-    )
     customer = models.OneToOneField(
         Customer, on_delete=models.CASCADE, related_name="state", db_constraint=False
     )
