@@ -59,7 +59,7 @@ def test_it_recovers_planted_preferences(workspace, synthetic):
     joined = learned.join(truth, on=["external_id", "label_set", "label"])
     rho = spearmanr(joined["lift"], joined["preference"]).statistic
     # Measured 0.251 on this small workspace (240 customers, ~8 sends each before as_of);
-    # the pure engine reaches 0.341 on a larger one (tests/memory/test_scoring_pipeline.py).
+    # the pure engine reaches 0.341 on 1,000 customers (tests/memory/test_scoring_pipeline.py).
     assert rho > 0.2, rho
 
 
