@@ -139,18 +139,32 @@ def recompute_start(
     )
 
 
-def recompute_incremental_customers(*, workspace: Workspace) -> list[int]:
-    """Return ids of customers with events received since the last successful run started."""
+# Past this many changed customers an incremental run is a full one: it would cost about the
+# same, and an id list this long would pass the databases' limits on query parameters.
+INCREMENTAL_MAX_CUSTOMERS = 20_000
+
+
+def recompute_incremental_customers(*, workspace: Workspace) -> list[int] | None:
+    """Return ids of customers with events received since the last successful run started.
+
+    None means everyone: there is no earlier run, or too many customers changed.
+    """
     last = (
         RecomputeRun.objects.for_workspace(workspace)
         .filter(status=RecomputeRun.Status.SUCCEEDED)
         .order_by("-started_at")
         .first()
     )
-    events = Event.objects.for_workspace(workspace)
-    if last is not None and last.started_at is not None:
-        events = events.filter(received_at__gte=last.started_at)
-    return sorted(set(events.values_list("customer_id", flat=True)))
+    if last is None or last.started_at is None:
+        return None
+    changed = list(
+        Event.objects.for_workspace(workspace)
+        .filter(received_at__gte=last.started_at)
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+        .distinct()[: INCREMENTAL_MAX_CUSTOMERS + 1]
+    )
+    return None if len(changed) > INCREMENTAL_MAX_CUSTOMERS else changed
 
 
 def population_filter(
@@ -431,7 +445,7 @@ def recompute_enqueue(
     """Start a recompute on the Celery workers (in-process when there is no broker)."""
     workspace = Workspace.objects.get(pk=workspace_id)
     customers = recompute_incremental_customers(workspace=workspace) if incremental else None
-    mode = RecomputeRun.Mode.INCREMENTAL if incremental else RecomputeRun.Mode.FULL
+    mode = RecomputeRun.Mode.INCREMENTAL if customers is not None else RecomputeRun.Mode.FULL
     run = recompute_start(workspace=workspace, as_of=as_of, customer_ids=customers, mode=mode)
     _dispatch_after_commit(run.pk)
     return run

@@ -5,6 +5,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 import pytest
+from django.utils import timezone
 from scipy.stats import spearmanr
 
 from campaigns.models import Workspace
@@ -198,3 +199,17 @@ def test_it_sends_the_changed_prompts_to_webhooks_after_a_recompute(
     customers = Customer.objects.for_workspace(workspace).count()
     assert sum(len(body["prompts"]) for body in delivered) == customers
     assert all(r["headers"]["x-primer-signature"].startswith("t=") for r in receiver.requests)
+
+
+def test_it_recomputes_everyone_when_an_incremental_run_has_no_earlier_run(workspace, synthetic):
+    run = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    assert run.mode == RecomputeRun.Mode.FULL
+    assert run.customers == Customer.objects.for_workspace(workspace).count()
+
+
+def test_it_turns_a_large_incremental_run_into_a_full_one(workspace, synthetic, monkeypatch):
+    memory_recompute(workspace=workspace, as_of=AS_OF)
+    Event.objects.for_workspace(workspace).update(received_at=timezone.now() + timedelta(days=1))
+    monkeypatch.setattr("memory.recompute.INCREMENTAL_MAX_CUSTOMERS", 10)
+    run = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    assert run.mode == RecomputeRun.Mode.FULL
