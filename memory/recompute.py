@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 from django.conf import settings
@@ -414,11 +414,6 @@ def memory_recompute(
     except Exception as error:
         recompute_fail(run_id=run.pk, error=f"{type(error).__name__}: {error}")
         raise
-
-
-def as_of_from_hours(hours: float) -> datetime:
-    """Return the aware datetime for an engine clock reading."""
-    return datetime.fromtimestamp(hours * 3600.0, tz=UTC)
 
 
 # Debounce: after ingestion, one incremental recompute per workspace per this many seconds.

@@ -4,7 +4,7 @@ For tests and benchmarks: customers and events go in with COPY on PostgreSQL (ex
 SQLite), never one ORM save per row. Engine hours become times after `origin`.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import polars as pl
 from django.db import connection, transaction
@@ -123,8 +123,3 @@ def engine_frames_load(
         for start in range(0, rows.height, 1_000_000):
             frame_insert(cursor, "memory_event", rows.slice(start, 1_000_000))
     return {"customers": customers.height, "events": rows.height, "messages": len(stored)}
-
-
-def hours_after(origin: datetime, hours: float) -> datetime:
-    """Return the time `hours` after origin."""
-    return origin + timedelta(hours=hours)
