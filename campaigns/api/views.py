@@ -26,13 +26,14 @@ from campaigns.llm import LlmUnavailable, llm_preview
 from campaigns.models import ApiKey, Label
 from campaigns.prompts.drafts import message_drafts_propose
 from campaigns.prompts.engine import TemplateProblem, compile_template
-from campaigns.prompts.export import CONTENT_TYPES, encode_chunks
+from campaigns.prompts.export import encode_chunks
 from campaigns.prompts.selectors import (
     PromptChoiceError,
     prompt_choice,
     prompt_chunks,
     prompt_for_customer,
 )
+from memory.exports import CONTENT_TYPES
 
 COMMON_ERRORS = {
     401: OpenApiResponse(description="Missing, wrong or revoked API key."),

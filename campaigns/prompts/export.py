@@ -22,10 +22,9 @@ from campaigns.prompts.selectors import (
     prompt_chunks,
     prompts_in_range,
 )
+from memory.exports import FORMATS  # one definition for both exports
 
-FORMATS = ("jsonl", "csv")
 _JSON = msgspec.json.Encoder()
-CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
 def encode_chunks(chunks: Iterable[list[RenderedPrompt]], fmt: str) -> Iterator[str]:
