@@ -146,6 +146,7 @@ def customer_pass(
         label_priors=population.label_priors,
         pooled_baseline_rate=population.pooled_baseline_rate,
         pooled_frequency_rate_h=population.pooled_frequency_rate_h,
+        pooled_rate_h=population.baseline.pooled_rate_h,
     )
     return CustomerPass(state=state, observed=observed, baselines=baselines, signals=signals)
 

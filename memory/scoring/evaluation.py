@@ -4,7 +4,8 @@ Every model is scored on the same sends: those at or after the cut-off whose win
 inside the data (the same attribution rule the engine learns with). Variants refit only the
 scoring model's coefficients on the replayed slices before the cut-off, with a subset of the
 features: the population rate per message (the "average customer"), the customer's baseline
-alone, the full memory, and the full memory with each memory removed (ablation).
+alone, the full memory, and the full memory with each memory (and the message x frequency
+interaction) removed (ablation).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "population rate per message": FEATURE_GROUPS["message"],
     "customer baseline only": FEATURE_GROUPS["baseline"],
     "full memory": ALL_FEATURES,
+    "full memory without the interaction": _without("interaction"),
     "full memory without associative": _without("associative"),
     "full memory without habituation": _without("habituation"),
     "full memory without priming": _without("priming"),

@@ -67,12 +67,13 @@ class EngineConfig:
     interval_level: float = 0.90
     similarity_neighbours: int = 20
     # Replayed cut-offs for fitting: as_of - (j + 1) * step for j < snapshots; the newest
-    # snapshot calibrates (Platt), the older ones fit the coefficients.
-    training_snapshots: int = 3
-    training_step_h: float = 144.0
+    # snapshot calibrates (Platt), the older ones fit the coefficients. A step of one window
+    # keeps each replayed send's memory at most a window older than the send, as when scoring.
+    training_snapshots: int = 6
+    training_step_h: float = 72.0
     # False: fit the coefficients on every replayed slice and calibrate on the newest one.
     calibrate_on_held_out: bool = False
-    max_training_customers: int = 10_000
+    max_training_customers: int = 20_000
     max_curve_sends: int = 200_000
     model_l2: float = 1.0
     # A marketer boost b in [-1, 1] multiplies a message's ranking odds by boost_odds ** mean(b).

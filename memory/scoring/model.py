@@ -19,8 +19,10 @@ from memory.scoring.frames import EngineConfig
 from memory.scoring.regression import fit_logistic, logit
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
-    "baseline": ("baseline", "frequency", "recency", "never_goal"),
+    "baseline": ("baseline", "frequency", "recency", "never_goal", "segment"),
     "message": ("message",),
+    # How a message's pull depends on how often the customer buys (message x frequency).
+    "interaction": ("message_frequency",),
     "associative": ("association",),
     "habituation": ("habituation",),
     "priming": ("primed",),
@@ -49,6 +51,8 @@ class MemoryState:
     # Population fallbacks for customers the state does not cover (fitted, not from this shard).
     pooled_baseline_rate: float = 0.5
     pooled_frequency_rate_h: float = 1e-3
+    # The population's goal rate (goals over observed hours): what a segment rate is relative to.
+    pooled_rate_h: float = 1e-3
 
     @property
     def n_customers(self) -> int:
@@ -107,7 +111,7 @@ def candidate_features(
     window = state.config.attribution_window_h
     baseline = _take(state.baseline_rate, customers, known_customer, base_pooled)
     frequency = _take(state.frequency_rate_h, customers, known_customer, freq_pooled)
-    segment = _take(state.segment_rate_h, customers, known_customer, freq_pooled)
+    segment = _take(state.segment_rate_h, customers, known_customer, state.pooled_rate_h)
     since = _take(state.hours_since_goal, customers, known_customer, np.nan)
     message = _take(state.message_rate, messages, known_message, pooled_message)
     association_matrix = state.association if association_override is None else association_override
@@ -122,17 +126,39 @@ def candidate_features(
             state.exposure, state.similarity, customers[both], messages[both]
         )
     primed = _take(state.primed, customers, known_customer, 0.0)
+    log_frequency = np.log(np.maximum(frequency * window, 1e-6))
+    message_logit = logit(message)
     return {
         "baseline": logit(baseline),
-        "frequency": np.log(np.maximum(frequency * window, 1e-6)),
-        "segment": np.log(np.maximum(segment * window, 1e-6)),
+        "frequency": log_frequency,
+        # Relative to the population: without traits it is 0 for everyone, whatever the time.
+        "segment": np.log(np.maximum(segment, 1e-12) / max(state.pooled_rate_h, 1e-12)),
         "recency": np.where(np.isnan(since), 0.0, np.log1p(np.nan_to_num(since))),
         "never_goal": np.isnan(since).astype(np.float64),
-        "message": logit(message),
+        "message": message_logit,
+        "message_frequency": message_frequency(
+            message_logit,
+            log_frequency,
+            float(logit(np.array([pooled_message]))[0]),
+            float(np.log(max(freq_pooled * window, 1e-6))),
+        ),
         "association": association,
         "habituation": habituation,
         "primed": primed,
     }
+
+
+def message_frequency(
+    message: np.ndarray, frequency: np.ndarray, message_centre: float, frequency_centre: float
+) -> np.ndarray:
+    """Return (message - its centre) * (frequency - its centre): both features, centred.
+
+    ``message`` is the logit of the message's population response rate and ``frequency`` the
+    log of the customer's expected goals in a window; the centres are the population's (the
+    logit of the mean message rate, the log of the mean frequency), so the product is 0 for an
+    average message or an average customer and the two main effects keep their meaning.
+    """
+    return (message - message_centre) * (frequency - frequency_centre)
 
 
 def feature_matrix(features: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:

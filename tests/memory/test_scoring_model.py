@@ -1,0 +1,87 @@
+"""The scoring model's features: the trait-segment rate and the message x frequency interaction."""
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import sparse
+
+from memory.scoring import compute_memory
+from memory.scoring.frames import EngineConfig
+from memory.scoring.model import ALL_FEATURES, MemoryState, candidate_features, message_frequency
+from memory.scoring.regression import logit
+from memory.scoring.synthetic import synthetic_workspace
+
+WINDOW = 72.0
+
+
+def state(frequency_rate_h, segment_rate_h, message_rate) -> MemoryState:
+    """Return a state of two customers and two unlabelled messages with these rates."""
+    customers, messages = len(frequency_rate_h), len(message_rate)
+    return MemoryState(
+        horizon=100.0,
+        config=EngineConfig(attribution_window_h=WINDOW),
+        baseline_rate=np.full(customers, 0.5),
+        frequency_rate_h=np.asarray(frequency_rate_h, dtype=np.float64),
+        segment_rate_h=np.asarray(segment_rate_h, dtype=np.float64),
+        hours_since_goal=np.full(customers, 10.0),
+        message_rate=np.asarray(message_rate, dtype=np.float64),
+        association=sparse.csr_matrix((customers, 1)),
+        message_labels=sparse.csr_matrix((messages, 1)),
+        exposure=sparse.csr_matrix((customers, messages)),
+        similarity=sparse.identity(messages, format="csr"),
+        primed=np.zeros(customers),
+        weights=pl.DataFrame(),
+        label_priors=pl.DataFrame(),
+        pooled_baseline_rate=0.5,
+        pooled_frequency_rate_h=1 / WINDOW,
+        pooled_rate_h=1 / WINDOW,
+    )
+
+
+def test_it_multiplies_the_centred_message_and_frequency():
+    # (2 - 0.5) * (-1 - 1) and (0.5 - 0.5) * anything.
+    product = message_frequency(np.array([2.0, 0.5]), np.array([-1.0, 3.0]), 0.5, 1.0)
+    assert product.tolist() == [-3.0, 0.0]
+
+
+def test_it_centres_the_interaction_on_the_population():
+    # Customer 0 buys e times a window, customer 1 once (the population mean frequency is once
+    # a window); message 0 has the mean message rate 0.5, message 1 a rate of 0.8.
+    features = candidate_features(
+        state([np.e / WINDOW, 1 / WINDOW], [2 / WINDOW, 1 / WINDOW], [0.2, 0.8]),
+        np.array([0, 0, 1, 1]),
+        np.array([0, 1, 0, 1]),
+    )
+    assert features["frequency"] == pytest.approx([1.0, 1.0, 0.0, 0.0])
+    message = logit(np.array([0.2, 0.8, 0.2, 0.8]))
+    assert features["message"] == pytest.approx(message)
+    # ln(e) = 1 above the mean frequency: the message's logit, centred on logit(0.5) = 0.
+    assert features["message_frequency"] == pytest.approx([message[0], message[1], 0.0, 0.0])
+
+
+def test_it_gives_the_segment_rate_relative_to_the_population_rate():
+    features = candidate_features(
+        state([1 / WINDOW, 1 / WINDOW], [2 / WINDOW, 0.5 / WINDOW], [0.5]),
+        np.array([0, 1, 2]),
+        np.array([0, 0, 0]),
+    )
+    # ln(segment rate / population rate); an unknown customer (2) is at the population's rate.
+    assert features["segment"] == pytest.approx([np.log(2.0), np.log(0.5), 0.0])
+    assert features["message_frequency"] == pytest.approx([0.0, 0.0, 0.0])
+
+
+def test_it_uses_the_trait_segment_only_when_traits_vary():
+    workspace = synthetic_workspace(200, 16_000, seed=4)
+    traits = pl.DataFrame(
+        {
+            "customer": np.arange(200, dtype=np.int64),
+            "tier": ["gold" if c % 4 == 0 else "basic" for c in range(200)],
+        }
+    )
+    args = (workspace.events, workspace.messages, workspace.message_labels, workspace.config)
+    with_traits = compute_memory(*args, as_of=1_500.0, traits=traits)
+    without = compute_memory(*args, as_of=1_500.0)
+    assert "segment" in with_traits.model.features
+    # Without traits everyone's segment rate is the pooled rate: a constant the fit drops.
+    assert "segment" not in without.model.features
+    assert set(without.model.features) == set(ALL_FEATURES) - {"segment"}
