@@ -7,6 +7,7 @@ import json
 import lzma
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from memory.scoring.evaluation import VARIANTS
 from memory.scoring.frames import EngineConfig
-from memory.scoring.model import ALL_FEATURES, FEATURE_GROUPS, candidate_features, predict
+from memory.scoring.model import ALL_FEATURES, candidate_features, predict
 from memory.scoring.outcomes import events_before, send_outcomes
 from memory.scoring.pipeline import compute_memory, fit_model
 from memory.scoring.sharded import fit_population, score_with_population
@@ -170,29 +172,19 @@ def evaluate(cutoff: float, use_traits: bool) -> None:
     features = candidate_features(
         result.state, test["customer"].to_numpy(), test["message"].to_numpy()
     )
-    groups = FEATURE_GROUPS
-    everything = ALL_FEATURES
-    variants = {
-        "population rate per offer": groups["message"],
-        "customer baseline only": groups["baseline"],
-        "full memory": everything,
-        "  minus associative": tuple(f for f in everything if f not in groups["associative"]),
-        "  minus habituation": tuple(f for f in everything if f not in groups["habituation"]),
-        "  minus priming": tuple(f for f in everything if f not in groups["priming"]),
-    }
     print(
         f"Starbucks, cut-off {cutoff:g} h, window {config.attribution_window_h:g} h, "
         f"traits {'on' if use_traits else 'off'}: {int(result.stats['resolved_sends'])} resolved "
         f"sends before the cut-off, {test.height} sends scored after it "
         f"(goal rate {outcome.mean():.3f})"
     )
-    print(f"{'model':28s} {'AUC':>6s} {'log loss':>9s} {'top-decile rate':>16s}")
-    for name, feature_names in variants.items():
+    print(f"{'model':36s} {'AUC':>6s} {'log loss':>9s} {'top-decile rate':>16s}")
+    for name, feature_names in VARIANTS.items():
         model = fit_model(result.replay, feature_names, config)
         p, _ = predict(model, features)
         auc, loss, top = metrics(outcome, p)
-        print(f"{name:28s} {auc:6.3f} {loss:9.4f} {top:16.3f}")
-    full = fit_model(result.replay, everything, config)
+        print(f"{name:36s} {auc:6.4f} {loss:9.4f} {top:16.3f}")
+    full = fit_model(result.replay, ALL_FEATURES, config)
     print(
         "full model coefficients:",
         dict(zip(("intercept", *full.features), np.round(full.coefficients, 3), strict=True)),
@@ -212,6 +204,90 @@ def evaluate(cutoff: float, use_traits: bool) -> None:
     print(result.habituation_curve)
     print({k: round(v, 4) for k, v in result.stats.items()})
     print(f"load {loaded - started:.1f} s, compute_memory {computed - loaded:.1f} s")
+
+
+# The choice of features and replay defaults is made on data before the test cut-off only.
+VALIDATION_END = 504.0
+VALIDATION_CUTOFFS = (336.0, 408.0)
+# The defaults before issue #6: what the validation compares the new ones with.
+PREVIOUS_REPLAY = {
+    "training_snapshots": 3,
+    "training_step_h": 144.0,
+    "max_training_customers": 10_000,
+}
+PREVIOUS_FEATURES = tuple(f for f in ALL_FEATURES if f not in ("segment", "message_frequency"))
+Check = tuple[list[tuple[dict[str, np.ndarray], np.ndarray]], dict[str, np.ndarray], np.ndarray]
+
+
+def validation_checks(config: EngineConfig, use_traits: bool) -> dict[str, Check]:
+    """Return (replayed slices, test features, test outcomes) of each check before the cut-off.
+
+    Every event at or after ``VALIDATION_END`` is dropped first. "cut-off c": memory as of c,
+    scored on the sends at or after c whose window closes before VALIDATION_END (336: the sends
+    at 336 and 408; 408: those at 408). "replay": the replay a run as of VALIDATION_END fits on,
+    its newest slice held out as the test and the older ones fitting and calibrating the model.
+    """
+    events, messages, message_labels, traits = to_contract(*load_events())
+    events = events.filter(pl.col("t") < VALIDATION_END)
+    traits = traits if use_traits else None
+    checks = {}
+    for cutoff in VALIDATION_CUTOFFS:
+        result = compute_memory(events, messages, message_labels, config, cutoff, traits=traits)
+        test = evaluation_sends(events, config, cutoff)
+        features = candidate_features(
+            result.state, test["customer"].to_numpy(), test["message"].to_numpy()
+        )
+        checks[f"cut-off {cutoff:g}"] = (
+            result.replay,
+            features,
+            test["goal"].to_numpy().astype(np.float64),
+        )
+    result = compute_memory(events, messages, message_labels, config, VALIDATION_END, traits=traits)
+    if len(result.replay) > 1:
+        newest_features, newest_outcomes = result.replay[0]
+        checks["replay"] = (result.replay[1:], newest_features, newest_outcomes)
+    return checks
+
+
+def validate(use_traits: bool) -> None:
+    """Print each variant's AUC and log loss on the checks before the cut-off, and their means."""
+    started = time.perf_counter()
+    config = EngineConfig(goal_event=GOAL_EVENT, send_event=SEND_EVENT, open_event=OPEN_EVENT)
+    variants = {
+        **{name: (config, names) for name, names in VARIANTS.items()},
+        "full memory without segment": (
+            config,
+            tuple(f for f in ALL_FEATURES if f != "segment"),
+        ),
+        "previous features": (config, PREVIOUS_FEATURES),
+        "previous features and replay": (replace(config, **PREVIOUS_REPLAY), PREVIOUS_FEATURES),
+        "full memory, previous replay": (replace(config, **PREVIOUS_REPLAY), ALL_FEATURES),
+    }
+    checks = {key: validation_checks(key, use_traits) for key in {c for c, _ in variants.values()}}
+    names = list(checks[config])
+    print(
+        f"Validation: events before {VALIDATION_END:g} h only, traits "
+        f"{'on' if use_traits else 'off'}. Test sends per check: "
+        + ", ".join(f"{name} {check[2].size}" for name, check in checks[config].items())
+    )
+    print(
+        "(the replay check's held-out slice depends on the replay step: compare replay "
+        "settings on the cut-off checks)"
+    )
+    header = "".join(f" {name:>16s}" for name in [*names, "mean"])
+    print(f"{'AUC / log loss':36s}{header}")
+    for name, (variant_config, features) in variants.items():
+        cells, aucs, losses = [], [], []
+        for replay, test_features, outcome in checks[variant_config].values():
+            model = fit_model(replay, features, variant_config)
+            p, _ = predict(model, test_features)
+            auc, loss, _ = metrics(outcome, p)
+            aucs.append(auc)
+            losses.append(loss)
+            cells.append(f"{auc:.4f} {loss:.4f}")
+        cells.append(f"{np.mean(aucs):.4f} {np.mean(losses):.4f}")
+        print(f"{name:36s}" + "".join(f" {cell:>16s}" for cell in cells))
+    print(f"validation {time.perf_counter() - started:.1f} s\n")
 
 
 def bucket(frame: pl.DataFrame | None, index: int, count: int) -> pl.DataFrame | None:
@@ -277,7 +353,15 @@ def main() -> None:
         default=1,
         help="fit the sharded run's population on one of this many customer buckets",
     )
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help=f"first score every variant on data before {VALIDATION_END:g} h only "
+        f"(cut-offs {', '.join(f'{c:g}' for c in VALIDATION_CUTOFFS)} and the replay)",
+    )
     arguments = parser.parse_args()
+    if arguments.validate:
+        validate(not arguments.no_traits)
     evaluate(arguments.cutoff, not arguments.no_traits)
     if arguments.shards:
         evaluate_sharded(
