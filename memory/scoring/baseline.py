@@ -41,6 +41,17 @@ def gamma_shape(counts: np.ndarray, expected: np.ndarray, lower: float, upper: f
     return float(np.clip(np.sum(expected**2) / excess, lower, upper))
 
 
+def frequency_rates(
+    goals: np.ndarray, observed_h: np.ndarray, prior_rate_h: np.ndarray, shape: float
+) -> np.ndarray:
+    """Return the Gamma-Poisson posterior mean goal rate per hour of each customer.
+
+    ``(shape + goals) / (shape / prior_rate_h + observed_h)``: the customer's own goals over
+    their observed hours, with ``shape`` pseudo-goals at their prior (segment) rate.
+    """
+    return (shape + goals) / (shape / prior_rate_h + observed_h)
+
+
 def covered_hours(sends: pl.DataFrame, window: float, horizon: float) -> pl.DataFrame:
     """Return per customer the length of the union of windows [t, t + window) before horizon."""
     frame = sends.select("customer", "t").sort("customer", "t")
@@ -162,6 +173,10 @@ class BaselinePrior:
         predicted = np.exp(design @ self.coefficients + self.intercept)
         return np.clip(predicted, self.pooled_rate_h / 20, self.pooled_rate_h * 20)
 
+    def segment_rates(self, traits: pl.DataFrame | None, n_customers: int) -> np.ndarray:
+        """Return the prior goal rate per hour of customers 0..n-1 from their traits."""
+        return self.prior_rates(_design(self, traits, n_customers))
+
     def to_dict(self) -> dict:
         """Return a JSON-safe dict (floats round-trip exactly through json)."""
         return {
@@ -272,11 +287,11 @@ def fit_baseline_prior(
             prior.traits = encoder
             prior.coefficients = np.asarray(regression.coef_, dtype=np.float64)
             prior.intercept = float(regression.intercept_)
-    all_prior = prior.prior_rates(_design(prior, traits, n_customers))
+    all_prior = prior.segment_rates(traits, n_customers)
     prior.all_shape = gamma_shape(
         goals, all_prior * observed_h, config.baseline_shape_min, config.baseline_shape_max
     )
-    frequency = (prior.all_shape + goals) / (prior.all_shape / all_prior + observed_h)
+    frequency = frequency_rates(goals, observed_h, all_prior, prior.all_shape)
     free_goals = counts["free_goals"].to_numpy()
     free_h = counts["free_h"].to_numpy()
     ratio = _pooled_rate(free_goals, free_h) / max(_pooled_rate(goals, observed_h), 1e-12)
@@ -312,8 +327,8 @@ def apply_baseline(
     """
     goals = counts["goals"].to_numpy()
     observed_h = counts["observed_h"].to_numpy()
-    all_prior = prior.prior_rates(_design(prior, traits, counts.height))
-    frequency = (prior.all_shape + goals) / (prior.all_shape / all_prior + observed_h)
+    all_prior = prior.segment_rates(traits, counts.height)
+    frequency = frequency_rates(goals, observed_h, all_prior, prior.all_shape)
     # The free-time rate is shrunk toward the customer's own overall rate, scaled by how the
     # population's free-time rate compares with its overall rate: free time is often scarce.
     shrink_to = frequency * prior.free_ratio

@@ -4,7 +4,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from memory.scoring.baseline import covered_hours, customer_baselines, gamma_shape
+from memory.scoring.baseline import (
+    covered_hours,
+    customer_baselines,
+    frequency_rates,
+    gamma_shape,
+)
 from memory.scoring.frames import EngineConfig, normalise_events
 from memory.scoring.outcomes import send_outcomes
 
@@ -47,3 +52,11 @@ def test_it_counts_only_goals_outside_send_windows_as_free():
     assert rate[0] > rate[1] > 0.0
     p = baselines["baseline_rate"].to_numpy()
     assert p == pytest.approx(-np.expm1(-rate * 72.0))
+
+
+def test_it_shrinks_the_frequency_to_the_segment_rate_by_the_shape():
+    # Shape 2 at a prior of 0.01 per hour: 2 pseudo-goals in 200 pseudo-hours.
+    rates = frequency_rates(
+        np.array([0.0, 4.0, 4.0]), np.array([100.0, 100.0, 0.0]), np.array([0.01] * 3), 2.0
+    )
+    assert rates == pytest.approx([2 / 300, 6 / 300, 6 / 200])
