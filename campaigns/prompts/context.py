@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from django.db.models import Count, F
+import numpy as np
+import polars as pl
+from django.db.models import Count, F, Max, Min, Q
 
 from campaigns.models import Label, LabelSet, Message, Workspace
 from campaigns.prompts.quoting import (
@@ -34,7 +36,11 @@ from memory.models import (
     CustomerState,
     Event,
     PrimingIndicator,
+    RecomputeRun,
 )
+from memory.scoring.baseline import frequency_rates
+from memory.scoring.population import Population
+from memory.selectors import CustomerFilter, hours_since_epoch, traits_frame
 
 # How much of the memory a prompt shows. Documented in docs/prompts.md.
 TOP_LABELS = 3
@@ -56,6 +62,7 @@ PRIMED_MIN_SCORE = 0.1
 # Primed-score words: the score sums log(lift) of recent priming actions, decayed.
 PRIMED_WORDS = ((PRIMED_MIN_SCORE, "not primed"), (0.5, "slightly primed"), (1.0, "primed"))
 PRIMED_STRONG = "strongly primed"
+HOURS_A_WEEK = 168.0
 
 
 def evidence_word(evidence: float, exposures: float) -> str:
@@ -124,6 +131,37 @@ def engine_signals(value: object) -> list[tuple[str, float, float]]:
     return signals
 
 
+def span(hours: float) -> str:
+    """Say how long a stretch of time is, e.g. '30 h' or '21 days'."""
+    if hours < 48:
+        return f"{max(round(hours), 1)} h"
+    return f"{round(hours / 24)} days"
+
+
+def per_week(rate_h: float | None) -> float | None:
+    """Return a rate per hour as times a week, to two significant places (None stays None)."""
+    if rate_h is None:
+        return None
+    weekly = rate_h * HOURS_A_WEEK
+    return round(weekly, 1) if weekly >= 1 else round(weekly, 2)
+
+
+def goal_summary(goal_event: str, goal: dict) -> str:
+    """Say how often the customer reached the goal, lately and as the engine estimates it."""
+    if goal["observed_h"] is None:
+        return ""
+    count, hours = goal["count"], span(goal["observed_h"])
+    line = f"{goal_event} {count} time{'s' if count != 1 else ''} in the last {hours}"
+    line += f", the last {goal['last_ago']}" if goal["last_ago"] else ""
+    if goal["rate_week"] is not None:
+        line += (
+            f" (about {goal['rate_week']:g} a week; customers of their profile: "
+            f"{goal['segment_rate_week']:g} a week; everyone: "
+            f"{goal['population_rate_week']:g} a week)"
+        )
+    return line
+
+
 def avoid_message_line(item: dict) -> str:
     """Say which worn-out message to avoid, how often and how lately it was sent."""
     line = f"- messages like {item['text']}"
@@ -166,6 +204,10 @@ class ChunkMemory:
     worn: dict[int, list[tuple]]
     signals: dict[int, list[tuple]]
     sends: dict[tuple[int, int], int]
+    # Goal events before the memory time: (first event at, goal count, last goal at).
+    goals: dict[int, tuple]
+    # The engine's rates per hour: (frequency, trait segment's, population's).
+    rates: dict[int, tuple[float, float, float]]
 
 
 CUSTOMER_COLUMNS = ("pk", "external_id", "traits", "first_seen_at", "last_seen_at")
@@ -206,6 +248,7 @@ class MemoryReader:
         self.horizon = timedelta(hours=workspace.priming_horizon_h)
         self.recent = timedelta(days=RECENT_SENDS_DAYS)
         self._messages: dict[int, dict] = {}
+        self._populations: dict[datetime, Population | None] = {}
         self.workspace_context = {
             "name": one_line(workspace.name, PHRASE_LIMIT),
             "goal_event": quote(workspace.goal_event),
@@ -237,7 +280,7 @@ class MemoryReader:
     def read(self, customers: list[CustomerRow]) -> ChunkMemory:
         """Read a chunk's memory: a few queries, whatever the number of customers."""
         if not customers:
-            return ChunkMemory({}, {}, {}, {}, {}, {})
+            return ChunkMemory({}, {}, {}, {}, {}, {}, {}, {})
         ids = {customer.pk for customer in customers}
         lo, hi = min(ids), max(ids)
         ws = self.workspace
@@ -284,8 +327,31 @@ class MemoryReader:
         times = [state[3] for state in states.values() if state[3] is not None]
         signals = defaultdict(list)
         sends = defaultdict(int)
+        goals = {}
         if times:
             earliest, latest = min(times), max(times)
+            # Everything the engine read about the goal: each customer's events before their
+            # own memory time.
+            history = (
+                Event.objects.for_workspace(ws)
+                .filter(
+                    customer_id__gte=lo,
+                    customer_id__lte=hi,
+                    occurred_at__lt=latest,
+                )
+                .filter(occurred_at__lt=F("customer__state__last_recompute_at"))
+                .order_by()
+                .values("customer_id")
+                .annotate(
+                    first=Min("occurred_at"),
+                    goals=Count("pk", filter=Q(name=ws.goal_event)),
+                    last_goal=Max("occurred_at", filter=Q(name=ws.goal_event)),
+                )
+                .values_list("customer_id", "first", "goals", "last_goal")
+            )
+            for customer_id, first, count, last_goal in history:
+                if customer_id in ids:
+                    goals[customer_id] = (first, count, last_goal)
             # The engine's own signals name the actions; the events add their properties.
             names = set(self.primers)
             for state in states.values():
@@ -338,7 +404,72 @@ class MemoryReader:
             worn=worn,
             signals=signals,
             sends=sends,
+            goals=goals,
+            rates=self._goal_rates(states, goals),
         )
+
+    def _population(self, moment: datetime) -> Population | None:
+        """Return the population the engine scored with at this memory time (None if gone)."""
+        if moment not in self._populations:
+            blob = (
+                RecomputeRun.objects.for_workspace(self.workspace)
+                .filter(
+                    status=RecomputeRun.Status.SUCCEEDED, as_of=moment, population__isnull=False
+                )
+                .order_by("-finished_at", "-pk")
+                .values_list("population", flat=True)
+                .first()
+            )
+            self._populations[moment] = None if blob is None else Population.from_bytes(bytes(blob))
+        return self._populations[moment]
+
+    def _goal_rates(
+        self, states: dict[int, tuple], goals: dict[int, tuple]
+    ) -> dict[int, tuple[float, float, float]]:
+        """Return the engine's goal rates of each customer, from their run's population.
+
+        The frequency is the engine's own formula on the same counts: goals before the memory
+        time over the hours since the customer's first event, shrunk toward the rate of their
+        trait segment (the population's Poisson regression on their traits).
+        """
+        by_time = defaultdict(list)
+        for pk, state in sorted(states.items()):
+            if state[3] is not None:
+                by_time[state[3]].append(pk)
+        rates = {}
+        for moment, pks in by_time.items():
+            population = self._population(moment)
+            if population is None:
+                continue
+            prior = population.baseline
+            traits = None
+            if prior.traits is not None and prior.traits.columns:
+                dense = {pk: index for index, pk in enumerate(pks)}
+                traits = traits_frame(
+                    workspace=self.workspace,
+                    keys=[column["name"] for column in prior.traits.columns],
+                    customers=CustomerFilter(customer_ids=tuple(pks)),
+                ).with_columns(
+                    pl.col("customer_id")
+                    .replace_strict(dense, return_dtype=pl.Int64)
+                    .alias("customer")
+                )
+            segment = prior.segment_rates(traits, len(pks))
+            first = np.array(
+                [hours_since_epoch(goals[pk][0]) if pk in goals else np.nan for pk in pks]
+            )
+            if not population.config.observe_from_first_event and prior.first_event_t is not None:
+                first = np.fmin(first, prior.first_event_t)
+            observed = np.nan_to_num(np.maximum(hours_since_epoch(moment) - first, 0.0))
+            count = np.array([goals[pk][1] if pk in goals else 0 for pk in pks], dtype=float)
+            frequency = frequency_rates(count, observed, segment, prior.all_shape)
+            for index, pk in enumerate(pks):
+                rates[pk] = (
+                    float(frequency[index]),
+                    float(segment[index]),
+                    prior.pooled_rate_h,
+                )
+        return rates
 
     def build(self, customers: list[CustomerRow], memory: ChunkMemory) -> list[dict]:
         """Return each customer's template context from the chunk's memory, in order."""
@@ -350,6 +481,8 @@ class MemoryReader:
                 memory.worn.get(customer.pk, []),
                 memory.signals.get(customer.pk, []),
                 memory.sends,
+                memory.goals.get(customer.pk),
+                memory.rates.get(customer.pk),
             )
             for customer in customers
         ]
@@ -408,7 +541,29 @@ class MemoryReader:
             "lift": round(lift, 2),
         }
 
-    def _context(self, customer, state, weights, worn, signals, sends) -> dict:
+    def _goal_item(self, memory_at: datetime | None, goals: tuple | None, rates) -> dict:
+        """Describe the customer's goal history before the memory time and the engine's rates."""
+        first, count, last_goal = goals if goals else (None, 0, None)
+        observed_h = None
+        if memory_at is not None and first is not None:
+            observed_h = max((memory_at - first).total_seconds() / 3600, 0.0)
+        hours_since = None
+        if memory_at is not None and last_goal is not None:
+            hours_since = round((memory_at - last_goal).total_seconds() / 3600, 1)
+        frequency, segment, population = rates if rates else (None, None, None)
+        item = {
+            "count": count,
+            "observed_h": None if observed_h is None else round(observed_h, 1),
+            "last_ago": ago(last_goal, memory_at) if last_goal is not None else "",
+            "hours_since": hours_since,
+            "rate_week": per_week(frequency),
+            "segment_rate_week": per_week(segment),
+            "population_rate_week": per_week(population),
+        }
+        item["summary"] = goal_summary(self.workspace_context["goal_event"], item)
+        return item
+
+    def _context(self, customer, state, weights, worn, signals, sends, goals, rates) -> dict:
         memory_at = state[3] if state else None
         traits = (
             sorted((customer.traits or {}).items()) if isinstance(customer.traits, dict) else []
@@ -484,6 +639,7 @@ class MemoryReader:
                 "has_memory": memory_at is not None,
                 "baseline_rate": round(state[2], 4) if state and state[2] is not None else None,
             },
+            "goal": self._goal_item(memory_at, goals, rates),
             "label_sets": label_sets,
             "label_sets_text": "\n".join(
                 f"- {item['name']}: this customer {item['summary']}." for item in label_sets

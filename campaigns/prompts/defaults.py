@@ -16,6 +16,9 @@ The marketer's guidance: {{ guidance }}
 {% if customer.traits %}
 What we know about them: {{ customer.traits_text }}
 {% endif %}
+{% if goal.summary %}
+Their habit so far: {{ goal.summary }}.
+{% endif %}
 {% if label_sets %}
 What they respond to, learned from how they reacted to past messages:
 {{ label_sets_text }}

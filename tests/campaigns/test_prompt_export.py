@@ -156,8 +156,9 @@ def test_it_reads_each_chunk_in_a_few_queries_whatever_its_size(workspace):
                 )
                 == chunks
             )
-        # A few shared queries, then at most four per chunk (customers, states, weights, worn).
-        assert len(queries) <= 6 + 4 * (chunks + 1)
+        # A few shared queries, then at most five per chunk (customers, states, weights, worn,
+        # goal history).
+        assert len(queries) <= 6 + 5 * (chunks + 1)
 
 
 def test_it_keeps_memory_flat_as_the_number_of_customers_grows(workspace):
