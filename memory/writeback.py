@@ -44,6 +44,14 @@ TABLES = {
     "habituation": ("memory_customermessagehabituation", HABITUATION_COLUMNS),
     "state": ("memory_customerstate", STATE_COLUMNS),
 }
+# Each workspace partition's unique key (migration 0005 partitions these tables on PostgreSQL).
+PARTITION_KEYS = {
+    "memory_customerlabelweight": ("customer_id", "label_id"),
+    "memory_customermessagehabituation": ("customer_id", "message_id"),
+    "memory_customerstate": ("customer_id",),
+}
+# pg_advisory_xact_lock(SWAP_LOCK, workspace id): one swap per workspace at a time.
+SWAP_LOCK = 0x5052
 
 
 def _hours_to_datetime(column: str) -> pl.Expr:
@@ -94,17 +102,27 @@ def swap(
 ) -> dict[str, int]:
     """Replace the workspace's derived rows (or only these customers') with the new ones.
 
-    Call inside a transaction: deletes and inserts commit together.
+    Call inside a transaction: deletes and inserts commit together. On PostgreSQL a full run
+    replaces the workspace's whole partition instead of deleting and inserting rows.
     """
     counts = {}
+    partitioned = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
+        if partitioned:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SWAP_LOCK, workspace.pk])
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for name, (table, _) in TABLES.items():
+            frames = [part[name] for part in parts if part[name].height]
+            frame = pl.concat(frames) if frames else None
+            if customer_ids is None and partitioned:
+                counts[name] = _partition_replace(
+                    cursor, table, frame, workspace.pk, computed_at, name
+                )
+                continue
             if customer_ids is None:
                 cursor.execute(f"DELETE FROM {table} WHERE workspace_id = %s", [workspace.pk])
             elif customer_ids:
                 _delete_customers(cursor, table, workspace.pk, customer_ids)
-            frames = [part[name] for part in parts if part[name].height]
-            frame = pl.concat(frames) if frames else None
             counts[name] = _insert(cursor, table, frame, workspace.pk, computed_at, name)
         cursor.execute(
             "DELETE FROM memory_primingindicator WHERE workspace_id = %s", [workspace.pk]
@@ -113,6 +131,42 @@ def swap(
             cursor, "memory_primingindicator", priming, workspace.pk, computed_at, "priming"
         )
     return counts
+
+
+def _partition_replace(cursor, table, frame, workspace_id, computed_at, kind) -> int:
+    """Swap in the workspace's new rows as its partition of the table (PostgreSQL).
+
+    The rows go into a fresh table with no index, which is then indexed once (a sorted build)
+    and attached in place of the old partition: far cheaper than deleting millions of rows and
+    maintaining three indexes row by row. Readers see the old partition until commit.
+    """
+    workspace_id = int(workspace_id)
+    partition, staging = f"{table}_w{workspace_id}", f"{table}_w{workspace_id}_new"
+    key = PARTITION_KEYS[table]
+    cursor.execute(
+        f'CREATE TABLE "{staging}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
+    )
+    if frame is not None:
+        frame = frame.sort(list(key))  # a customer's rows side by side: one page per lookup
+    count = _insert(cursor, staging, frame, workspace_id, computed_at, kind)
+    cursor.execute(
+        f'ALTER TABLE "{staging}" ADD CONSTRAINT "{staging}_pkey" PRIMARY KEY (id),'
+        f' ADD CONSTRAINT "{staging}_key" UNIQUE ({", ".join(key)}),'
+        f' ADD CONSTRAINT "{staging}_workspace" CHECK (workspace_id = {workspace_id})'
+    )
+    # Only now take the parent's lock: the build above does not block readers.
+    cursor.execute(f'DELETE FROM "{table}_default" WHERE workspace_id = %s', [workspace_id])
+    cursor.execute(f'DROP TABLE IF EXISTS "{partition}"')
+    cursor.execute(f'ALTER TABLE "{staging}" RENAME TO "{partition}"')
+    for suffix in ("pkey", "key", "workspace"):
+        cursor.execute(
+            f'ALTER TABLE "{partition}" RENAME CONSTRAINT "{staging}_{suffix}"'
+            f' TO "{partition}_{suffix}"'
+        )
+    cursor.execute(
+        f'ALTER TABLE "{table}" ATTACH PARTITION "{partition}" FOR VALUES IN ({workspace_id})'
+    )
+    return count
 
 
 def _delete_customers(cursor, table: str, workspace_id: int, customer_ids: list[int]) -> None:

@@ -5,6 +5,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 import pytest
+from django.db import connection
 from django.utils import timezone
 from scipy.stats import spearmanr
 
@@ -18,6 +19,7 @@ from memory.models import (
     RecomputeShard,
 )
 from memory.recompute import memory_recompute
+from tests.conftest import require
 from tests.memory.engine_fixtures import AS_OF, ORIGIN, derived_rows, load_synthetic
 
 
@@ -213,3 +215,46 @@ def test_it_turns_a_large_incremental_run_into_a_full_one(workspace, synthetic, 
     monkeypatch.setattr("memory.recompute.INCREMENTAL_MAX_CUSTOMERS", 10)
     run = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
     assert run.mode == RecomputeRun.Mode.FULL
+
+
+def _rows_by_table(table: str, workspace) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT tableoid::regclass::text, count(*) FROM {table}"
+            " WHERE workspace_id = %s GROUP BY 1",
+            [workspace.pk],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_it_swaps_in_a_whole_workspace_partition_on_postgresql(workspace, other_workspace):
+    require(connection.vendor == "postgresql", "partitions exist on PostgreSQL only")
+    load_synthetic(workspace)
+    load_synthetic(other_workspace, customers=60, events=5_000, seed=9)
+    memory_recompute(workspace=other_workspace, as_of=AS_OF)
+    theirs = derived_rows(other_workspace)
+    # A row written through the ORM lands in the default partition until the next full run.
+    stray = CustomerState.objects.create(
+        workspace=workspace,
+        customer=Customer.objects.for_workspace(workspace).first(),
+        primed_score=42.0,
+        signals=[],
+    )
+    assert _rows_by_table("memory_customerstate", workspace) == {"memory_customerstate_default": 1}
+
+    run = memory_recompute(workspace=workspace, as_of=AS_OF)
+
+    for name, table in (
+        ("weights", "memory_customerlabelweight"),
+        ("habituation", "memory_customermessagehabituation"),
+        ("state", "memory_customerstate"),
+    ):
+        assert _rows_by_table(table, workspace) == {
+            f"{table}_w{workspace.pk}": run.stats["rows"][name]
+        }
+    assert not CustomerState.objects.for_workspace(workspace).filter(pk=stray.pk).exists()
+    assert derived_rows(other_workspace) == theirs
+    again = memory_recompute(workspace=workspace, as_of=AS_OF)
+    assert _rows_by_table("memory_customerstate", workspace) == {
+        f"memory_customerstate_w{workspace.pk}": again.stats["rows"]["state"]
+    }
