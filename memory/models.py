@@ -67,6 +67,26 @@ class Event(WorkspaceOwnedModel):
         return bool(self.message_key) and self.message_id is None
 
 
+class EventName(WorkspaceOwnedModel):
+    """An event name seen in a workspace with its 64-bit hash: the events reader's dictionary.
+
+    Events leave PostgreSQL in fixed-width binary rows that carry hashtextextended(name, 0)
+    instead of the name; this table maps the hashes back. The reader fills it itself when it
+    meets a hash it does not know, so no write path has to maintain it.
+    """
+
+    name = models.CharField(max_length=200)
+    name_hash = models.BigIntegerField()
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="eventname_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class DerivedRow(WorkspaceOwnedModel):
     """Base of the rows a recompute writes; they are replaced wholesale by each recompute.
 
