@@ -9,6 +9,7 @@ from memory.models import (
     CustomerMessageHabituation,
     CustomerState,
     Event,
+    EventName,
     PrimingIndicator,
     RecomputeRun,
 )
@@ -28,6 +29,12 @@ class EventAdmin(WorkspaceScopedAdmin):
     list_filter = ["workspace"]
     autocomplete_fields = ["customer", "message"]
     show_full_result_count = False
+
+
+@admin.register(EventName)
+class EventNameAdmin(WorkspaceScopedAdmin):
+    list_display = ["name", "name_hash", "workspace"]
+    list_filter = ["workspace"]
 
 
 @admin.register(CustomerLabelWeight)

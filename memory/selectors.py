@@ -1,7 +1,7 @@
 """Reads of what Primer learned and the events it learns from, as frames for the engine.
 
-Events leave the database set-based: COPY on PostgreSQL (about a million rows a second here),
-one cursor on SQLite. Times become hours since the Unix epoch, the engine's clock.
+Events leave the database set-based: binary blocks on PostgreSQL (see _read_binary), one
+cursor on SQLite. Times become hours since the Unix epoch, the engine's clock.
 """
 
 import json
