@@ -1,0 +1,58 @@
+"""Reading events out for the engine: names, times and messages survive the trip."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from memory.models import Customer, Event, EventName
+from memory.selectors import events_frame, hours_since_epoch
+
+pytestmark = pytest.mark.django_db
+
+WHEN = datetime(2025, 3, 1, 12, 30, 15, 250_000, tzinfo=UTC)
+
+
+def _event(workspace, customer, name, key, message=None):
+    return Event.objects.create(
+        workspace=workspace,
+        customer=customer,
+        name=name,
+        occurred_at=WHEN,
+        message=message,
+        dedup_key=key,
+    )
+
+
+def test_it_reads_names_times_and_messages_back(workspace, other_workspace):
+    alice = Customer.objects.create(workspace=workspace, external_id="alice")
+    _event(workspace, alice, "Order Completed", "k1")
+    _event(workspace, alice, 'Café "crème" ☕, viewed', "k2")
+    stranger = Customer.objects.create(workspace=other_workspace, external_id="stranger")
+    _event(other_workspace, stranger, "Secret Event", "k3")
+
+    frame = events_frame(workspace=workspace, before=None).sort("name")
+
+    assert frame["name"].to_list() == ['Café "crème" ☕, viewed', "Order Completed"]
+    assert frame["customer_id"].to_list() == [alice.pk, alice.pk]
+    assert frame["message_id"].to_list() == [None, None]
+    assert frame["t"].to_list() == pytest.approx(
+        [hours_since_epoch(WHEN)] * 2, abs=1e-6
+    )  # SQLite: julianday()
+
+
+def test_it_learns_an_event_name_it_has_not_seen_before(workspace):
+    if connection.vendor != "postgresql":
+        pytest.skip("the name dictionary serves PostgreSQL's binary read")
+    alice = Customer.objects.create(workspace=workspace, external_id="alice")
+    _event(workspace, alice, "Order Completed", "k1")
+    events_frame(workspace=workspace, before=None)
+    assert set(EventName.objects.for_workspace(workspace).values_list("name", flat=True)) == {
+        "Order Completed"
+    }
+
+    _event(workspace, alice, "Product Viewed", "k2")
+    frame = events_frame(workspace=workspace, before=None)
+
+    assert sorted(frame["name"].to_list()) == ["Order Completed", "Product Viewed"]
+    assert EventName.objects.for_workspace(workspace).count() == 2
