@@ -32,6 +32,7 @@ from memory import writeback
 from memory.models import Customer, Event, RecomputeRun, RecomputeShard
 from memory.scoring import sharded
 from memory.scoring.frames import EngineConfig
+from memory.scoring.model import ScoringModel
 from memory.selectors import (
     Catalogue,
     CustomerFilter,
@@ -50,6 +51,9 @@ MAX_SHARDS = 1000
 POPULATION_CUSTOMERS = 50_000
 # An incremental run refreshes the population too, on a smaller sample: it must stay quick.
 POPULATION_CUSTOMERS_INCREMENTAL = 5_000
+# An incremental run keeps the scoring model of a run at most this much older (see
+# reusable_model); the nightly full run refits it.
+MODEL_REUSE_AGE = timedelta(days=7)
 
 
 def engine_config(workspace: Workspace) -> EngineConfig:
@@ -210,19 +214,42 @@ def recompute_population(*, run_id: int, preloaded: EngineInputs | None = None) 
         inputs = engine_inputs(
             workspace=run.workspace, as_of=run.as_of, customers=sample, trait_keys=trait_keys
         )
+    config = engine_config(run.workspace)
     population = sharded.fit_population(
         events=inputs.events,
         messages=inputs.catalogue.messages,
         message_labels=inputs.catalogue.message_labels,
-        config=engine_config(run.workspace),
+        config=config,
         horizon=hours_since_epoch(run.as_of),
         traits=inputs.engine_traits,
+        model=reusable_model(run, config) if run.mode == RecomputeRun.Mode.INCREMENTAL else None,
     )
     RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
         population=population.to_bytes(),
         stats={**run.stats, **population.summary()},
         timings={**run.timings, "population_s": round(time.perf_counter() - started, 3)},
     )
+
+
+def reusable_model(run: RecomputeRun, config: EngineConfig) -> ScoringModel | None:
+    """Return the scoring model of the workspace's last good run, if an incremental run may
+    keep it: fitted with the same configuration, on history at most MODEL_REUSE_AGE older."""
+    previous = (
+        RecomputeRun.objects.for_workspace(run.workspace)
+        .filter(
+            status=RecomputeRun.Status.SUCCEEDED,
+            population__isnull=False,
+            as_of__gte=run.as_of - MODEL_REUSE_AGE,
+            as_of__lte=run.as_of,
+        )
+        .order_by("-finished_at")
+        .only("population")
+        .first()
+    )
+    if previous is None:
+        return None
+    population = sharded.Population.from_bytes(bytes(previous.population))
+    return population.model if population.config == config else None
 
 
 @dataclass

@@ -453,18 +453,26 @@ def fit_population_with_replay(
     traits: pl.DataFrame | None = None,
     similarity_fn: habituation.SimilarityFn | None = None,
     features: tuple[str, ...] = ALL_FEATURES,
+    model: ScoringModel | None = None,
 ) -> tuple[Population, Replay, Observed]:
-    """Return the population, its replayed training slices and the sample's observations."""
+    """Return the population, its replayed training slices and the sample's observations.
+
+    `model`: keep this scoring model instead of replaying history to fit one (no slices).
+    """
     before = prepare_events(events, horizon)
     catalogue = _catalogue(before, messages, message_labels, config, similarity_fn)
     population, observed, baselines = _statistics(before, catalogue, config, horizon, traits)
     baseline_rate = baselines["baseline_rate"].to_numpy()
     curve, curve_stats = _curve(observed, baseline_rate, catalogue.similarity, config)
-    replay = _replay_slices(
-        before, catalogue, config, observed.outcomes, horizon, traits, observed.n_customers
+    replay = (
+        []
+        if model is not None
+        else _replay_slices(
+            before, catalogue, config, observed.outcomes, horizon, traits, observed.n_customers
+        )
     )
     resolved = observed.resolved
-    population.model = fit_model(replay, features, config)
+    population.model = model if model is not None else fit_model(replay, features, config)
     population.habituation_curve = curve
     population.stats = {
         "horizon": horizon,
@@ -488,8 +496,14 @@ def fit_population(
     traits: pl.DataFrame | None = None,
     similarity_fn: habituation.SimilarityFn | None = None,
     features: tuple[str, ...] = ALL_FEATURES,
+    model: ScoringModel | None = None,
 ) -> Population:
-    """Fit the population statistics on a sample's events strictly before the horizon."""
+    """Fit the population statistics on a sample's events strictly before the horizon.
+
+    With `model` (an incremental run passes the last run's), the statistics are refreshed but
+    the scoring model's coefficients are kept: replaying history to refit them is most of the
+    cost, and they move slowly; the next full run refits them.
+    """
     population, _, _ = fit_population_with_replay(
         events=events,
         messages=messages,
@@ -499,5 +513,6 @@ def fit_population(
         traits=traits,
         similarity_fn=similarity_fn,
         features=features,
+        model=model,
     )
     return population

@@ -258,3 +258,41 @@ def test_it_swaps_in_a_whole_workspace_partition_on_postgresql(workspace, other_
     assert _rows_by_table("memory_customerstate", workspace) == {
         f"memory_customerstate_w{workspace.pk}": again.stats["rows"]["state"]
     }
+
+
+def _model_of(run):
+    from memory.scoring.sharded import Population
+
+    run.refresh_from_db()
+    return Population.from_bytes(bytes(run.population)).model
+
+
+def test_an_incremental_run_keeps_the_last_runs_scoring_model(workspace, synthetic):
+    full = memory_recompute(workspace=workspace, as_of=AS_OF)
+    customer = Customer.objects.for_workspace(workspace).get(external_id="c7")
+    Event.objects.create(
+        workspace=workspace,
+        customer=customer,
+        name="Order Completed",
+        dedup_key="new-goal",
+        occurred_at=AS_OF - timedelta(hours=1),
+    )
+    incremental = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    kept, fitted = _model_of(incremental), _model_of(full)
+    assert kept.features == fitted.features
+    assert np.array_equal(kept.coefficients, fitted.coefficients)
+    assert kept.calibration == fitted.calibration
+
+    # Another attribution window makes the old coefficients meaningless: refit them.
+    workspace.attribution_window_h = workspace.attribution_window_h * 2
+    workspace.save()
+    Event.objects.create(
+        workspace=workspace,
+        customer=customer,
+        name="Order Completed",
+        dedup_key="new-goal-2",
+        occurred_at=AS_OF - timedelta(minutes=30),
+    )
+    refitted = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    assert refitted.mode == RecomputeRun.Mode.INCREMENTAL
+    assert not np.array_equal(_model_of(refitted).coefficients, fitted.coefficients)
