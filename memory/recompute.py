@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import polars as pl
 from django.conf import settings
@@ -333,8 +334,18 @@ def engine_inputs(
     )
 
 
-def recompute_shard(*, run_id: int, index: int, preloaded: EngineInputs | None = None) -> None:
-    """Compute one bucket of customers with the run's population; store the rows (idempotent)."""
+def recompute_shard(
+    *,
+    run_id: int,
+    index: int,
+    preloaded: EngineInputs | None = None,
+    collected: list[ShardResult] | None = None,
+) -> None:
+    """Compute one bucket of customers with the run's population; store the rows (idempotent).
+
+    `collected`: an in-process run's list to append the rows to, instead of storing them on
+    a RecomputeShard row for whichever process finishes the run.
+    """
     run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
     if run.status == RecomputeRun.Status.SUCCEEDED:
         return  # a late duplicate of a shard whose run was already swapped in
@@ -358,6 +369,10 @@ def recompute_shard(*, run_id: int, index: int, preloaded: EngineInputs | None =
     frames = writeback.to_database_ids(
         result, customer_ids=inputs.customer_ids, catalogue=inputs.catalogue
     )
+    if collected is not None:
+        collected.append(ShardResult(frames, inputs.events.height, time.perf_counter() - started))
+        RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(shards_done=len(collected))
+        return
     RecomputeShard.objects.update_or_create(
         run=run,
         index=index,
@@ -373,17 +388,38 @@ def recompute_shard(*, run_id: int, index: int, preloaded: EngineInputs | None =
     RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(shards_done=done)
 
 
-def recompute_finish(*, run_id: int) -> RecomputeRun:
-    """Swap the run's shard rows into the derived tables in one transaction (idempotent)."""
+class ShardResult(NamedTuple):
+    """A shard's derived rows kept in memory by an in-process run, with its tallies."""
+
+    frames: dict[str, pl.DataFrame]
+    events: int
+    seconds: float
+
+
+def recompute_finish(*, run_id: int, collected: list[ShardResult] | None = None) -> RecomputeRun:
+    """Swap the run's shard rows into the derived tables in one transaction (idempotent).
+
+    `collected`: the shards an in-process run kept in memory; else their RecomputeShard rows.
+    """
     run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
     if run.status == RecomputeRun.Status.SUCCEEDED:
         return run
     started = time.perf_counter()
-    shards = list(RecomputeShard.objects.filter(run=run).order_by("index"))
-    missing = set(range(run.shards_total)) - {shard.index for shard in shards}
-    if missing:
-        raise RuntimeError(f"Run {run.pk} cannot finish: shards {sorted(missing)} are missing.")
-    parts = [frames_from_bytes(bytes(shard.payload)) for shard in shards]
+    if collected is None:
+        stored = list(RecomputeShard.objects.filter(run=run).order_by("index"))
+        missing = set(range(run.shards_total)) - {shard.index for shard in stored}
+        if missing:
+            raise RuntimeError(f"Run {run.pk} cannot finish: shards {sorted(missing)} are missing.")
+        collected = [
+            ShardResult(frames_from_bytes(bytes(shard.payload)), shard.events, shard.seconds)
+            for shard in stored
+        ]
+    elif len(collected) != run.shards_total:
+        raise RuntimeError(
+            f"Run {run.pk} cannot finish: {len(collected)} shards of {run.shards_total}."
+        )
+    shards = collected
+    parts = [shard.frames for shard in shards]
     population = sharded.Population.from_bytes(bytes(run.population))
     priming = writeback.priming_rows(population)
     customer_ids = run.stats.get("customer_ids")
@@ -451,11 +487,12 @@ def memory_recompute(
             run.timings = {"read_s": round(time.perf_counter() - started, 3)}
             run.save(update_fields=["timings"])
         recompute_population(run_id=run.pk, preloaded=preloaded)
+        collected: list[ShardResult] = []
         for index in range(run.shards_total):
-            recompute_shard(run_id=run.pk, index=index, preloaded=preloaded)
+            recompute_shard(run_id=run.pk, index=index, preloaded=preloaded, collected=collected)
             if on_progress:
                 on_progress(index + 1, run.shards_total)
-        return recompute_finish(run_id=run.pk)
+        return recompute_finish(run_id=run.pk, collected=collected)
     except Exception as error:
         recompute_fail(run_id=run.pk, error=f"{type(error).__name__}: {error}")
         raise
