@@ -194,6 +194,18 @@ class CustomerState(DerivedRow):
     )
     primed_score = models.FloatField(default=0.0)
     baseline_rate = models.FloatField(null=True, blank=True)
+    # The goal numbers the scoring model weighs, stored so a prompt can state them cheaply.
+    goal_count = models.PositiveIntegerField(default=0, help_text="Goals before the memory time.")
+    observed_hours = models.FloatField(
+        null=True, blank=True, help_text="Hours from the customer's first event to memory time."
+    )
+    hours_since_goal = models.FloatField(null=True, blank=True)
+    frequency_rate_h = models.FloatField(
+        null=True, blank=True, help_text="Goal rate per hour, shrunk toward the segment's."
+    )
+    segment_rate_h = models.FloatField(
+        null=True, blank=True, help_text="Goal rate per hour of the customer's trait segment."
+    )
     signals = models.JSONField(default=list, blank=True)
     last_recompute_at = models.DateTimeField(null=True, blank=True)
 

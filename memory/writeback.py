@@ -27,7 +27,17 @@ WEIGHT_COLUMNS = [
     "lift",
 ]
 HABITUATION_COLUMNS = ["customer_id", "message_id", "load", "sends", "last_sent_at"]
-STATE_COLUMNS = ["customer_id", "primed_score", "baseline_rate", "signals"]
+STATE_COLUMNS = [
+    "customer_id",
+    "primed_score",
+    "baseline_rate",
+    "goal_count",
+    "observed_hours",
+    "hours_since_goal",
+    "frequency_rate_h",
+    "segment_rate_h",
+    "signals",
+]
 PRIMING_COLUMNS = [
     "event_name",
     "lift",
@@ -84,7 +94,12 @@ def to_database_ids(
         .with_columns(_hours_to_datetime("last_sent_t").alias("last_sent_at"))
         .select(HABITUATION_COLUMNS)
     )
-    state = result["state"].join(customers, on="customer").select(STATE_COLUMNS)
+    state = (
+        result["state"]
+        .rename({"observed_h": "observed_hours"})
+        .join(customers, on="customer")
+        .select(STATE_COLUMNS)
+    )
     return {"weights": weights, "habituation": habituation, "state": state}
 
 

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-import numpy as np
-import polars as pl
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import Count, F
 
 from campaigns.models import Label, LabelSet, Message, Workspace
 from campaigns.prompts.quoting import (
@@ -38,9 +36,7 @@ from memory.models import (
     PrimingIndicator,
     RecomputeRun,
 )
-from memory.scoring.baseline import frequency_rates
 from memory.scoring.population import Population
-from memory.selectors import CustomerFilter, hours_since_epoch, traits_frame
 
 # How much of the memory a prompt shows. Documented in docs/prompts.md.
 TOP_LABELS = 3
@@ -153,7 +149,8 @@ def goal_summary(goal_event: str, goal: dict) -> str:
     count, hours = goal["count"], span(goal["observed_h"])
     line = f"{goal_event} {count} time{'s' if count != 1 else ''} in the last {hours}"
     line += f", the last {goal['last_ago']}" if goal["last_ago"] else ""
-    if goal["rate_week"] is not None:
+    rates = ("rate_week", "segment_rate_week", "population_rate_week")
+    if all(goal[name] is not None for name in rates):
         line += (
             f" (about {goal['rate_week']:g} a week; customers of their profile: "
             f"{goal['segment_rate_week']:g} a week; everyone: "
@@ -204,10 +201,8 @@ class ChunkMemory:
     worn: dict[int, list[tuple]]
     signals: dict[int, list[tuple]]
     sends: dict[tuple[int, int], int]
-    # Goal events before the memory time: (first event at, goal count, last goal at).
-    goals: dict[int, tuple]
-    # The engine's rates per hour: (frequency, trait segment's, population's).
-    rates: dict[int, tuple[float, float, float]]
+    # Everyone's goal rate per hour, per memory time (from the run that wrote it).
+    population_rates: dict[datetime, float | None]
 
 
 CUSTOMER_COLUMNS = ("pk", "external_id", "traits", "first_seen_at", "last_seen_at")
@@ -248,7 +243,7 @@ class MemoryReader:
         self.horizon = timedelta(hours=workspace.priming_horizon_h)
         self.recent = timedelta(days=RECENT_SENDS_DAYS)
         self._messages: dict[int, dict] = {}
-        self._populations: dict[datetime, Population | None] = {}
+        self._population_rates: dict[datetime, float | None] = {}
         self.workspace_context = {
             "name": one_line(workspace.name, PHRASE_LIMIT),
             "goal_event": quote(workspace.goal_event),
@@ -280,7 +275,7 @@ class MemoryReader:
     def read(self, customers: list[CustomerRow]) -> ChunkMemory:
         """Read a chunk's memory: a few queries, whatever the number of customers."""
         if not customers:
-            return ChunkMemory({}, {}, {}, {}, {}, {}, {}, {})
+            return ChunkMemory({}, {}, {}, {}, {}, {}, {})
         ids = {customer.pk for customer in customers}
         lo, hi = min(ids), max(ids)
         ws = self.workspace
@@ -290,7 +285,16 @@ class MemoryReader:
             for row in CustomerState.objects.for_workspace(ws)
             .filter(customer_id__gte=lo, customer_id__lte=hi)
             .values_list(
-                "customer_id", "primed_score", "baseline_rate", "last_recompute_at", "signals"
+                "customer_id",
+                "primed_score",
+                "baseline_rate",
+                "last_recompute_at",
+                "signals",
+                "goal_count",
+                "observed_hours",
+                "hours_since_goal",
+                "frequency_rate_h",
+                "segment_rate_h",
             )
             if row[0] in ids
         }
@@ -327,31 +331,8 @@ class MemoryReader:
         times = [state[3] for state in states.values() if state[3] is not None]
         signals = defaultdict(list)
         sends = defaultdict(int)
-        goals = {}
         if times:
             earliest, latest = min(times), max(times)
-            # Everything the engine read about the goal: each customer's events before their
-            # own memory time.
-            history = (
-                Event.objects.for_workspace(ws)
-                .filter(
-                    customer_id__gte=lo,
-                    customer_id__lte=hi,
-                    occurred_at__lt=latest,
-                )
-                .filter(occurred_at__lt=F("customer__state__last_recompute_at"))
-                .order_by()
-                .values("customer_id")
-                .annotate(
-                    first=Min("occurred_at"),
-                    goals=Count("pk", filter=Q(name=ws.goal_event)),
-                    last_goal=Max("occurred_at", filter=Q(name=ws.goal_event)),
-                )
-                .values_list("customer_id", "first", "goals", "last_goal")
-            )
-            for customer_id, first, count, last_goal in history:
-                if customer_id in ids:
-                    goals[customer_id] = (first, count, last_goal)
             # The engine's own signals name the actions; the events add their properties.
             names = set(self.primers)
             for state in states.values():
@@ -404,13 +385,12 @@ class MemoryReader:
             worn=worn,
             signals=signals,
             sends=sends,
-            goals=goals,
-            rates=self._goal_rates(states, goals),
+            population_rates={moment: self._population_rate(moment) for moment in set(times)},
         )
 
-    def _population(self, moment: datetime) -> Population | None:
-        """Return the population the engine scored with at this memory time (None if gone)."""
-        if moment not in self._populations:
+    def _population_rate(self, moment: datetime) -> float | None:
+        """Return everyone's goal rate per hour in the run that wrote this memory time."""
+        if moment not in self._population_rates:
             blob = (
                 RecomputeRun.objects.for_workspace(self.workspace)
                 .filter(
@@ -420,56 +400,10 @@ class MemoryReader:
                 .values_list("population", flat=True)
                 .first()
             )
-            self._populations[moment] = None if blob is None else Population.from_bytes(bytes(blob))
-        return self._populations[moment]
-
-    def _goal_rates(
-        self, states: dict[int, tuple], goals: dict[int, tuple]
-    ) -> dict[int, tuple[float, float, float]]:
-        """Return the engine's goal rates of each customer, from their run's population.
-
-        The frequency is the engine's own formula on the same counts: goals before the memory
-        time over the hours since the customer's first event, shrunk toward the rate of their
-        trait segment (the population's Poisson regression on their traits).
-        """
-        by_time = defaultdict(list)
-        for pk, state in sorted(states.items()):
-            if state[3] is not None:
-                by_time[state[3]].append(pk)
-        rates = {}
-        for moment, pks in by_time.items():
-            population = self._population(moment)
-            if population is None:
-                continue
-            prior = population.baseline
-            traits = None
-            if prior.traits is not None and prior.traits.columns:
-                dense = {pk: index for index, pk in enumerate(pks)}
-                traits = traits_frame(
-                    workspace=self.workspace,
-                    keys=[column["name"] for column in prior.traits.columns],
-                    customers=CustomerFilter(customer_ids=tuple(pks)),
-                ).with_columns(
-                    pl.col("customer_id")
-                    .replace_strict(dense, return_dtype=pl.Int64)
-                    .alias("customer")
-                )
-            segment = prior.segment_rates(traits, len(pks))
-            first = np.array(
-                [hours_since_epoch(goals[pk][0]) if pk in goals else np.nan for pk in pks]
+            self._population_rates[moment] = (
+                None if blob is None else Population.from_bytes(bytes(blob)).baseline.pooled_rate_h
             )
-            if not population.config.observe_from_first_event and prior.first_event_t is not None:
-                first = np.fmin(first, prior.first_event_t)
-            observed = np.nan_to_num(np.maximum(hours_since_epoch(moment) - first, 0.0))
-            count = np.array([goals[pk][1] if pk in goals else 0 for pk in pks], dtype=float)
-            frequency = frequency_rates(count, observed, segment, prior.all_shape)
-            for index, pk in enumerate(pks):
-                rates[pk] = (
-                    float(frequency[index]),
-                    float(segment[index]),
-                    prior.pooled_rate_h,
-                )
-        return rates
+        return self._population_rates[moment]
 
     def build(self, customers: list[CustomerRow], memory: ChunkMemory) -> list[dict]:
         """Return each customer's template context from the chunk's memory, in order."""
@@ -481,8 +415,7 @@ class MemoryReader:
                 memory.worn.get(customer.pk, []),
                 memory.signals.get(customer.pk, []),
                 memory.sends,
-                memory.goals.get(customer.pk),
-                memory.rates.get(customer.pk),
+                memory.population_rates,
             )
             for customer in customers
         ]
@@ -541,29 +474,30 @@ class MemoryReader:
             "lift": round(lift, 2),
         }
 
-    def _goal_item(self, memory_at: datetime | None, goals: tuple | None, rates) -> dict:
-        """Describe the customer's goal history before the memory time and the engine's rates."""
-        first, count, last_goal = goals if goals else (None, 0, None)
-        observed_h = None
-        if memory_at is not None and first is not None:
-            observed_h = max((memory_at - first).total_seconds() / 3600, 0.0)
-        hours_since = None
-        if memory_at is not None and last_goal is not None:
-            hours_since = round((memory_at - last_goal).total_seconds() / 3600, 1)
-        frequency, segment, population = rates if rates else (None, None, None)
+    def _goal_item(self, state: tuple | None, population_rates: dict) -> dict:
+        """Describe the goal numbers the engine stored with the customer's memory."""
+        memory_at = state[3] if state else None
+        count, observed_h, hours_since, frequency, segment = (
+            state[5:10] if state else (0,) + (None,) * 4
+        )
+        last_goal = (
+            memory_at - timedelta(hours=hours_since)
+            if memory_at is not None and hours_since is not None
+            else None
+        )
         item = {
             "count": count,
             "observed_h": None if observed_h is None else round(observed_h, 1),
             "last_ago": ago(last_goal, memory_at) if last_goal is not None else "",
-            "hours_since": hours_since,
+            "hours_since": None if hours_since is None else round(hours_since, 1),
             "rate_week": per_week(frequency),
             "segment_rate_week": per_week(segment),
-            "population_rate_week": per_week(population),
+            "population_rate_week": per_week(population_rates.get(memory_at)),
         }
         item["summary"] = goal_summary(self.workspace_context["goal_event"], item)
         return item
 
-    def _context(self, customer, state, weights, worn, signals, sends, goals, rates) -> dict:
+    def _context(self, customer, state, weights, worn, signals, sends, population_rates) -> dict:
         memory_at = state[3] if state else None
         traits = (
             sorted((customer.traits or {}).items()) if isinstance(customer.traits, dict) else []
@@ -639,7 +573,7 @@ class MemoryReader:
                 "has_memory": memory_at is not None,
                 "baseline_rate": round(state[2], 4) if state and state[2] is not None else None,
             },
-            "goal": self._goal_item(memory_at, goals, rates),
+            "goal": self._goal_item(state, population_rates),
             "label_sets": label_sets,
             "label_sets_text": "\n".join(
                 f"- {item['name']}: this customer {item['summary']}." for item in label_sets

@@ -193,15 +193,26 @@ def habituation_rows(passed: CustomerPass) -> pl.DataFrame:
 
 
 def state_rows(passed: CustomerPass) -> pl.DataFrame:
-    """Return one row per customer: primed_score, baseline_rate and the signals JSON."""
+    """Return one row per customer: primed_score, baseline_rate, the goal numbers the scoring
+    model weighs (goal count, hours observed, hours since the last goal, the customer's and
+    their segment's goal rate per hour) and the signals JSON."""
     state = passed.state
+    counts = passed.observed.counts.select(
+        "customer",
+        pl.col("goals").cast(pl.Int64).alias("goal_count"),
+        "observed_h",
+        "hours_since_goal",
+    )
     frame = pl.DataFrame(
         {
             "customer": np.arange(state.n_customers, dtype=np.int64),
             "primed_score": state.primed,
             "baseline_rate": state.baseline_rate,
+            "frequency_rate_h": state.frequency_rate_h,
+            "segment_rate_h": state.segment_rate_h,
         }
-    )
+    ).join(counts, on="customer", how="left", maintain_order="left")
+    frame = frame.with_columns(pl.col("goal_count").fill_null(0))
     if passed.signals is None:
         return frame.with_columns(pl.lit("[]").alias("signals"))
     return frame.join(

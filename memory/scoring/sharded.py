@@ -47,6 +47,19 @@ WEIGHT_COLUMNS = [
 ]
 
 
+STATE_COLUMNS = [
+    "customer",
+    "primed_score",
+    "baseline_rate",
+    "goal_count",
+    "observed_h",
+    "hours_since_goal",
+    "frequency_rate_h",
+    "segment_rate_h",
+    "signals",
+]
+
+
 def memory_frames(passed: CustomerPass) -> dict[str, pl.DataFrame]:
     """Return the weights, habituation and state frames of a per-customer pass."""
     return {
@@ -54,7 +67,7 @@ def memory_frames(passed: CustomerPass) -> dict[str, pl.DataFrame]:
         "habituation": habituation_rows(passed).select(
             "customer", "message", "load", "sends", "last_sent_t"
         ),
-        "state": state_rows(passed).select("customer", "primed_score", "baseline_rate", "signals"),
+        "state": state_rows(passed).select(STATE_COLUMNS),
     }
 
 

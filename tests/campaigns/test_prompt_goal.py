@@ -10,7 +10,7 @@ from memory.models import Customer, RecomputeRun
 from memory.recompute import engine_inputs, memory_recompute
 from memory.scoring import sharded
 from memory.selectors import CustomerFilter, hours_since_epoch
-from tests.campaigns.prompt_support import customer, event, remember
+from tests.campaigns.prompt_support import MEMORY_AT, customer, event, remember
 from tests.memory.engine_fixtures import AS_OF, load_synthetic
 
 pytestmark = pytest.mark.django_db
@@ -34,18 +34,30 @@ def test_it_says_spans_and_weekly_rates_as_documented():
 
 def test_it_counts_the_goals_before_the_memory_time(workspace):
     person = customer(workspace, "buyer")
-    remember(person)
     for hours in (-5, 30, 100, 500):  # the first after the memory time: not counted
         event(person, "Order Completed", hours)
     event(person, "Page Viewed", 600)
+    memory_recompute(workspace=workspace, as_of=MEMORY_AT)
     prompt, context = render(workspace, "buyer")
     goal = context["goal"]
     assert (goal["count"], goal["observed_h"], goal["hours_since"]) == (3, 600.0, 30.0)
     assert goal["last_ago"] == "30 h ago"
-    # No recompute stored a population: no estimated rates, only what happened.
-    assert goal["rate_week"] is None
-    assert goal["summary"] == '"Order Completed" 3 times in the last 25 days, the last 30 h ago'
+    assert goal["summary"].startswith(
+        '"Order Completed" 3 times in the last 25 days, the last 30 h ago (about '
+    )
     assert f"Their habit so far: {goal['summary']}." in prompt.text
+
+
+def test_it_states_no_rates_without_the_run_that_fitted_them(workspace):
+    person = customer(workspace, "buyer")
+    event(person, "Order Completed", 30)
+    memory_recompute(workspace=workspace, as_of=MEMORY_AT)
+    RecomputeRun.objects.for_workspace(workspace).update(population=None)
+    _, context = render(workspace, "buyer")
+    assert context["goal"]["population_rate_week"] is None
+    assert (
+        context["goal"]["summary"] == '"Order Completed" 1 time in the last 30 h, the last 30 h ago'
+    )
 
 
 def test_it_says_nothing_of_the_goal_without_events(workspace):
@@ -87,11 +99,11 @@ def test_it_states_the_rates_the_engine_scored_with(workspace):
         .order_by("pk")
         .values_list(*CUSTOMER_COLUMNS)
     ]
-    rates = MemoryReader(workspace).read(rows).rates
+    states = MemoryReader(workspace).read(rows).states
     frequency = np.exp(scored["feature_frequency"].to_numpy()) / window
     segment = np.exp(scored["feature_segment"].to_numpy()) * population.baseline.pooled_rate_h
-    assert [rates[pk][0] for pk in inputs.customer_ids] == pytest.approx(frequency, rel=1e-9)
-    assert [rates[pk][1] for pk in inputs.customer_ids] == pytest.approx(segment, rel=1e-9)
+    assert [states[pk][8] for pk in inputs.customer_ids] == pytest.approx(frequency, rel=1e-9)
+    assert [states[pk][9] for pk in inputs.customer_ids] == pytest.approx(segment, rel=1e-9)
     assert np.ptp(segment) > 0  # the traits really move the segment rate
     _, context = render(workspace, rows[0].external_id)
     assert context["goal"]["rate_week"] == per_week(frequency[0])

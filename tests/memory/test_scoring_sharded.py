@@ -10,6 +10,7 @@ from polars.testing import assert_frame_equal
 from memory.scoring import EngineConfig, compute_memory, rank_messages, score_candidates
 from memory.scoring.frames import empty_events
 from memory.scoring.sharded import (
+    STATE_COLUMNS,
     Population,
     customer_memory,
     fit_population,
@@ -148,10 +149,15 @@ def test_it_matches_compute_memory_when_the_population_is_everyone(workspace, tr
     )
     assert_frame_equal(frames["weights"], result.weights.drop("rate"), check_exact=True)
     assert_frame_equal(frames["habituation"], result.habituation, check_exact=True)
+    shared = ["customer", "primed_score", "baseline_rate", "frequency_rate_h", "hours_since_goal"]
     assert_frame_equal(
-        frames["state"],
-        result.customer_state.select("customer", "primed_score", "baseline_rate", "signals"),
+        frames["state"].select(*shared, "signals"),
+        result.customer_state.select(*shared, "signals"),
         check_exact=True,
+    )
+    assert (
+        frames["state"]["goal_count"].to_list()
+        == result.customer_state["goals"].cast(pl.Int64).to_list()
     )
     assert_frame_equal(population.priming, result.priming, check_exact=True)
     assert np.array_equal(population.model.coefficients, result.model.coefficients)
@@ -171,7 +177,7 @@ def test_it_gives_the_declared_columns_and_types(workspace, sample_population):
     )
     assert frames["habituation"].columns == ["customer", "message", "load", "sends", "last_sent_t"]
     assert frames["habituation"].schema["last_sent_t"] == pl.Float64
-    assert frames["state"].columns == ["customer", "primed_score", "baseline_rate", "signals"]
+    assert frames["state"].columns == STATE_COLUMNS
     assert frames["state"]["customer"].to_list() == [0, 1]
     priming = sample_population.priming.columns
     for column in ("event_name", "lift", "odds_ratio", "odds_ratio_low", "odds_ratio_high"):
