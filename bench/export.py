@@ -87,8 +87,11 @@ def create_workspace(customers: int) -> Workspace:
             """
             INSERT INTO memory_customerstate
                 (workspace_id, customer_id, primed_score, baseline_rate, signals,
-                 last_recompute_at)
-            SELECT %s, id, (id %% 17) / 10.0, 0.05, '[]'::jsonb, %s::timestamptz
+                 last_recompute_at, goal_count, observed_hours, hours_since_goal,
+                 frequency_rate_h, segment_rate_h)
+            SELECT %s, id, (id %% 17) / 10.0, 0.05, '[]'::jsonb, %s::timestamptz,
+                   id %% 9, 720.0, CASE WHEN id %% 9 > 0 THEN (id %% 200) + 1.5 END,
+                   (id %% 9 + 1) / 720.0, 0.004
             FROM memory_customer WHERE workspace_id = %s
             """,
             [ws, MEMORY_AT, ws],
