@@ -134,9 +134,16 @@ def to_contract(
         .alias("age"),
         pl.col("income").cast(pl.Float64),
         pl.col("gender").fill_null("unknown"),
-        pl.col("became_member_on").str.slice(0, 4).cast(pl.Float64).alias("member_year"),
+        # As the product reads a date trait (memory.selectors): the year, with its fraction.
+        member_year(pl.col("became_member_on")).alias("member_year"),
     )
     return events, messages, message_labels, traits
+
+
+def member_year(yyyymmdd: pl.Expr) -> pl.Expr:
+    """Return a YYYYMMDD date as a fractional year: year + day of the year / 366."""
+    day = yyyymmdd.cast(pl.Utf8).str.to_date("%Y%m%d")
+    return day.dt.year().cast(pl.Float64) + day.dt.ordinal_day() / 366.0
 
 
 def evaluation_sends(events: pl.DataFrame, config: EngineConfig, cutoff: float) -> pl.DataFrame:
@@ -262,6 +269,10 @@ def validate(use_traits: bool) -> None:
         "previous features": (config, PREVIOUS_FEATURES),
         "previous features and replay": (replace(config, **PREVIOUS_REPLAY), PREVIOUS_FEATURES),
         "full memory, previous replay": (replace(config, **PREVIOUS_REPLAY), ALL_FEATURES),
+        "full memory, 5 trait bins (previous)": (
+            replace(config, trait_quantile_bins=5),
+            ALL_FEATURES,
+        ),
     }
     checks = {key: validation_checks(key, use_traits) for key in {c for c, _ in variants.values()}}
     names = list(checks[config])
