@@ -23,7 +23,6 @@ from memory.scoring.aggregate import group_sums
 from memory.scoring.frames import EngineConfig
 from memory.scoring.outcomes import last_time_before
 
-TRAIT_QUANTILE_BINS = 5
 TRAIT_MAX_CATEGORIES = 20
 
 
@@ -81,8 +80,8 @@ class TraitEncoder:
     columns: list[dict] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, traits: pl.DataFrame, n_customers: int) -> TraitEncoder:
-        """Choose the bins from the population's traits."""
+    def fit(cls, traits: pl.DataFrame, n_customers: int, quantile_bins: int) -> TraitEncoder:
+        """Choose the bins from the population's traits: quantiles of numbers, top categories."""
         dense = _dense_traits(traits, n_customers)
         columns = []
         for name in dense.columns:
@@ -94,7 +93,7 @@ class TraitEncoder:
                 known = ~np.isnan(values)
                 if known.sum() == 0:
                     continue
-                cuts = np.linspace(0, 1, TRAIT_QUANTILE_BINS + 1)[1:-1]
+                cuts = np.linspace(0, 1, quantile_bins + 1)[1:-1]
                 edges = np.unique(np.quantile(values[known], cuts))
                 column = {"name": name, "kind": "numeric", "edges": edges.tolist()}
             else:
@@ -144,11 +143,6 @@ def _trait_codes(series: pl.Series, column: dict) -> np.ndarray:
     lookup = {value: index for index, value in enumerate(column["categories"])}
     text = series.cast(pl.Utf8).fill_null("")
     return text.replace_strict(lookup, default=-1, return_dtype=pl.Int64).to_numpy()
-
-
-def trait_design(traits: pl.DataFrame, n_customers: int) -> np.ndarray:
-    """Return a one-hot matrix (customers x segments) of binned numeric and categorical traits."""
-    return TraitEncoder.fit(traits, n_customers).design(traits, n_customers)
 
 
 @dataclass
@@ -275,7 +269,7 @@ def fit_baseline_prior(
     prior.first_event_t = first_event_t
     observed = observed_h > 0
     if traits is not None and observed.sum() >= 10 and goals.sum() > 0:
-        encoder = TraitEncoder.fit(traits, n_customers)
+        encoder = TraitEncoder.fit(traits, n_customers, config.trait_quantile_bins)
         design = encoder.design(traits, n_customers)
         if design.shape[1]:
             regression = PoissonRegressor(alpha=1e-4, max_iter=300)

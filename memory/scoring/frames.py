@@ -59,6 +59,8 @@ class EngineConfig:
     # Bounds for the Gamma shape of the baseline rate prior (pseudo goal count).
     baseline_shape_min: float = 0.5
     baseline_shape_max: float = 100.0
+    # Numeric traits fall in this many quantile bins (plus unknown) for the segment prior.
+    trait_quantile_bins: int = 10
     # Baseline exposure starts at the customer's first event; else at the workspace's first event.
     observe_from_first_event: bool = True
     # Shrinkage (pseudo sends) of each message's population response rate toward the pooled rate.

@@ -1,5 +1,7 @@
 """Each customer's own goal baseline, from free time, shrunk by a Gamma prior."""
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from memory.scoring.baseline import (
     covered_hours,
     customer_baselines,
+    fit_baseline_prior,
     frequency_rates,
     gamma_shape,
 )
@@ -60,3 +63,32 @@ def test_it_shrinks_the_frequency_to_the_segment_rate_by_the_shape():
         np.array([0.0, 4.0, 4.0]), np.array([100.0, 100.0, 0.0]), np.array([0.01] * 3), 2.0
     )
     assert rates == pytest.approx([2 / 300, 6 / 300, 6 / 200])
+
+
+def test_it_bins_numeric_traits_in_the_configured_quantiles_for_the_segment_prior():
+    # 100 customers joined over a year; the last tenth to join buy twice as often.
+    n = 100
+    joined = 2017.0 + np.arange(n) / n
+    goals = np.where(np.arange(n) >= 90, 4.0, 2.0)
+    counts = pl.DataFrame(
+        {
+            "customer": np.arange(n),
+            "goals": goals,
+            "observed_h": np.full(n, 100.0),
+            "free_goals": goals,
+            "free_h": np.full(n, 100.0),
+        }
+    )
+    traits = pl.DataFrame({"customer": np.arange(n), "member_year": joined})
+    deciles = fit_baseline_prior(counts, EngineConfig(), traits)
+    quintiles = fit_baseline_prior(counts, replace(EngineConfig(), trait_quantile_bins=5), traits)
+    edges = deciles.traits.columns[0]["edges"]
+    assert edges == pytest.approx(np.quantile(joined, np.arange(1, 10) / 10))
+    assert len(quintiles.traits.columns[0]["edges"]) == 4
+    # Deciles give the last tenth its own rate (0.04 an hour against 0.02); quintiles blur it
+    # with the tenth before (0.03).
+    by_decile = deciles.segment_rates(traits, n)
+    by_quintile = quintiles.segment_rates(traits, n)
+    assert by_decile[:90] == pytest.approx(0.02, rel=0.05)
+    assert by_decile[90:] == pytest.approx(0.04, rel=0.05)
+    assert by_quintile[80:] == pytest.approx(0.03, rel=0.05)
