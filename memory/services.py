@@ -4,8 +4,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, connections, transaction
 from django.utils import timezone
@@ -20,7 +21,8 @@ from memory.ingest.segment import EventRow, Inherited, Rejection, parse_events
 from memory.ingest.store import (
     CustomerRecord,
     EventRecord,
-    customers_seen_refresh,
+    KnownCustomers,
+    customers_seen_widen,
     rows_store,
     write_lock_take,
 )
@@ -94,8 +96,14 @@ def _rows_ingest(
     received_at: datetime,
     per_index: bool = False,
     seen: bool = True,
+    known: KnownCustomers | None = None,
+    batch: "Batch | None" = None,
 ) -> IngestResult:
-    """Store validated rows: messages, customers and events in one transaction."""
+    """Store validated rows: messages, customers and events in one transaction.
+
+    `batch` is the rows already folded by `_batch_of` (a bulk import folds the next chunk
+    while this one is written).
+    """
     result = IngestResult(received=count, rejections=rejections)
     if not rows:
         if per_index:
@@ -107,27 +115,22 @@ def _rows_ingest(
         message_ids, result.messages_registered = message_ids_resolve(
             workspace=workspace, rows=rows
         )
-        events = [
-            EventRecord(
-                external_id=row.external_id,
-                anonymous_id=row.anonymous_id,
-                name=row.name,
-                occurred_at=row.occurred_at,
-                properties_json=row.properties_json,
-                message_id=message_ids.get(row.message_key),
-                message_key=row.message_key,
-                dedup_key=row.dedup_key,
-            )
-            for row in rows
-            if row.name is not None
-        ]
+        events, customers = batch or _batch_of(rows)
+        if message_ids:
+            events = [
+                e._replace(message_id=message_ids[e.message_key])
+                if e.message_key in message_ids
+                else e
+                for e in events
+            ]
         inserted, stored_keys = rows_store(
             workspace_id=workspace.pk,
-            customers=_customers_of(rows),
+            customers=customers,
             events=events,
             received_at=received_at,
             want_stored_keys=per_index,
             seen=seen,
+            known=known,
         )
         if inserted:
             # Debounced and queued after commit; never computed inline.
@@ -142,6 +145,35 @@ def _rows_ingest(
     if per_index:
         result.statuses = _statuses(count, rows, rejections, stored_keys or set())
     return result
+
+
+class Batch(NamedTuple):
+    """Rows folded for the store: events by dedup key, customers by external id."""
+
+    events: list[EventRecord]
+    customers: list[CustomerRecord]
+
+
+def _batch_of(rows: list[EventRow]) -> Batch:
+    """Fold rows into records to store; message ids are filled in once resolved."""
+    events = [
+        EventRecord(
+            external_id=row.external_id,
+            anonymous_id=row.anonymous_id,
+            name=row.name,
+            occurred_at=row.occurred_at,
+            properties_json=row.properties_json,
+            message_id=None,
+            message_key=row.message_key,
+            dedup_key=row.dedup_key,
+        )
+        for row in rows
+        if row.name is not None
+    ]
+    events.sort(key=attrgetter("dedup_key"))
+    customers = _customers_of(rows)
+    customers.sort(key=attrgetter("external_id"))
+    return Batch(events, customers)
 
 
 def _customers_of(rows: list[EventRow]) -> list[CustomerRecord]:
@@ -164,6 +196,20 @@ def _customers_of(rows: list[EventRow]) -> list[CustomerRecord]:
         CustomerRecord(external_id, anonymous_id, traits, first, last)
         for external_id, (anonymous_id, traits, first, last) in folded.items()
     ]
+
+
+def _spans_widen(spans: dict[str, list[datetime]], customers: list[CustomerRecord]) -> None:
+    for c in customers:
+        if c.first_seen_at is None:
+            continue
+        span = spans.get(c.external_id)
+        if span is None:
+            spans[c.external_id] = [c.first_seen_at, c.last_seen_at]
+        else:
+            if c.first_seen_at < span[0]:
+                span[0] = c.first_seen_at
+            if c.last_seen_at > span[1]:
+                span[1] = c.last_seen_at
 
 
 def _statuses(
@@ -224,9 +270,10 @@ def events_import(
     received_at = received_at or timezone.now()
     policy = policy or TimestampPolicy.from_settings()
     occurrences = Occurrences()
-    touched: set[str] = set()
+    known = KnownCustomers()
+    spans: dict[str, list[datetime]] = {}
 
-    def store(chunk: list[SourceLine], rows, rejections) -> None:
+    def store(chunk: list[SourceLine], rows, rejections, batch) -> None:
         # Seen times are refreshed once at the end, not moved forward chunk by chunk.
         result = _rows_ingest(
             workspace=workspace,
@@ -235,8 +282,9 @@ def events_import(
             rejections=rejections,
             received_at=received_at,
             seen=False,
+            known=known,
+            batch=batch,
         )
-        touched.update(row.external_id for row in rows if row.name is not None)
         summary.stored += result.stored
         summary.duplicates += result.duplicates
         summary.identified += result.identified
@@ -265,13 +313,16 @@ def events_import(
             yield chunk
 
     def parsed(chunk: list[SourceLine]):
-        return parse_events(
+        rows, rejections = parse_events(
             [item.payload for item in chunk],
             received_at=received_at,
             policy=policy,
             send_event=workspace.send_event,
             occurrences=occurrences,
         )
+        batch = _batch_of(rows)
+        _spans_widen(spans, batch.customers)
+        return rows, rejections, batch
 
     if connection.in_atomic_block or connection.vendor != "postgresql":
         for chunk in chunks():
@@ -280,16 +331,17 @@ def events_import(
         with ThreadPoolExecutor(max_workers=1) as writer:
             pending = None
             for chunk in chunks():
-                rows, rejections = parsed(chunk)
+                # Python folds the next chunk while PostgreSQL writes this one.
+                ready = parsed(chunk)
                 if pending is not None:
                     pending.result()
-                pending = writer.submit(store, chunk, rows, rejections)
+                pending = writer.submit(store, chunk, *ready)
             if pending is not None:
                 pending.result()
             writer.submit(connections.close_all).result()  # the writer thread's connections
 
     with transaction.atomic():
-        customers_seen_refresh(workspace_id=workspace.pk, external_ids=list(touched))
+        customers_seen_widen(workspace_id=workspace.pk, spans=spans)
     summary.repeats += occurrences.repeats
     summary.customers = Customer.objects.for_workspace(workspace).count()
     return summary

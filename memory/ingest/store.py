@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
+import psycopg
 from django.db import connection, transaction
 
 from memory.models import Customer, Event
@@ -48,11 +49,13 @@ def rows_store(
     received_at: datetime,
     want_stored_keys: bool = False,
     seen: bool = True,
+    known: "KnownCustomers | None" = None,
 ) -> tuple[int, set[str] | None]:
     """Upsert the customers, insert the events that are new; return (inserted, stored keys).
 
     With `seen=False` (bulk imports) existing customers keep their first/last seen times;
-    the importer refreshes them once at the end with `customers_seen_refresh`.
+    the importer widens them once at the end with `customers_seen_widen`. `known` carries
+    the customers an import has already written from chunk to chunk (PostgreSQL).
 
     Customers are written in external_id order and events in dedup_key order, so concurrent
     writers take their locks in the same order and cannot deadlock each other.
@@ -61,7 +64,7 @@ def rows_store(
     events = sorted(events, key=lambda e: e.dedup_key)
     if connection.vendor == "postgresql":
         return _store_postgresql(
-            workspace_id, customers, events, received_at, want_stored_keys, seen
+            workspace_id, customers, events, received_at, want_stored_keys, seen, known
         )
     return _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys, seen)
 
@@ -83,30 +86,22 @@ def write_lock_take() -> None:
 
 
 _PG_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS primer_stage_event (
-    external_id text, anonymous_id text, name text, occurred_at timestamptz,
-    properties jsonb, message_id bigint, message_key text, dedup_key text
+CREATE TEMP TABLE IF NOT EXISTS primer_staged_customer (
+    external_id text, anonymous_id text, traits jsonb, first_seen_at timestamptz,
+    last_seen_at timestamptz
 ) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS primer_stage_customer (
-    external_id text, anonymous_id text, traits jsonb
+CREATE TEMP TABLE IF NOT EXISTS primer_staged_event (
+    customer_id bigint, name text, occurred_at timestamptz, properties jsonb,
+    message_id bigint, message_key text, dedup_key text
 ) ON COMMIT DELETE ROWS;
 """
 
-# Customers come from the staged events (one row each, with the span of their events), joined
-# to the few staged only for their traits (identify) or their anonymous id.
 _PG_UPSERT_CUSTOMERS = f"""
 INSERT INTO {CUSTOMER} (workspace_id, external_id, anonymous_id, traits, first_seen_at,
                         last_seen_at)
-SELECT %s, COALESCE(e.external_id, d.external_id),
-       COALESCE(NULLIF(d.anonymous_id, ''), e.anonymous_id, ''),
-       COALESCE(d.traits, '{{}}'::jsonb), e.first_seen_at, e.last_seen_at
-FROM (
-    SELECT external_id, max(anonymous_id) AS anonymous_id,
-           min(occurred_at) AS first_seen_at, max(occurred_at) AS last_seen_at
-    FROM primer_stage_event GROUP BY external_id
-) e
-FULL JOIN primer_stage_customer d ON d.external_id = e.external_id
-ORDER BY 2
+SELECT %s, external_id, anonymous_id, traits, first_seen_at, last_seen_at
+FROM primer_staged_customer
+ORDER BY external_id
 ON CONFLICT (workspace_id, external_id) DO UPDATE SET
     traits = {CUSTOMER}.traits || EXCLUDED.traits,
     anonymous_id = CASE WHEN {CUSTOMER}.anonymous_id = '' THEN EXCLUDED.anonymous_id
@@ -129,66 +124,142 @@ _PG_UPSERT_CUSTOMERS_SEEN = _PG_UPSERT_CUSTOMERS.replace("-- SEEN_SET", _PG_SEEN
 )
 _PG_UPSERT_CUSTOMERS_UNSEEN = _PG_UPSERT_CUSTOMERS
 
-_PG_INSERT_EVENTS = f"""
-INSERT INTO {EVENT} (workspace_id, customer_id, name, occurred_at, received_at, properties,
-                     message_id, message_key, dedup_key)
-SELECT %s, c.id, s.name, s.occurred_at, %s, s.properties, s.message_id, s.message_key,
-       s.dedup_key
-FROM primer_stage_event s
-JOIN {CUSTOMER} c ON c.workspace_id = %s AND c.external_id = s.external_id
-ORDER BY s.dedup_key
+_PG_CUSTOMER_IDS = f"""
+SELECT external_id, id, anonymous_id <> '' FROM {CUSTOMER}
+WHERE workspace_id = %s AND external_id IN (SELECT jsonb_array_elements_text(%s::jsonb))
+"""
+_PG_STORED_KEYS = f"""
+SELECT dedup_key FROM {EVENT}
+WHERE workspace_id = %s AND dedup_key IN (SELECT jsonb_array_elements_text(%s::jsonb))
+"""
+
+_EVENT_COLUMNS = "customer_id, name, occurred_at, properties, message_id, message_key, dedup_key"
+_PG_COPY_EVENTS = f"COPY {EVENT} (workspace_id, received_at, {_EVENT_COLUMNS}) FROM STDIN"
+_PG_INSERT_STAGED_EVENTS = f"""
+INSERT INTO {EVENT} (workspace_id, received_at, {_EVENT_COLUMNS})
+SELECT %s, %s, {_EVENT_COLUMNS} FROM primer_staged_event ORDER BY dedup_key
 ON CONFLICT (workspace_id, dedup_key) DO NOTHING
+RETURNING dedup_key
 """
 
 
-def _store_postgresql(workspace_id, customers, events, received_at, want_stored_keys, seen):
+class KnownCustomers:
+    """Customers one import has already written: external id → (id, has an anonymous id).
+
+    A bulk import meets the same customers chunk after chunk; once a customer is stored, a
+    later chunk needs to write them again only to merge traits or fill an empty anonymous id.
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.with_anonymous: set[str] = set()
+
+    def needs_write(self, customer: "CustomerRecord") -> bool:
+        return (
+            customer.external_id not in self.ids
+            or bool(customer.traits)
+            or bool(customer.anonymous_id and customer.external_id not in self.with_anonymous)
+        )
+
+
+def _json_text(values: list[str]) -> str:
+    # A list passed as one JSON document: msgspec encodes it far faster than psycopg dumps
+    # a Python list as a text[] array, element by element.
+    return _encode(values).decode()
+
+
+def _staging_empty(cursor, table: str) -> None:
+    # Commit empties a staging table (ON COMMIT DELETE ROWS); inside an outer transaction no
+    # commit comes before the next use, so empty it now.
+    if len(connection.atomic_blocks) > 1:
+        cursor.execute(f"DELETE FROM {table}")
+
+
+def _store_postgresql(workspace_id, customers, events, received_at, want_stored_keys, seen, known):
+    """Upsert customers from a staging table, then COPY the new events straight into the
+    events table: the keys already stored are looked up first, so a COPY conflicts only
+    when a concurrent writer stores the same key in between. Then the COPY is undone (a
+    savepoint) and the events go in through a staging table with ON CONFLICT DO NOTHING.
+    """
+    known = known if known is not None else KnownCustomers()
     with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg's own cursor, for COPY
+        raw = cursor.cursor  # psycopg's own cursor, for COPY and array parameters
         # Temp tables live as long as the database session: create them once per connection,
         # and count them as made only once committed (a rollback takes them away again).
         session = raw.connection
         if getattr(connection, "_primer_staging_for", None) is not session:
             cursor.execute(_PG_STAGING)
             transaction.on_commit(lambda: setattr(connection, "_primer_staging_for", session))
-        with raw.copy(
-            "COPY primer_stage_event (external_id, anonymous_id, name, occurred_at, properties,"
-            " message_id, message_key, dedup_key) FROM STDIN"
-        ) as copy:
-            for e in events:
-                copy.write_row(
-                    (
-                        e.external_id,
-                        e.anonymous_id,
-                        e.name,
-                        e.occurred_at,
-                        e.properties_json.decode(),
-                        e.message_id,
-                        e.message_key,
-                        e.dedup_key,
-                    )
-                )
-        # Only customers the events alone do not describe: traits, or no event in this batch.
-        described = [c for c in customers if c.traits or c.first_seen_at is None]
-        if described:
+        to_write = [c for c in customers if known.needs_write(c)]
+        if to_write:
             with raw.copy(
-                "COPY primer_stage_customer (external_id, anonymous_id, traits) FROM STDIN"
+                "COPY primer_staged_customer (external_id, anonymous_id, traits, first_seen_at,"
+                " last_seen_at) FROM STDIN"
             ) as copy:
-                for c in described:
-                    copy.write_row((c.external_id, c.anonymous_id, _encode(c.traits).decode()))
-        upsert = _PG_UPSERT_CUSTOMERS_SEEN if seen else _PG_UPSERT_CUSTOMERS_UNSEEN
-        cursor.execute(upsert, [workspace_id])
-        inserted, stored = 0, None
-        if events:
-            sql = _PG_INSERT_EVENTS + (" RETURNING dedup_key" if want_stored_keys else "")
-            cursor.execute(sql, [workspace_id, received_at, workspace_id])
-            inserted = cursor.rowcount
-            if want_stored_keys:
-                stored = {key for (key,) in cursor.fetchall()}
-        # Commit empties the staging tables (ON COMMIT DELETE ROWS); inside an outer
-        # transaction no commit comes before the next use, so empty them now.
-        if len(connection.atomic_blocks) > 1:
-            cursor.execute("DELETE FROM primer_stage_event; DELETE FROM primer_stage_customer")
-    return inserted, stored
+                for c in to_write:
+                    copy.write_row(
+                        (
+                            c.external_id,
+                            c.anonymous_id,
+                            _encode(c.traits).decode(),
+                            c.first_seen_at,
+                            c.last_seen_at,
+                        )
+                    )
+            upsert = _PG_UPSERT_CUSTOMERS_SEEN if seen else _PG_UPSERT_CUSTOMERS_UNSEEN
+            cursor.execute(upsert, [workspace_id])
+            _staging_empty(cursor, "primer_staged_customer")
+        unresolved = [c.external_id for c in to_write]
+        unresolved += [e.external_id for e in events if e.external_id not in known.ids]
+        if unresolved:
+            raw.execute(_PG_CUSTOMER_IDS, [workspace_id, _json_text(sorted(set(unresolved)))])
+            for external_id, customer_id, with_anonymous in raw:
+                known.ids[external_id] = customer_id
+                if with_anonymous:
+                    known.with_anonymous.add(external_id)
+        if not events:
+            return 0, (set() if want_stored_keys else None)
+        raw.execute(_PG_STORED_KEYS, [workspace_id, _json_text([e.dedup_key for e in events])])
+        stored_before = {key for (key,) in raw}
+        fresh: list[EventRecord] = []
+        for e in events:  # sorted by dedup key: a repeat within the batch follows its first
+            if e.dedup_key not in stored_before and not (
+                fresh and fresh[-1].dedup_key == e.dedup_key
+            ):
+                fresh.append(e)
+        if not fresh:
+            return 0, (set() if want_stored_keys else None)
+        rows = [
+            (
+                known.ids[e.external_id],
+                e.name,
+                e.occurred_at.isoformat(),
+                e.properties_json.decode(),
+                e.message_id,
+                e.message_key,
+                e.dedup_key,
+            )
+            for e in fresh
+        ]
+        received = received_at.isoformat()
+        cursor.execute("SAVEPOINT primer_events_copy")
+        try:
+            with raw.copy(_PG_COPY_EVENTS) as copy:
+                for row in rows:
+                    copy.write_row((workspace_id, received, *row))
+        except psycopg.errors.UniqueViolation:
+            # A concurrent writer stored some of these keys after the lookup above.
+            cursor.execute("ROLLBACK TO SAVEPOINT primer_events_copy")
+            with raw.copy(f"COPY primer_staged_event ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            raw.execute(_PG_INSERT_STAGED_EVENTS, [workspace_id, received_at])
+            stored = {key for (key,) in raw}
+            _staging_empty(cursor, "primer_staged_event")
+        else:
+            stored = {e.dedup_key for e in fresh}
+        cursor.execute("RELEASE SAVEPOINT primer_events_copy")
+    return len(stored), (stored if want_stored_keys else None)
 
 
 _SQLITE_UPSERT_CUSTOMERS = f"""
@@ -316,23 +387,44 @@ def _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys
     return inserted, stored
 
 
-def customers_seen_refresh(*, workspace_id: int, external_ids: list[str]) -> None:
-    """Set these customers' first/last seen times from their events, set-based.
+def customers_seen_widen(*, workspace_id: int, spans: dict[str, list[datetime]]) -> None:
+    """Widen customers' first/last seen times to cover {external id: [first, last]}, set-based.
 
-    Two probes per customer on the (customer, occurred_at) index; used once after a bulk
-    import instead of moving the times forward chunk by chunk.
+    Used once after a bulk import with the span of every event it read, stored before or not,
+    so an import that stopped half-way and was run again still leaves the times right.
     """
-    refresh = f"""
-        UPDATE {CUSTOMER} SET
-            first_seen_at = (SELECT min(occurred_at) FROM {EVENT} e
-                             WHERE e.customer_id = {CUSTOMER}.id),
-            last_seen_at = (SELECT max(occurred_at) FROM {EVENT} e
-                            WHERE e.customer_id = {CUSTOMER}.id)
-        WHERE workspace_id = %s AND external_id IN ({{ids}})
-    """
-    size = 5_000 if connection.vendor == "postgresql" else _SQLITE_CHUNK
+    if not spans:
+        return
+    external_ids = sorted(spans)
+    firsts = [spans[x][0] for x in external_ids]
+    lasts = [spans[x][1] for x in external_ids]
     with connection.cursor() as cursor:
-        for chunk in _chunks(sorted(external_ids), size):
-            cursor.execute(
-                refresh.format(ids=", ".join(["%s"] * len(chunk))), [workspace_id, *chunk]
+        if connection.vendor == "postgresql":
+            cursor.cursor.execute(
+                f"""
+                UPDATE {CUSTOMER} c SET
+                    first_seen_at = LEAST(c.first_seen_at, s.first_seen_at),
+                    last_seen_at = GREATEST(c.last_seen_at, s.last_seen_at)
+                FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])
+                     AS s (external_id, first_seen_at, last_seen_at)
+                WHERE c.workspace_id = %s AND c.external_id = s.external_id
+                  AND (c.first_seen_at IS DISTINCT FROM LEAST(c.first_seen_at, s.first_seen_at)
+                       OR c.last_seen_at IS DISTINCT FROM
+                          GREATEST(c.last_seen_at, s.last_seen_at))
+                """,
+                [external_ids, firsts, lasts, workspace_id],
             )
+            return
+        to_db = _sqlite_time
+        cursor.executemany(
+            f"""
+            UPDATE {CUSTOMER} SET
+                first_seen_at = min(coalesce(first_seen_at, %s), %s),
+                last_seen_at = max(coalesce(last_seen_at, %s), %s)
+            WHERE workspace_id = %s AND external_id = %s
+            """,
+            [
+                (to_db(f), to_db(f), to_db(last), to_db(last), workspace_id, x)
+                for x, f, last in zip(external_ids, firsts, lasts, strict=True)
+            ],
+        )
