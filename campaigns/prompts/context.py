@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.db.models import Count, F
 
@@ -180,6 +181,21 @@ def signal_text(item: dict) -> str:
     return f"{text} ({item['properties']})" if item["properties"] else text
 
 
+class StoredState(NamedTuple):
+    """The columns of a customer's CustomerState row the prompt reads, by name."""
+
+    customer_id: int
+    primed_score: float
+    baseline_rate: float | None
+    last_recompute_at: datetime | None
+    signals: list
+    goal_count: int
+    observed_hours: float | None
+    hours_since_goal: float | None
+    frequency_rate_h: float | None
+    segment_rate_h: float | None
+
+
 @dataclass(frozen=True)
 class CustomerRow:
     """The columns of a customer a prompt needs."""
@@ -281,21 +297,10 @@ class MemoryReader:
         ws = self.workspace
 
         states = {
-            row[0]: row
+            row[0]: StoredState._make(row)
             for row in CustomerState.objects.for_workspace(ws)
             .filter(customer_id__gte=lo, customer_id__lte=hi)
-            .values_list(
-                "customer_id",
-                "primed_score",
-                "baseline_rate",
-                "last_recompute_at",
-                "signals",
-                "goal_count",
-                "observed_hours",
-                "hours_since_goal",
-                "frequency_rate_h",
-                "segment_rate_h",
-            )
+            .values_list(*StoredState._fields)
             if row[0] in ids
         }
         weights = defaultdict(list)
@@ -328,7 +333,11 @@ class MemoryReader:
             del rows[MAX_AVOID_MESSAGES:]
         self._load_messages({row[1] for rows in worn.values() for row in rows})
 
-        times = [state[3] for state in states.values() if state[3] is not None]
+        times = [
+            state.last_recompute_at
+            for state in states.values()
+            if state.last_recompute_at is not None
+        ]
         signals = defaultdict(list)
         sends = defaultdict(int)
         if times:
@@ -336,7 +345,7 @@ class MemoryReader:
             # The engine's own signals name the actions; the events add their properties.
             names = set(self.primers)
             for state in states.values():
-                names.update(signal[0] for signal in engine_signals(state[4]))
+                names.update(signal[0] for signal in engine_signals(state.signals))
             if names:
                 events = (
                     Event.objects.for_workspace(ws)
@@ -351,9 +360,9 @@ class MemoryReader:
                 )
                 for row in events:
                     state = states.get(row[0])
-                    if state is None or state[3] is None:
+                    if state is None or state.last_recompute_at is None:
                         continue
-                    if state[3] - self.horizon <= row[2] < state[3]:
+                    if state.last_recompute_at - self.horizon <= row[2] < state.last_recompute_at:
                         signals[row[0]].append(row)
             worn_messages = {row[1] for rows in worn.values() for row in rows}
             if worn_messages:
@@ -428,7 +437,7 @@ class MemoryReader:
         nearest the time the engine gives. Without them (an older memory), the customer's events
         of types whose priming indicator has lift > 1 and an odds-ratio interval above 1.
         """
-        engine = engine_signals(state[4]) if state else []
+        engine = engine_signals(state.signals) if state else []
         found = []
         if engine and memory_at is not None:
             for name, hours, lift in engine[:MAX_SIGNALS]:
@@ -474,11 +483,19 @@ class MemoryReader:
             "lift": round(lift, 2),
         }
 
-    def _goal_item(self, state: tuple | None, population_rates: dict) -> dict:
+    def _goal_item(self, state: StoredState | None, population_rates: dict) -> dict:
         """Describe the goal numbers the engine stored with the customer's memory."""
-        memory_at = state[3] if state else None
+        memory_at = state.last_recompute_at if state else None
         count, observed_h, hours_since, frequency, segment = (
-            state[5:10] if state else (0,) + (None,) * 4
+            (
+                state.goal_count,
+                state.observed_hours,
+                state.hours_since_goal,
+                state.frequency_rate_h,
+                state.segment_rate_h,
+            )
+            if state
+            else (0,) + (None,) * 4
         )
         last_goal = (
             memory_at - timedelta(hours=hours_since)
@@ -498,7 +515,7 @@ class MemoryReader:
         return item
 
     def _context(self, customer, state, weights, worn, signals, sends, population_rates) -> dict:
-        memory_at = state[3] if state else None
+        memory_at = state.last_recompute_at if state else None
         traits = (
             sorted((customer.traits or {}).items()) if isinstance(customer.traits, dict) else []
         )
@@ -555,7 +572,7 @@ class MemoryReader:
         ]
 
         signal_items = self._signal_items(state, signals, memory_at)
-        primed_score = round(state[1], 2) if state else 0.0
+        primed_score = round(state.primed_score, 2) if state else 0.0
 
         return {
             "workspace": self.workspace_context,
@@ -571,7 +588,9 @@ class MemoryReader:
             "memory": {
                 "at": iso(memory_at),
                 "has_memory": memory_at is not None,
-                "baseline_rate": round(state[2], 4) if state and state[2] is not None else None,
+                "baseline_rate": round(state.baseline_rate, 4)
+                if state and state.baseline_rate is not None
+                else None,
             },
             "goal": self._goal_item(state, population_rates),
             "label_sets": label_sets,
