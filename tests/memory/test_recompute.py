@@ -102,16 +102,22 @@ def test_it_gives_the_same_rows_in_one_shard_or_many(workspace, synthetic, setti
     assert derived_rows(workspace) == one_shard
 
 
-def test_it_recomputes_only_changed_customers_incrementally(workspace, synthetic):
-    full = memory_recompute(workspace=workspace, as_of=AS_OF)
-    changed = Customer.objects.for_workspace(workspace).get(external_id="c7")
+def _event_add(workspace, name: str, dedup_key: str, before: timedelta, external_id="c7"):
+    """Give one customer a new event shortly before AS_OF; return the customer."""
+    customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
     Event.objects.create(
         workspace=workspace,
-        customer=changed,
-        name="Product Viewed",
-        dedup_key="new-1",
-        occurred_at=AS_OF - timedelta(hours=1),
+        customer=customer,
+        name=name,
+        dedup_key=dedup_key,
+        occurred_at=AS_OF - before,
     )
+    return customer
+
+
+def test_it_recomputes_only_changed_customers_incrementally(workspace, synthetic):
+    full = memory_recompute(workspace=workspace, as_of=AS_OF)
+    changed = _event_add(workspace, "Product Viewed", "new-1", timedelta(hours=1))
     untouched_before = CustomerState.objects.for_workspace(workspace).exclude(customer=changed)
     untouched = sorted(untouched_before.values_list("customer_id", "last_recompute_at"))
     run = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
@@ -269,14 +275,7 @@ def _model_of(run):
 
 def test_an_incremental_run_keeps_the_last_runs_scoring_model(workspace, synthetic):
     full = memory_recompute(workspace=workspace, as_of=AS_OF)
-    customer = Customer.objects.for_workspace(workspace).get(external_id="c7")
-    Event.objects.create(
-        workspace=workspace,
-        customer=customer,
-        name="Order Completed",
-        dedup_key="new-goal",
-        occurred_at=AS_OF - timedelta(hours=1),
-    )
+    _event_add(workspace, "Order Completed", "new-goal", timedelta(hours=1))
     incremental = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
     kept, fitted = _model_of(incremental), _model_of(full)
     assert kept.features == fitted.features
@@ -286,13 +285,7 @@ def test_an_incremental_run_keeps_the_last_runs_scoring_model(workspace, synthet
     # Another attribution window makes the old coefficients meaningless: refit them.
     workspace.attribution_window_h = workspace.attribution_window_h * 2
     workspace.save()
-    Event.objects.create(
-        workspace=workspace,
-        customer=customer,
-        name="Order Completed",
-        dedup_key="new-goal-2",
-        occurred_at=AS_OF - timedelta(minutes=30),
-    )
+    _event_add(workspace, "Order Completed", "new-goal-2", timedelta(minutes=30))
     refitted = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
     assert refitted.mode == RecomputeRun.Mode.INCREMENTAL
     assert not np.array_equal(_model_of(refitted).coefficients, fitted.coefficients)
