@@ -16,6 +16,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from memory.scoring.baseline import date_as_year
 from memory.scoring.evaluation import VARIANTS
 from memory.scoring.frames import EngineConfig
 from memory.scoring.model import ALL_FEATURES, candidate_features, predict
@@ -135,15 +136,11 @@ def to_contract(
         pl.col("income").cast(pl.Float64),
         pl.col("gender").fill_null("unknown"),
         # As the product reads a date trait (memory.selectors): the year, with its fraction.
-        member_year(pl.col("became_member_on")).alias("member_year"),
+        date_as_year(pl.col("became_member_on").cast(pl.Utf8).str.to_date("%Y%m%d")).alias(
+            "member_year"
+        ),
     )
     return events, messages, message_labels, traits
-
-
-def member_year(yyyymmdd: pl.Expr) -> pl.Expr:
-    """Return a YYYYMMDD date as a fractional year: year + day of the year / 366."""
-    day = yyyymmdd.cast(pl.Utf8).str.to_date("%Y%m%d")
-    return day.dt.year().cast(pl.Float64) + day.dt.ordinal_day() / 366.0
 
 
 def evaluation_sends(events: pl.DataFrame, config: EngineConfig, cutoff: float) -> pl.DataFrame:

@@ -26,6 +26,7 @@ from memory.models import (
     PrimingIndicator,
     RecomputeRun,
 )
+from memory.scoring.baseline import date_as_year
 
 HOUR_S = 3600.0
 
@@ -362,8 +363,7 @@ def _trait_series(key: str, values: list) -> pl.Series:
     text = pl.Series(key, [None if v is None else str(v) for v in values], dtype=pl.Utf8)
     as_date = text.str.to_date(strict=False)
     if numbers and as_date.null_count() == text.null_count():
-        # A date trait (e.g. a membership start) segments best by its year, as a number.
-        return (as_date.dt.year().cast(pl.Float64) + as_date.dt.ordinal_day() / 366.0).alias(key)
+        return date_as_year(as_date).alias(key)
     return text
 
 

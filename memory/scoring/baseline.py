@@ -71,6 +71,14 @@ def covered_hours(sends: pl.DataFrame, window: float, horizon: float) -> pl.Data
     )
 
 
+def date_as_year(day: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
+    """Read a date as a number for the trait bins: its year plus the day of the year / 366.
+
+    A date trait (e.g. a membership start) segments best by when it fell, not as a category.
+    """
+    return day.dt.year().cast(pl.Float64) + day.dt.ordinal_day() / 366.0
+
+
 @dataclass
 class TraitEncoder:
     """Hold the population's trait bins: quantile edges per numeric column, top categories."""

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from memory.models import Customer, Event, EventName
-from memory.selectors import events_frame, hours_since_epoch
+from memory.selectors import events_frame, hours_since_epoch, traits_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +56,19 @@ def test_it_learns_an_event_name_it_has_not_seen_before(workspace):
 
     assert sorted(frame["name"].to_list()) == ["Order Completed", "Product Viewed"]
     assert EventName.objects.for_workspace(workspace).count() == 2
+
+
+def test_it_reads_traits_as_numbers_dates_as_fractional_years_and_text_as_is(workspace):
+    Customer.objects.create(
+        workspace=workspace,
+        external_id="a",
+        traits={"joined": "2017-02-12", "income": 50_000, "gender": "F"},
+    )
+    Customer.objects.create(workspace=workspace, external_id="b", traits={"joined": "2018-01-01"})
+    frame = traits_frame(workspace=workspace, keys=["joined", "income", "gender"]).sort(
+        "customer_id"
+    )
+    # 12 February is day 43 of the year; 1 January day 1.
+    assert frame["joined"].to_list() == pytest.approx([2017 + 43 / 366, 2018 + 1 / 366])
+    assert frame["income"].to_list() == [50_000.0, None]
+    assert frame["gender"].to_list() == ["F", None]
