@@ -199,6 +199,7 @@ def _customers_of(rows: list[EventRow]) -> list[CustomerRecord]:
 
 
 def _spans_widen(spans: dict[str, list[datetime]], customers: list[CustomerRecord]) -> None:
+    """Widen each customer's [first, last] event time in `spans` by this batch's."""
     for c in customers:
         if c.first_seen_at is None:
             continue

@@ -1,8 +1,10 @@
 """The set-based write: customers upserted, events inserted once, in the caller's transaction.
 
-PostgreSQL: COPY into TEMP staging tables, then one `INSERT … SELECT … ON CONFLICT` for the
-customers and one for the events. SQLite (the laptop default): `executemany` with the same
-ON CONFLICT clauses. No ORM save per row anywhere.
+PostgreSQL: customers by COPY into a TEMP staging table and one `INSERT … SELECT … ON
+CONFLICT`; events by one lookup of the keys already stored and a COPY of the rest straight into
+the events table (through a staging table and ON CONFLICT DO NOTHING only when a concurrent
+writer stored one of the keys in between). SQLite (the laptop default): `executemany` with ON
+CONFLICT clauses. No ORM save per row anywhere.
 """
 
 import json
@@ -183,7 +185,7 @@ def _store_postgresql(workspace_id, customers, events, received_at, want_stored_
     """
     known = known if known is not None else KnownCustomers()
     with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg's own cursor, for COPY and array parameters
+        raw = cursor.cursor  # psycopg's own cursor, for COPY
         # Temp tables live as long as the database session: create them once per connection,
         # and count them as made only once committed (a rollback takes them away again).
         session = raw.connection
