@@ -35,7 +35,10 @@ def evaluation_report_write(
     *, workspace: Workspace, evaluation: Evaluation, cutoff: datetime, path: Path
 ) -> None:
     """Write a self-contained HTML report (Plotly inlined once: it opens offline)."""
-    rows = evaluation.scores.to_dicts()
+    rows = [
+        {**row, "calibration_in_the_large": row["mean_p"] - row["goal_rate"]}
+        for row in evaluation.scores.to_dicts()
+    ]
     figures = [
         charts.reliability_figure(evaluation.reliability.to_dicts()),
         charts.scores_figure(rows),

@@ -47,7 +47,7 @@ class Evaluation:
     training_sends: int
     test_sends: int
     goal_rate: float
-    scores: pl.DataFrame  # model, auc, log_loss, brier, top_decile_rate
+    scores: pl.DataFrame  # SCORE_SCHEMA: discrimination and calibration per model
     reliability: pl.DataFrame  # model, bin, mean_p, goal_rate, sends
     predictions: pl.DataFrame  # customer, message, t, goal, one p column per model
 
@@ -59,8 +59,20 @@ def test_sends(events: pl.DataFrame, config: EngineConfig, cutoff: float) -> pl.
     return outcomes.filter((pl.col("t") >= cutoff) & pl.col("resolved"))
 
 
+SCORE_SCHEMA = {
+    "model": pl.Utf8,
+    "auc": pl.Float64,
+    "log_loss": pl.Float64,
+    "brier": pl.Float64,
+    "top_decile_rate": pl.Float64,
+    "mean_p": pl.Float64,
+    "goal_rate": pl.Float64,
+    "ece": pl.Float64,
+}
+
+
 def metrics(goal: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """Return AUC, log loss, Brier score and the goal rate among the top decile of p."""
+    """Return AUC, log loss, Brier, top-decile goal rate, mean p, goal rate and the ECE."""
     top = np.argsort(-p, kind="stable")[: max(1, p.size // 10)]
     single_class = goal.min() == goal.max()
     return {
@@ -68,6 +80,24 @@ def metrics(goal: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "log_loss": float(log_loss(goal, p, labels=[0, 1])),
         "brier": float(np.mean((p - goal) ** 2)),
         "top_decile_rate": float(goal[top].mean()),
+        **calibration(goal, p),
+    }
+
+
+def calibration(goal: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, float]:
+    """Return calibration-in-the-large (mean p against the goal rate) and the ECE over bins.
+
+    ECE = sum over the equal-count bins of p (those of ``reliability``) of the bin's share of
+    sends times |mean p - goal rate| in it: the level error of ``mean_p - goal_rate`` can cancel
+    between bins, this cannot.
+    """
+    table = reliability(goal, p, bins)
+    share = table["sends"].to_numpy() / max(p.size, 1)
+    gap = np.abs(table["mean_p"].to_numpy() - table["goal_rate"].to_numpy())
+    return {
+        "mean_p": float(np.mean(p)),
+        "goal_rate": float(np.mean(goal)),
+        "ece": float(np.sum(share * gap)),
     }
 
 
@@ -121,16 +151,7 @@ def evaluate(
         training_sends=int(result.stats.get("resolved_sends", 0)),
         test_sends=test.height,
         goal_rate=float(goal.mean()) if goal.size else float("nan"),
-        scores=pl.DataFrame(
-            rows,
-            schema={
-                "model": pl.Utf8,
-                "auc": pl.Float64,
-                "log_loss": pl.Float64,
-                "brier": pl.Float64,
-                "top_decile_rate": pl.Float64,
-            },
-        ),
+        scores=pl.DataFrame(rows, schema=SCORE_SCHEMA),
         reliability=pl.concat(tables) if tables else pl.DataFrame(),
         predictions=predictions,
     )

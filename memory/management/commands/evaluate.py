@@ -36,13 +36,19 @@ class Command(BaseCommand):
             f"window {window_h:g} h, {evaluation.training_sends} sends before the cut-off.\n"
         )
         self.stdout.write(
-            f"{'model':36s} {'AUC':>6s} {'log loss':>9s} {'Brier':>7s} {'top 10%':>8s}"
+            f"{'model':36s} {'AUC':>7s} {'log loss':>9s} {'Brier':>7s} {'top 10%':>8s} "
+            f"{'mean p':>7s} {'p - rate':>9s} {'ECE':>6s}"
         )
         for row in evaluation.scores.iter_rows(named=True):
             self.stdout.write(
-                f"{row['model']:36s} {row['auc']:6.3f} {row['log_loss']:9.4f} "
-                f"{row['brier']:7.4f} {row['top_decile_rate']:8.3f}"
+                f"{row['model']:36s} {row['auc']:7.4f} {row['log_loss']:9.4f} "
+                f"{row['brier']:7.4f} {row['top_decile_rate']:8.3f} {row['mean_p']:7.3f} "
+                f"{row['mean_p'] - row['goal_rate']:+9.3f} {row['ece']:6.3f}"
             )
+        self.stdout.write(
+            "mean p - rate: calibration in the large (> 0: the model promises too much); "
+            "ECE: |mean p - goal rate| averaged over the deciles of p."
+        )
         if report:
             evaluation_report_write(
                 workspace=found, evaluation=evaluation, cutoff=moment, path=report
