@@ -139,9 +139,13 @@ def habituation_curve_figure(curve: list[dict]) -> dict:
     }
 
 
-def reliability_figure(rows: list[dict]) -> dict:
-    """Calibration: mean predicted probability against the observed goal rate, per model."""
+def reliability_figure(rows: list[dict], ece: dict[str, float] | None = None) -> dict:
+    """Calibration: mean predicted probability against the observed goal rate, per model.
+
+    ``ece``: each model's expected calibration error, shown in its legend entry.
+    """
     models = list(dict.fromkeys(r["model"] for r in rows))
+    ece = ece or {}
     data = [
         {
             "type": "scatter",
@@ -158,7 +162,7 @@ def reliability_figure(rows: list[dict]) -> dict:
             {
                 "type": "scatter",
                 "mode": "markers+lines",
-                "name": model,
+                "name": f"{model} (ECE {ece[model]:.3f})" if model in ece else model,
                 "x": [r["mean_p"] for r in points],
                 "y": [r["goal_rate"] for r in points],
                 "text": [f"{r['sends']} sends" for r in points],

@@ -40,7 +40,9 @@ def evaluation_report_write(
         for row in evaluation.scores.to_dicts()
     ]
     figures = [
-        charts.reliability_figure(evaluation.reliability.to_dicts()),
+        charts.reliability_figure(
+            evaluation.reliability.to_dicts(), {row["model"]: row["ece"] for row in rows}
+        ),
         charts.scores_figure(rows),
     ]
     html_figures = [
