@@ -25,7 +25,7 @@ from typing import NamedTuple
 import polars as pl
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -360,15 +360,8 @@ def recompute_shard(
             customers=bucket,
             trait_keys=run.stats.get("trait_keys", []),
         )
-    result = sharded.customer_memory(
-        events=inputs.events,
-        population=sharded.Population.from_bytes(bytes(run.population)),
-        horizon=hours_since_epoch(run.as_of),
-        traits=inputs.engine_traits,
-    )
-    frames = writeback.to_database_ids(
-        result, customer_ids=inputs.customer_ids, catalogue=inputs.catalogue
-    )
+    population = sharded.Population.from_bytes(bytes(run.population))
+    frames = shard_frames(run=run, population=population, inputs=inputs)
     if collected is not None:
         collected.append(ShardResult(frames, inputs.events.height, time.perf_counter() - started))
         RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(shards_done=len(collected))
@@ -388,18 +381,39 @@ def recompute_shard(
     RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(shards_done=done)
 
 
+def shard_frames(
+    *, run: RecomputeRun, population: sharded.Population, inputs: EngineInputs
+) -> dict[str, pl.DataFrame]:
+    """Return one bucket's derived rows (weights, habituation, state) keyed by database ids."""
+    result = sharded.customer_memory(
+        events=inputs.events,
+        population=population,
+        horizon=hours_since_epoch(run.as_of),
+        traits=inputs.engine_traits,
+    )
+    return writeback.to_database_ids(
+        result, customer_ids=inputs.customer_ids, catalogue=inputs.catalogue
+    )
+
+
 class ShardResult(NamedTuple):
     """A shard's derived rows kept in memory by an in-process run, with its tallies."""
 
-    frames: dict[str, pl.DataFrame]
+    frames: dict[str, pl.DataFrame] | None  # None once written into a PartitionBuild
     events: int
     seconds: float
 
 
-def recompute_finish(*, run_id: int, collected: list[ShardResult] | None = None) -> RecomputeRun:
+def recompute_finish(
+    *,
+    run_id: int,
+    collected: list[ShardResult] | None = None,
+    built: writeback.PartitionBuild | None = None,
+) -> RecomputeRun:
     """Swap the run's shard rows into the derived tables in one transaction (idempotent).
 
     `collected`: the shards an in-process run kept in memory; else their RecomputeShard rows.
+    `built`: the new partitions those shards were written into already (a streamed run).
     """
     run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
     if run.status == RecomputeRun.Status.SUCCEEDED:
@@ -419,7 +433,7 @@ def recompute_finish(*, run_id: int, collected: list[ShardResult] | None = None)
             f"Run {run.pk} cannot finish: {len(collected)} shards of {run.shards_total}."
         )
     shards = collected
-    parts = [shard.frames for shard in shards]
+    parts = [shard.frames for shard in shards] if built is None else []
     population = sharded.Population.from_bytes(bytes(run.population))
     priming = writeback.priming_rows(population)
     customer_ids = run.stats.get("customer_ids")
@@ -430,6 +444,7 @@ def recompute_finish(*, run_id: int, collected: list[ShardResult] | None = None)
             priming=priming,
             customer_ids=customer_ids,
             computed_at=run.as_of,
+            built=built,
         )
         RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
             status=RecomputeRun.Status.SUCCEEDED,
@@ -487,6 +502,8 @@ def memory_recompute(
             run.timings = {"read_s": round(time.perf_counter() - started, 3)}
             run.save(update_fields=["timings"])
         recompute_population(run_id=run.pk, preloaded=preloaded)
+        if preloaded is not None and writeback.partitioned():
+            return _recompute_streamed(run_id=run.pk, preloaded=preloaded, on_progress=on_progress)
         collected: list[ShardResult] = []
         for index in range(run.shards_total):
             recompute_shard(run_id=run.pk, index=index, preloaded=preloaded, collected=collected)
@@ -496,6 +513,66 @@ def memory_recompute(
     except Exception as error:
         recompute_fail(run_id=run.pk, error=f"{type(error).__name__}: {error}")
         raise
+
+
+def _recompute_streamed(
+    *,
+    run_id: int,
+    preloaded: EngineInputs,
+    on_progress: Callable[[int, int], None] | None,
+) -> RecomputeRun:
+    """Compute every bucket here while a thread writes the one before into the new partitions.
+
+    The same rows as storing every bucket, then swapping them in; but PostgreSQL's COPY of a
+    bucket runs on the second core while the next one computes, and no bucket stays in memory.
+    """
+    run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
+    population = sharded.Population.from_bytes(bytes(run.population))
+    tallies: list[ShardResult] = []
+    with _ProgressPost(run.pk) as progress, transaction.atomic():
+        with writeback.PartitionBuild(
+            workspace_id=run.workspace_id, computed_at=run.as_of
+        ) as build:
+            # From here until the swap the build thread owns this connection.
+            for index in range(run.shards_total):
+                started = time.perf_counter()
+                inputs = preloaded.subset(_run_filter(run, index))
+                frames = shard_frames(run=run, population=population, inputs=inputs)
+                seconds = time.perf_counter() - started
+                tallies.append(ShardResult(None, inputs.events.height, seconds))
+                build.add(frames)
+                progress.post(len(tallies))
+                if on_progress:
+                    on_progress(index + 1, run.shards_total)
+            computed = time.perf_counter()
+        # What the write had left to do (COPY, index builds) once the last bucket was computed.
+        waited = round(time.perf_counter() - computed, 3)
+        RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
+            timings={**run.timings, "write_wait_s": waited}
+        )
+        return recompute_finish(run_id=run.pk, collected=tallies, built=build)
+
+
+class _ProgressPost:
+    """Post a run's shards_done on a connection of its own, since the run's own connection is
+    busy with (and its transaction hides) the partition build."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
+
+    def __enter__(self) -> _ProgressPost:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.connection.close()
+
+    def post(self, done: int) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {RecomputeRun._meta.db_table} SET shards_done = %s WHERE id = %s",
+                [done, self.run_id],
+            )
 
 
 # Debounce: after ingestion, one incremental recompute per workspace per this many seconds.

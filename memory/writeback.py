@@ -3,7 +3,11 @@
 Frames arrive keyed by the engine's dense indices; they leave keyed by database ids.
 """
 
+from __future__ import annotations
+
 import io
+import queue
+import threading
 from datetime import UTC, datetime
 
 import numpy as np
@@ -108,6 +112,11 @@ def priming_rows(population) -> pl.DataFrame:
     return population.priming.select(PRIMING_COLUMNS)
 
 
+def partitioned() -> bool:
+    """Return whether a full run swaps in whole workspace partitions (PostgreSQL)."""
+    return connection.vendor == "postgresql"
+
+
 def swap(
     *,
     workspace: Workspace,
@@ -115,26 +124,29 @@ def swap(
     priming: pl.DataFrame,
     customer_ids: list[int] | None,
     computed_at: datetime,
+    built: PartitionBuild | None = None,
 ) -> dict[str, int]:
     """Replace the workspace's derived rows (or only these customers') with the new ones.
 
     Call inside a transaction: deletes and inserts commit together. On PostgreSQL a full run
-    replaces the workspace's whole partition instead of deleting and inserting rows.
+    swaps in the partitions `built` holds (built here from `parts` when None) instead of
+    deleting and inserting rows.
     """
     counts = {}
-    partitioned = connection.vendor == "postgresql"
+    if customer_ids is None and partitioned():
+        if built is None:
+            with PartitionBuild(workspace_id=workspace.pk, computed_at=computed_at) as built:
+                for part in parts:
+                    built.add(part)
+        counts.update(built.swap_in())
     with connection.cursor() as cursor:
-        if partitioned:
+        if partitioned():
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SWAP_LOCK, workspace.pk])
-            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for name, (table, _) in TABLES.items():
+            if name in counts:
+                continue
             frames = [part[name] for part in parts if part[name].height]
             frame = pl.concat(frames) if frames else None
-            if customer_ids is None and partitioned:
-                counts[name] = _partition_replace(
-                    cursor, table, frame, workspace.pk, computed_at, name
-                )
-                continue
             if customer_ids is None:
                 cursor.execute(f"DELETE FROM {table} WHERE workspace_id = %s", [workspace.pk])
             elif customer_ids:
@@ -149,40 +161,123 @@ def swap(
     return counts
 
 
-def _partition_replace(cursor, table, frame, workspace_id, computed_at, kind) -> int:
-    """Swap in the workspace's new rows as its partition of the table (PostgreSQL).
+class PartitionBuild:
+    """Build a workspace's new partitions (PostgreSQL) while the caller computes the rows.
 
-    The rows go into a fresh table with no index, which is then indexed once (a sorted build)
-    and attached in place of the old partition: far cheaper than deleting millions of rows and
-    maintaining three indexes row by row. Readers see the old partition until commit.
+    A thread COPYs each part handed to `add` into fresh, unindexed tables, then indexes them,
+    on the caller's connection and inside its transaction: nothing shows before the swap
+    commits, and a failure leaves nothing behind. Meanwhile the caller computes the next part,
+    so PostgreSQL's share of the write (most of it) runs on another core. The caller must not
+    use the connection between entering the build and `swap_in`.
     """
-    workspace_id = int(workspace_id)
-    partition, staging = f"{table}_w{workspace_id}", f"{table}_w{workspace_id}_new"
-    key = PARTITION_KEYS[table]
-    cursor.execute(
-        f'CREATE TABLE "{staging}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
-    )
-    if frame is not None:
-        frame = frame.sort(list(key))  # a customer's rows side by side: one page per lookup
-    count = _insert(cursor, staging, frame, workspace_id, computed_at, kind, freeze=True)
-    cursor.execute(
-        f'ALTER TABLE "{staging}" ADD CONSTRAINT "{staging}_pkey" PRIMARY KEY (id),'
-        f' ADD CONSTRAINT "{staging}_key" UNIQUE ({", ".join(key)}),'
-        f' ADD CONSTRAINT "{staging}_workspace" CHECK (workspace_id = {workspace_id})'
-    )
-    # Only now take the parent's lock: the build above does not block readers.
-    cursor.execute(f'DELETE FROM "{table}_default" WHERE workspace_id = %s', [workspace_id])
-    cursor.execute(f'DROP TABLE IF EXISTS "{partition}"')
-    cursor.execute(f'ALTER TABLE "{staging}" RENAME TO "{partition}"')
-    for suffix in ("pkey", "key", "workspace"):
-        cursor.execute(
-            f'ALTER TABLE "{partition}" RENAME CONSTRAINT "{staging}_{suffix}"'
-            f' TO "{partition}_{suffix}"'
-        )
-    cursor.execute(
-        f'ALTER TABLE "{table}" ATTACH PARTITION "{partition}" FOR VALUES IN ({workspace_id})'
-    )
-    return count
+
+    def __init__(self, *, workspace_id: int, computed_at: datetime):
+        if not connection.in_atomic_block:
+            raise RuntimeError("Build partitions inside the transaction that swaps them in.")
+        self.workspace_id = int(workspace_id)
+        self.computed_at = computed_at
+        self.counts = dict.fromkeys(TABLES, 0)
+        connection.ensure_connection()
+        self._raw = connection.connection  # psycopg's; Django's wrapper is per thread
+        # Two parts in waiting at most: a slow write holds the computing back, not memory.
+        self._parts: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._write, name="partition-build", daemon=True)
+
+    def __enter__(self) -> PartitionBuild:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if self._thread.is_alive():
+            self._abandoned = kind is not None  # the transaction rolls back: stop writing
+            self._parts.put(None)
+            self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
+
+    def add(self, part: dict[str, pl.DataFrame]) -> None:
+        """Queue a part's frames (weights, habituation, state) for the new partitions."""
+        if self._error is not None:
+            raise self._error
+        self._parts.put(part)
+
+    def _write(self) -> None:
+        more = True
+        try:
+            with self._raw.cursor() as cursor:
+                # One full run per workspace at a time: the staging tables' names are shared.
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [SWAP_LOCK, self.workspace_id]
+                )
+                cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                for table, _ in TABLES.values():
+                    cursor.execute(
+                        f'CREATE TABLE "{self._staging(table)}"'
+                        f' (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
+                    )
+                while (part := self._parts.get()) is not None:
+                    if not self._abandoned:
+                        self._copy(cursor, part)
+                more = False
+                if not self._abandoned:
+                    self._index(cursor)
+        except BaseException as error:  # handed to the caller's thread by add or swap_in
+            self._error = error
+            while more and self._parts.get() is not None:  # let a waiting `add` go on
+                pass
+
+    def _copy(self, cursor, part: dict[str, pl.DataFrame]) -> None:
+        for kind, (table, _) in TABLES.items():
+            frame = part[kind]
+            if frame.height:
+                frame = frame.sort(list(PARTITION_KEYS[table]))  # a customer's rows together
+            self.counts[kind] += _insert(
+                cursor,
+                self._staging(table),
+                frame,
+                self.workspace_id,
+                self.computed_at,
+                kind,
+                freeze=True,
+            )
+
+    def _index(self, cursor) -> None:
+        for table, _ in TABLES.values():
+            staging = self._staging(table)
+            cursor.execute(
+                f'ALTER TABLE "{staging}" ADD CONSTRAINT "{staging}_pkey" PRIMARY KEY (id),'
+                f' ADD CONSTRAINT "{staging}_key" UNIQUE ({", ".join(PARTITION_KEYS[table])}),'
+                f' ADD CONSTRAINT "{staging}_workspace"'
+                f" CHECK (workspace_id = {self.workspace_id})"
+            )
+
+    def _staging(self, table: str) -> str:
+        return f"{table}_w{self.workspace_id}_new"
+
+    def swap_in(self) -> dict[str, int]:
+        """Wait for the build, then swap each new table in for the workspace's partition."""
+        self.__exit__(None, None, None)
+        with connection.cursor() as cursor:
+            for table, _ in TABLES.values():
+                partition, staging = f"{table}_w{self.workspace_id}", self._staging(table)
+                # Only now take the parent's lock: the build above does not block readers.
+                cursor.execute(
+                    f'DELETE FROM "{table}_default" WHERE workspace_id = %s', [self.workspace_id]
+                )
+                cursor.execute(f'DROP TABLE IF EXISTS "{partition}"')
+                cursor.execute(f'ALTER TABLE "{staging}" RENAME TO "{partition}"')
+                for suffix in ("pkey", "key", "workspace"):
+                    cursor.execute(
+                        f'ALTER TABLE "{partition}" RENAME CONSTRAINT "{staging}_{suffix}"'
+                        f' TO "{partition}_{suffix}"'
+                    )
+                cursor.execute(
+                    f'ALTER TABLE "{table}" ATTACH PARTITION "{partition}"'
+                    f" FOR VALUES IN ({self.workspace_id})"
+                )
+        return dict(self.counts)
 
 
 def _delete_customers(cursor, table: str, workspace_id: int, customer_ids: list[int]) -> None:
