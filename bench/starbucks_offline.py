@@ -194,12 +194,18 @@ def evaluate(cutoff: float, use_traits: bool) -> None:
         f"sends before the cut-off, {test.height} sends scored after it "
         f"(goal rate {outcome.mean():.3f})"
     )
-    print(f"{'model':36s} {'AUC':>6s} {'log loss':>9s} {'top-decile rate':>16s}")
+    print(
+        f"{'model':36s} {'AUC':>6s} {'log loss':>9s} {'top-decile rate':>16s} "
+        f"{'mean p':>7s} {'p - rate':>9s} {'ECE':>6s}"
+    )
     for name, feature_names in VARIANTS.items():
         model = fit_model(result.replay, feature_names, config)
         p, _ = predict(model, features)
-        auc, loss, top = metrics(outcome, p)
-        print(f"{name:36s} {auc:6.4f} {loss:9.4f} {top:16.3f}")
+        m = score_metrics(outcome, p)
+        print(
+            f"{name:36s} {m['auc']:6.4f} {m['log_loss']:9.4f} {m['top_decile_rate']:16.3f} "
+            f"{m['mean_p']:7.3f} {m['mean_p'] - m['goal_rate']:+9.3f} {m['ece']:6.3f}"
+        )
     full = fit_model(result.replay, ALL_FEATURES, config)
     print(
         "full model coefficients:",
@@ -296,19 +302,17 @@ def validate(use_traits: bool) -> None:
         "(the replay check's held-out slice depends on the replay step: compare replay "
         "settings on the cut-off checks)"
     )
-    header = "".join(f" {name:>16s}" for name in [*names, "mean"])
-    print(f"{'AUC / log loss':36s}{header}")
+    header = "".join(f" {name:>22s}" for name in [*names, "mean"])
+    print(f"{'AUC / log loss / ECE':36s}{header}")
     for name, (variant_config, features) in variants.items():
-        cells, aucs, losses = [], [], []
+        cells, scores = [], []
         for replay, test_features, outcome in checks[variant_config].values():
             model = fit_model(replay, features, variant_config)
             p, _ = predict(model, test_features)
-            auc, loss, _ = metrics(outcome, p)
-            aucs.append(auc)
-            losses.append(loss)
-            cells.append(f"{auc:.4f} {loss:.4f}")
-        cells.append(f"{np.mean(aucs):.4f} {np.mean(losses):.4f}")
-        print(f"{name:36s}" + "".join(f" {cell:>16s}" for cell in cells))
+            scores.append(score_metrics(outcome, p))
+        scores.append({key: float(np.mean([m[key] for m in scores])) for key in scores[0]})
+        cells = [f"{m['auc']:.4f} {m['log_loss']:.4f} {m['ece']:.3f}" for m in scores]
+        print(f"{name:36s}" + "".join(f" {cell:>22s}" for cell in cells))
     print(f"validation {time.perf_counter() - started:.1f} s\n")
 
 
