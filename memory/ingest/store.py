@@ -1,10 +1,10 @@
 """The set-based write: customers upserted, events inserted once, in the caller's transaction.
 
-PostgreSQL: customers by COPY into a TEMP staging table and one `INSERT … SELECT … ON
-CONFLICT`; events by one lookup of the keys already stored and a COPY of the rest straight into
-the events table (through a staging table and ON CONFLICT DO NOTHING only when a concurrent
-writer stored one of the keys in between). SQLite (the laptop default): `executemany` with ON
-CONFLICT clauses. No ORM save per row anywhere.
+PostgreSQL: the customers in one `INSERT … FROM json_to_recordset(…) ON CONFLICT … RETURNING`,
+sent in one round trip with the lookup of the dedup keys already stored; then a COPY of the
+new events straight into the events table (through a staging table and ON CONFLICT DO NOTHING
+only when a concurrent writer stored one of the keys in between). SQLite (the laptop default):
+`executemany` with ON CONFLICT clauses. No ORM save per row anywhere.
 """
 
 import json
@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
-from django.db import connection, transaction
+from django.db import connection
 
 from memory.models import Customer, Event
 
@@ -88,22 +88,22 @@ def write_lock_take() -> None:
 
 
 _PG_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS primer_staged_customer (
-    external_id text, anonymous_id text, traits jsonb, first_seen_at timestamptz,
-    last_seen_at timestamptz
-) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS primer_staged_event (
     customer_id bigint, name text, occurred_at timestamptz, properties jsonb,
     message_id bigint, message_key text, dedup_key text
 ) ON COMMIT DELETE ROWS;
 """
 
+# The batch's customers arrive as one JSON parameter (msgspec encodes it far faster than a COPY
+# round trip into a staging table). Rows go in external_id order, so concurrent writers lock
+# them in the same order. RETURNING names every customer inserted or changed, with its id;
+# only the others (already stored, nothing to change) need looking up.
 _PG_UPSERT_CUSTOMERS = f"""
 INSERT INTO {CUSTOMER} (workspace_id, external_id, anonymous_id, traits, first_seen_at,
                         last_seen_at)
-SELECT %s, external_id, anonymous_id, traits, first_seen_at, last_seen_at
-FROM primer_staged_customer
-ORDER BY external_id
+SELECT %s, s.x, s.a, s.t, s.f, s.l
+FROM json_to_recordset(%s::json) AS s (x text, a text, t jsonb, f timestamptz, l timestamptz)
+ORDER BY s.x
 ON CONFLICT (workspace_id, external_id) DO UPDATE SET
     traits = {CUSTOMER}.traits || EXCLUDED.traits,
     anonymous_id = CASE WHEN {CUSTOMER}.anonymous_id = '' THEN EXCLUDED.anonymous_id
@@ -112,6 +112,7 @@ ON CONFLICT (workspace_id, external_id) DO UPDATE SET
 WHERE EXCLUDED.traits <> '{{}}'::jsonb
    OR ({CUSTOMER}.anonymous_id = '' AND EXCLUDED.anonymous_id <> '')
    -- SEEN_WHERE
+RETURNING external_id, id, anonymous_id <> ''
 """
 _PG_SEEN_SET = f""",
     first_seen_at = LEAST({CUSTOMER}.first_seen_at, EXCLUDED.first_seen_at),
@@ -128,11 +129,11 @@ _PG_UPSERT_CUSTOMERS_UNSEEN = _PG_UPSERT_CUSTOMERS
 
 _PG_CUSTOMER_IDS = f"""
 SELECT external_id, id, anonymous_id <> '' FROM {CUSTOMER}
-WHERE workspace_id = %s AND external_id IN (SELECT jsonb_array_elements_text(%s::jsonb))
+WHERE workspace_id = %s AND external_id IN (SELECT json_array_elements_text(%s::json))
 """
 _PG_STORED_KEYS = f"""
 SELECT dedup_key FROM {EVENT}
-WHERE workspace_id = %s AND dedup_key IN (SELECT jsonb_array_elements_text(%s::jsonb))
+WHERE workspace_id = %s AND dedup_key IN (SELECT json_array_elements_text(%s::json))
 """
 
 _EVENT_COLUMNS = "customer_id, name, occurred_at, properties, message_id, message_key, dedup_key"
@@ -170,48 +171,49 @@ def _json_text(values: list[str]) -> str:
     return _encode(values).decode()
 
 
-def _staging_empty(cursor, table: str) -> None:
-    # Commit empties a staging table (ON COMMIT DELETE ROWS); inside an outer transaction no
-    # commit comes before the next use, so empty it now.
-    if len(connection.atomic_blocks) > 1:
-        cursor.execute(f"DELETE FROM {table}")
+def _customers_json(customers: list["CustomerRecord"]) -> str:
+    return _encode(
+        [
+            {
+                "x": c.external_id,
+                "a": c.anonymous_id,
+                "t": c.traits,
+                "f": c.first_seen_at,
+                "l": c.last_seen_at,
+            }
+            for c in customers
+        ]
+    ).decode()
 
 
 def _store_postgresql(workspace_id, customers, events, received_at, want_stored_keys, seen, known):
-    """Upsert customers from a staging table, then COPY the new events straight into the
-    events table: the keys already stored are looked up first, so a COPY conflicts only
-    when a concurrent writer stores the same key in between. Then the COPY is undone (a
-    savepoint) and the events go in through a staging table with ON CONFLICT DO NOTHING.
+    """Upsert the customers and look up the keys already stored (one round trip), then COPY
+    the new events straight into the events table. A COPY conflicts only when a concurrent
+    writer stores the same key in between: then it is undone (a savepoint) and the events go
+    in through a staging table with ON CONFLICT DO NOTHING.
     """
     known = known if known is not None else KnownCustomers()
     with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg's own cursor, for COPY
-        # Temp tables live as long as the database session: create them once per connection,
-        # and count them as made only once committed (a rollback takes them away again).
+        raw = cursor.cursor  # psycopg's own cursor, for COPY and the pipeline
         session = raw.connection
-        if getattr(connection, "_primer_staging_for", None) is not session:
-            cursor.execute(_PG_STAGING)
-            transaction.on_commit(lambda: setattr(connection, "_primer_staging_for", session))
         to_write = [c for c in customers if known.needs_write(c)]
+        upserted, looked_up = session.cursor(), session.cursor()
+        # The upsert and the lookup do not depend on each other: send both, wait once.
+        with session.pipeline():
+            if to_write:
+                upsert = _PG_UPSERT_CUSTOMERS_SEEN if seen else _PG_UPSERT_CUSTOMERS_UNSEEN
+                upserted.execute(upsert, [workspace_id, _customers_json(to_write)])
+            if events:
+                keys = _json_text([e.dedup_key for e in events])
+                looked_up.execute(_PG_STORED_KEYS, [workspace_id, keys])
+        written: set[str] = set()
         if to_write:
-            with raw.copy(
-                "COPY primer_staged_customer (external_id, anonymous_id, traits, first_seen_at,"
-                " last_seen_at) FROM STDIN"
-            ) as copy:
-                for c in to_write:
-                    copy.write_row(
-                        (
-                            c.external_id,
-                            c.anonymous_id,
-                            _encode(c.traits).decode(),
-                            c.first_seen_at,
-                            c.last_seen_at,
-                        )
-                    )
-            upsert = _PG_UPSERT_CUSTOMERS_SEEN if seen else _PG_UPSERT_CUSTOMERS_UNSEEN
-            cursor.execute(upsert, [workspace_id])
-            _staging_empty(cursor, "primer_staged_customer")
-        unresolved = [c.external_id for c in to_write]
+            for external_id, customer_id, with_anonymous in upserted:
+                written.add(external_id)
+                known.ids[external_id] = customer_id
+                if with_anonymous:
+                    known.with_anonymous.add(external_id)
+        unresolved = [c.external_id for c in to_write if c.external_id not in written]
         unresolved += [e.external_id for e in events if e.external_id not in known.ids]
         if unresolved:
             raw.execute(_PG_CUSTOMER_IDS, [workspace_id, _json_text(sorted(set(unresolved)))])
@@ -221,8 +223,7 @@ def _store_postgresql(workspace_id, customers, events, received_at, want_stored_
                     known.with_anonymous.add(external_id)
         if not events:
             return 0, (set() if want_stored_keys else None)
-        raw.execute(_PG_STORED_KEYS, [workspace_id, _json_text([e.dedup_key for e in events])])
-        stored_before = {key for (key,) in raw}
+        stored_before = {key for (key,) in looked_up}
         fresh: list[EventRecord] = []
         for e in events:  # sorted by dedup key: a repeat within the batch follows its first
             if e.dedup_key not in stored_before and not (
@@ -252,12 +253,15 @@ def _store_postgresql(workspace_id, customers, events, received_at, want_stored_
         except psycopg.errors.UniqueViolation:
             # A concurrent writer stored some of these keys after the lookup above.
             cursor.execute("ROLLBACK TO SAVEPOINT primer_events_copy")
+            cursor.execute(_PG_STAGING)
             with raw.copy(f"COPY primer_staged_event ({_EVENT_COLUMNS}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             raw.execute(_PG_INSERT_STAGED_EVENTS, [workspace_id, received_at])
             stored = {key for (key,) in raw}
-            _staging_empty(cursor, "primer_staged_event")
+            # Commit empties the staging table (ON COMMIT DELETE ROWS); inside an outer
+            # transaction no commit comes before the next use, so empty it now.
+            cursor.execute("DELETE FROM primer_staged_event")
         else:
             stored = {e.dedup_key for e in fresh}
         cursor.execute("RELEASE SAVEPOINT primer_events_copy")
@@ -398,26 +402,28 @@ def customers_seen_widen(*, workspace_id: int, spans: dict[str, list[datetime]])
     if not spans:
         return
     external_ids = sorted(spans)
-    firsts = [spans[x][0] for x in external_ids]
-    lasts = [spans[x][1] for x in external_ids]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # One JSON parameter: msgspec encodes it far faster than psycopg dumps three lists.
+            spans_json = _encode(
+                [{"x": x, "f": spans[x][0], "l": spans[x][1]} for x in external_ids]
+            ).decode()
             cursor.cursor.execute(
                 f"""
                 UPDATE {CUSTOMER} c SET
-                    first_seen_at = LEAST(c.first_seen_at, s.first_seen_at),
-                    last_seen_at = GREATEST(c.last_seen_at, s.last_seen_at)
-                FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])
-                     AS s (external_id, first_seen_at, last_seen_at)
-                WHERE c.workspace_id = %s AND c.external_id = s.external_id
-                  AND (c.first_seen_at IS DISTINCT FROM LEAST(c.first_seen_at, s.first_seen_at)
-                       OR c.last_seen_at IS DISTINCT FROM
-                          GREATEST(c.last_seen_at, s.last_seen_at))
+                    first_seen_at = LEAST(c.first_seen_at, s.f),
+                    last_seen_at = GREATEST(c.last_seen_at, s.l)
+                FROM json_to_recordset(%s::json) AS s (x text, f timestamptz, l timestamptz)
+                WHERE c.workspace_id = %s AND c.external_id = s.x
+                  AND (c.first_seen_at IS DISTINCT FROM LEAST(c.first_seen_at, s.f)
+                       OR c.last_seen_at IS DISTINCT FROM GREATEST(c.last_seen_at, s.l))
                 """,
-                [external_ids, firsts, lasts, workspace_id],
+                [spans_json, workspace_id],
             )
             return
         to_db = _sqlite_time
+        firsts = [spans[x][0] for x in external_ids]
+        lasts = [spans[x][1] for x in external_ids]
         cursor.executemany(
             f"""
             UPDATE {CUSTOMER} SET

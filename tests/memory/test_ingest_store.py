@@ -1,10 +1,12 @@
-"""The set-based store: keys looked up, then COPY; the fallback when a writer races in between."""
+"""The set-based store: keys looked up, then COPY; the fallback when a writer races in between;
+events without database-level foreign keys, their deletes cascaded by Django."""
 
 from datetime import UTC, datetime
 
 import pytest
 from django.db import connection, transaction
 
+from campaigns.services import MessageSpec, messages_upsert
 from memory.importers.lines import SourceLine
 from memory.ingest import store
 from memory.ingest.store import CustomerRecord, EventRecord, KnownCustomers, rows_store
@@ -103,3 +105,53 @@ def test_chunks_of_one_import_merge_traits_and_widen_seen_times(workspace):
     assert stored.traits == {"plan": "pro", "seats": 3}
     assert stored.first_seen_at.date().isoformat() == "2025-06-01"
     assert stored.last_seen_at.date().isoformat() == "2025-06-03"
+
+
+def test_a_customer_the_upsert_leaves_unchanged_is_still_found(workspace):
+    store_rows(workspace, [record("k1")], [customer(traits={"plan": "pro"})])
+    # Same span, no traits: the upsert changes nothing and returns no id for u1, so the
+    # store must look it up to file the event under the same customer.
+    assert store_rows(workspace, [record("k2")], [customer()]) == (1, {"k2"})
+    (stored,) = Customer.objects.for_workspace(workspace)
+    assert stored.traits == {"plan": "pro"}
+    assert sorted(stored.events.values_list("dedup_key", flat=True)) == ["k1", "k2"]
+
+
+# --- Events carry no database-level foreign keys: Django's deletes still cascade ----------
+
+
+def test_events_carry_no_database_foreign_keys_on_postgresql(workspace):
+    require(connection.vendor == "postgresql", "the constraints are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'memory_event'::regclass"
+            " AND contype = 'f'"
+        )
+        assert cursor.fetchone() == (0,)
+
+
+def test_deleting_a_customer_deletes_their_events(workspace):
+    store_rows(workspace, [record("k1"), record("k2", "u2")], [customer(), customer("u2")])
+    Customer.objects.for_workspace(workspace).get(external_id="u1").delete()
+    assert list(Event.objects.for_workspace(workspace).values_list("dedup_key", flat=True)) == [
+        "k2"
+    ]
+
+
+def test_deleting_a_workspace_deletes_its_customers_and_events(workspace, other_workspace):
+    store_rows(workspace, [record("k1")], [customer()])
+    store_rows(other_workspace, [record("k1")], [customer()])
+    workspace.delete()
+    assert not Event.unscoped.filter(workspace_id=workspace.pk).exists()
+    assert not Customer.unscoped.filter(workspace_id=workspace.pk).exists()
+    assert Event.objects.for_workspace(other_workspace).count() == 1
+
+
+def test_deleting_a_message_keeps_its_events_without_it(workspace):
+    (message,) = messages_upsert(workspace=workspace, specs=[MessageSpec(key="welcome")])
+    sent = record("k1")._replace(message_id=message.pk, message_key="welcome")
+    store_rows(workspace, [sent], [customer()])
+    message.delete()
+    event = Event.objects.for_workspace(workspace).get()
+    assert (event.message_id, event.message_key) == (None, "welcome")
+    assert event.refers_to_unknown_message
