@@ -1,5 +1,6 @@
 """`import_events` on files: Segment JSONL (plain, .gz, .xz), mapped CSV, Starbucks quirks."""
 
+import gc
 import gzip
 import io
 import json
@@ -10,7 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from campaigns.services import MessageSpec, messages_upsert
+from memory.importers.lines import SourceLine
 from memory.models import Customer, Event
+from memory.services import events_import
 
 pytestmark = pytest.mark.django_db
 
@@ -332,3 +335,21 @@ def test_it_stops_with_a_clear_error_on_a_truncated_file(tmp_path, workspace):
 def test_it_reads_a_directory_only_as_starbucks_data(tmp_path, workspace):
     with pytest.raises(CommandError, match="only --format starbucks"):
         run(tmp_path, workspace=workspace.slug)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_import_pauses_the_garbage_collector_and_restores_it(workspace, enabled):
+    line = b'{"type":"track","userId":"u1","event":"Tap","timestamp":"2025-06-02T00:00:00Z"}'
+    during: list[bool] = []
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        events_import(
+            workspace=workspace,
+            lines=[SourceLine(1, payload=line)],
+            source="one",
+            on_chunk=lambda summary, size: during.append(gc.isenabled()),
+        )
+        assert (during, gc.isenabled()) == ([False], enabled)
+    finally:
+        (gc.enable if was else gc.disable)()
