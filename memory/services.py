@@ -100,6 +100,7 @@ def _rows_ingest(
     seen: bool = True,
     known: KnownCustomers | None = None,
     batch: "Batch | None" = None,
+    look_up: bool = True,
 ) -> IngestResult:
     """Store validated rows: messages, customers and events in one transaction.
 
@@ -133,6 +134,7 @@ def _rows_ingest(
             want_stored_keys=per_index,
             seen=seen,
             known=known,
+            look_up=look_up,
         )
         if inserted:
             # Debounced and queued after commit; never computed inline.
@@ -275,8 +277,12 @@ def events_import(
     occurrences = Occurrences()
     known = KnownCustomers()
     spans: dict[str, list[datetime]] = {}
+    # A new file's keys are all new: COPY without looking them up first, until a chunk meets
+    # one already stored (a file imported again); from then on, look up first.
+    look_up = False
 
     def store(chunk: list[SourceLine], rows, rejections, batch) -> None:
+        nonlocal look_up
         # Seen times are refreshed once at the end, not moved forward chunk by chunk.
         result = _rows_ingest(
             workspace=workspace,
@@ -287,7 +293,9 @@ def events_import(
             seen=False,
             known=known,
             batch=batch,
+            look_up=look_up,
         )
+        look_up = look_up or result.duplicates > 0
         summary.stored += result.stored
         summary.duplicates += result.duplicates
         summary.identified += result.identified

@@ -52,12 +52,16 @@ def rows_store(
     want_stored_keys: bool = False,
     seen: bool = True,
     known: "KnownCustomers | None" = None,
+    look_up: bool = True,
 ) -> tuple[int, set[str] | None]:
     """Upsert the customers, insert the events that are new; return (inserted, stored keys).
 
     With `seen=False` (bulk imports) existing customers keep their first/last seen times;
     the importer widens them once at the end with `customers_seen_widen`. `known` carries
-    the customers an import has already written from chunk to chunk (PostgreSQL).
+    the customers an import has already written from chunk to chunk (PostgreSQL). With
+    `look_up=False` (PostgreSQL) the events are COPYed without looking up the keys already
+    stored: cheaper when none is, and still right when one is (the COPY is undone and the
+    ON CONFLICT fallback stores the rest).
 
     Customers are written in external_id order and events in dedup_key order, so concurrent
     writers take their locks in the same order and cannot deadlock each other.
@@ -66,7 +70,7 @@ def rows_store(
     events = sorted(events, key=lambda e: e.dedup_key)
     if connection.vendor == "postgresql":
         return _store_postgresql(
-            workspace_id, customers, events, received_at, want_stored_keys, seen, known
+            workspace_id, customers, events, received_at, want_stored_keys, seen, known, look_up
         )
     return _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys, seen)
 
@@ -186,7 +190,9 @@ def _customers_json(customers: list["CustomerRecord"]) -> str:
     ).decode()
 
 
-def _store_postgresql(workspace_id, customers, events, received_at, want_stored_keys, seen, known):
+def _store_postgresql(
+    workspace_id, customers, events, received_at, want_stored_keys, seen, known, look_up
+):
     """Upsert the customers and look up the keys already stored (one round trip), then COPY
     the new events straight into the events table. A COPY conflicts only when a concurrent
     writer stores the same key in between: then it is undone (a savepoint) and the events go
@@ -203,7 +209,7 @@ def _store_postgresql(workspace_id, customers, events, received_at, want_stored_
             if to_write:
                 upsert = _PG_UPSERT_CUSTOMERS_SEEN if seen else _PG_UPSERT_CUSTOMERS_UNSEEN
                 upserted.execute(upsert, [workspace_id, _customers_json(to_write)])
-            if events:
+            if events and look_up:
                 keys = _json_text([e.dedup_key for e in events])
                 looked_up.execute(_PG_STORED_KEYS, [workspace_id, keys])
         written: set[str] = set()
@@ -223,7 +229,7 @@ def _store_postgresql(workspace_id, customers, events, received_at, want_stored_
                     known.with_anonymous.add(external_id)
         if not events:
             return 0, (set() if want_stored_keys else None)
-        stored_before = {key for (key,) in looked_up}
+        stored_before = {key for (key,) in looked_up} if look_up else set()
         fresh: list[EventRecord] = []
         for e in events:  # sorted by dedup key: a repeat within the batch follows its first
             if e.dedup_key not in stored_before and not (

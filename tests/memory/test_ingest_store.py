@@ -27,7 +27,7 @@ def customer(user: str = "u1", traits: dict | None = None, anonymous: str = "") 
     return CustomerRecord(user, anonymous, traits or {}, AT, AT)
 
 
-def store_rows(workspace, events, customers, known=None):
+def store_rows(workspace, events, customers, known=None, look_up=True):
     with transaction.atomic():
         return rows_store(
             workspace_id=workspace.pk,
@@ -36,6 +36,7 @@ def store_rows(workspace, events, customers, known=None):
             received_at=AT,
             want_stored_keys=True,
             known=known,
+            look_up=look_up,
         )
 
 
@@ -65,6 +66,27 @@ def test_it_falls_back_to_on_conflict_when_a_key_appears_after_the_lookup(worksp
     assert Event.objects.for_workspace(workspace).count() == 2
     # The transaction is still usable after the undone COPY.
     assert store_rows(workspace, [record("k3")], [customer()]) == (1, {"k3"})
+
+
+def test_without_the_lookup_a_key_already_stored_is_still_stored_once(workspace):
+    store_rows(workspace, [record("k1")], [customer()])
+    assert store_rows(workspace, [record("k1"), record("k2")], [customer()], look_up=False) == (
+        1,
+        {"k2"},
+    )
+    assert Event.objects.for_workspace(workspace).count() == 2
+
+
+def test_an_import_run_again_in_chunks_adds_nothing(workspace):
+    lines = [
+        SourceLine(n, payload=b'{"type":"track","userId":"u1","event":"Tap","messageId":"m%d"}' % n)
+        for n in range(1, 6)
+    ]
+    first = events_import(workspace=workspace, lines=lines, source="f", chunk_size=2)
+    again = events_import(workspace=workspace, lines=lines, source="f", chunk_size=2)
+    assert (first.stored, first.duplicates) == (5, 0)
+    assert (again.stored, again.duplicates) == (0, 5)
+    assert Event.objects.for_workspace(workspace).count() == 5
 
 
 def test_a_known_customer_is_written_again_only_for_traits_or_a_new_anonymous_id(workspace):
