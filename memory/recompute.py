@@ -18,14 +18,15 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import polars as pl
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -488,20 +489,11 @@ def memory_recompute(
     mode = RecomputeRun.Mode.INCREMENTAL if customers is not None else RecomputeRun.Mode.FULL
     run = recompute_start(workspace=workspace, as_of=as_of, customer_ids=customers, mode=mode)
     try:
-        # One read of every event serves the population sample and every shard; a
+        # One read of every event serves the population sample and every shard; an
         # incremental run reads its few customers per shard instead.
-        preloaded = None
-        if customers is None:
-            started = time.perf_counter()
-            preloaded = engine_inputs(
-                workspace=workspace,
-                as_of=run.as_of,
-                customers=CustomerFilter(),
-                trait_keys=run.stats["trait_keys"],
-            )
-            run.timings = {"read_s": round(time.perf_counter() - started, 3)}
-            run.save(update_fields=["timings"])
-        recompute_population(run_id=run.pk, preloaded=preloaded)
+        preloaded = _read_and_fit(run) if customers is None else None
+        if preloaded is None:
+            recompute_population(run_id=run.pk)
         if preloaded is not None and writeback.partitioned():
             return _recompute_streamed(run_id=run.pk, preloaded=preloaded, on_progress=on_progress)
         collected: list[ShardResult] = []
@@ -513,6 +505,64 @@ def memory_recompute(
     except Exception as error:
         recompute_fail(run_id=run.pk, error=f"{type(error).__name__}: {error}")
         raise
+
+
+def _read_and_fit(run: RecomputeRun) -> EngineInputs:
+    """Read every customer's inputs and fit the run's population on its sample; return them.
+
+    On PostgreSQL, outside a transaction (another connection must see the events), the sample
+    is read first and fitted while a second connection reads everyone else: PostgreSQL's
+    aggregation of those events and the fit run on the two cores at once. Same inputs either
+    way: the engine does not depend on the order of the event rows.
+    """
+    workspace, keys = run.workspace, run.stats["trait_keys"]
+    sample = population_filter(workspace=workspace, customers=POPULATION_CUSTOMERS)
+    started = time.perf_counter()
+    if not sample.shards or connection.vendor != "postgresql" or connection.in_atomic_block:
+        preloaded = engine_inputs(
+            workspace=workspace, as_of=run.as_of, customers=CustomerFilter(), trait_keys=keys
+        )
+        _timings_add(run, read_s=time.perf_counter() - started)
+        recompute_population(run_id=run.pk, preloaded=preloaded)
+        return preloaded
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        others = pool.submit(
+            _on_own_connection(events_frame),
+            workspace=workspace,
+            before=run.as_of,
+            customers=replace(sample, other_shards=True),
+        )
+        # Everyone's traits in one read, so each trait column gets the type it always had.
+        traits = traits_frame(workspace=workspace, keys=keys) if keys else None
+        catalogue = catalogue_of(workspace=workspace)
+        events = events_frame(workspace=workspace, before=run.as_of, customers=sample)
+        sampled = traits.filter(sample.expr("customer_id")) if traits is not None else None
+        _timings_add(run, read_s=time.perf_counter() - started)
+        recompute_population(
+            run_id=run.pk, preloaded=EngineInputs.indexed(events, sampled, catalogue)
+        )
+        waited = time.perf_counter()
+        rest = others.result()
+    run.refresh_from_db(fields=["timings"])
+    _timings_add(run, read_wait_s=time.perf_counter() - waited)
+    return EngineInputs.indexed(pl.concat([events.select(rest.columns), rest]), traits, catalogue)
+
+
+def _on_own_connection(read: Callable) -> Callable:
+    """Wrap a read for another thread: it gets a connection of its own, closed after."""
+
+    def read_and_close(**kwargs):
+        try:
+            return read(**kwargs)
+        finally:
+            connection.close()
+
+    return read_and_close
+
+
+def _timings_add(run: RecomputeRun, **seconds: float) -> None:
+    run.timings = {**run.timings, **{name: round(value, 3) for name, value in seconds.items()}}
+    RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(timings=run.timings)
 
 
 def _recompute_streamed(

@@ -38,16 +38,20 @@ def hours_since_epoch(moment: datetime) -> float:
 
 @dataclass(frozen=True)
 class CustomerFilter:
-    """Which customers of a workspace to read: a hash bucket, an explicit id list, or all."""
+    """Which customers of a workspace to read: a hash bucket, an explicit id list, or all.
+
+    `other_shards`: every bucket but `shard` instead.
+    """
 
     shard: int | None = None
     shards: int | None = None
     customer_ids: tuple[int, ...] | None = None
+    other_shards: bool = False
 
     def sql(self, column: str) -> tuple[str, list]:
         clauses, params = [], []
         if self.shards:
-            clauses.append(f"MOD({column}, %s) = %s")
+            clauses.append(f"MOD({column}, %s) {'<>' if self.other_shards else '='} %s")
             params += [self.shards, self.shard]
         if self.customer_ids is not None:
             if not self.customer_ids:
@@ -66,7 +70,9 @@ class CustomerFilter:
         """Return the same filter as a polars expression, for frames already in memory."""
         condition = pl.lit(True)
         if self.shards:
-            condition = condition & ((pl.col(column) % self.shards) == self.shard)
+            bucket = pl.col(column) % self.shards
+            in_shard = bucket != self.shard if self.other_shards else bucket == self.shard
+            condition = condition & in_shard
         if self.customer_ids is not None:
             condition = condition & pl.col(column).is_in(list(self.customer_ids))
         return condition

@@ -131,3 +131,24 @@ def test_a_reader_sees_the_old_memory_while_the_new_one_is_written(
 
     assert seen == [(len(old["state"]), -1.0, -1.0)] * 7  # only the old rows, all of them
     assert derived_rows(workspace) == old
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_fits_the_sample_while_another_connection_reads_everyone_else(
+    workspace, synthetic, monkeypatch
+):
+    require(connection.vendor == "postgresql", "the second reader runs on PostgreSQL only")
+    from django.db import transaction
+
+    monkeypatch.setattr("memory.recompute.POPULATION_CUSTOMERS", 100)  # 3 buckets
+    monkeypatch.setattr("memory.recompute.SAMPLE_BY_IDS_MAX", 10)
+    with transaction.atomic():  # where a second connection could not see the events
+        one_read = memory_recompute(workspace=workspace, as_of=AS_OF)
+    rows = every_column(workspace)
+
+    two_reads = memory_recompute(workspace=workspace, as_of=AS_OF)
+
+    assert "read_wait_s" in two_reads.timings and "read_wait_s" not in one_read.timings
+    assert two_reads.events == one_read.events
+    assert bytes(two_reads.population) == bytes(one_read.population)
+    assert every_column(workspace) == rows
