@@ -490,12 +490,15 @@ def memory_recompute(
     run = recompute_start(workspace=workspace, as_of=as_of, customer_ids=customers, mode=mode)
     try:
         # One read of every event serves the population sample and every shard; an
-        # incremental run reads its few customers per shard instead.
-        preloaded = _read_and_fit(run) if customers is None else None
-        if preloaded is None:
-            recompute_population(run_id=run.pk)
-        if preloaded is not None and writeback.partitioned():
-            return _recompute_streamed(run_id=run.pk, preloaded=preloaded, on_progress=on_progress)
+        # incremental run reads only its few customers, while the population fits.
+        if customers is None:
+            preloaded = _read_and_fit(run)
+            if writeback.partitioned():
+                return _recompute_streamed(
+                    run_id=run.pk, preloaded=preloaded, on_progress=on_progress
+                )
+        else:
+            preloaded = _fit_while_reading_customers(run)
         collected: list[ShardResult] = []
         for index in range(run.shards_total):
             recompute_shard(run_id=run.pk, index=index, preloaded=preloaded, collected=collected)
@@ -546,6 +549,27 @@ def _read_and_fit(run: RecomputeRun) -> EngineInputs:
     run.refresh_from_db(fields=["timings"])
     _timings_add(run, read_wait_s=time.perf_counter() - waited)
     return EngineInputs.indexed(pl.concat([events.select(rest.columns), rest]), traits, catalogue)
+
+
+def _fit_while_reading_customers(run: RecomputeRun) -> EngineInputs | None:
+    """Fit the population of a run for some customers while another connection reads theirs.
+
+    Returns their inputs, or None where a second connection cannot see the events (SQLite, or
+    inside a transaction): the shard reads them itself then.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        recompute_population(run_id=run.pk)
+        return None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        theirs = pool.submit(
+            _on_own_connection(engine_inputs),
+            workspace=run.workspace,
+            as_of=run.as_of,
+            customers=_run_filter(run, 0),
+            trait_keys=run.stats["trait_keys"],
+        )
+        recompute_population(run_id=run.pk)
+        return theirs.result()
 
 
 def _on_own_connection(read: Callable) -> Callable:

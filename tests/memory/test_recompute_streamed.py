@@ -152,3 +152,37 @@ def test_it_fits_the_sample_while_another_connection_reads_everyone_else(
     assert two_reads.events == one_read.events
     assert bytes(two_reads.population) == bytes(one_read.population)
     assert every_column(workspace) == rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_incremental_run_reads_its_customers_while_the_population_fits(
+    workspace, synthetic, monkeypatch
+):
+    require(connection.vendor == "postgresql", "the second reader runs on PostgreSQL only")
+    import threading
+
+    from django.db import transaction
+
+    from memory import recompute
+    from memory.models import Customer
+
+    memory_recompute(workspace=workspace, as_of=AS_OF)
+    everyone = Customer.objects.for_workspace(workspace).order_by("pk")
+    changed = list(everyone.values_list("pk", flat=True))[::8]
+    with transaction.atomic():  # where a second connection could not see the events
+        one_read = memory_recompute(workspace=workspace, as_of=AS_OF, customers=changed)
+    rows = every_column(workspace)
+    real_inputs, readers = recompute.engine_inputs, []
+
+    def spied_inputs(**kwargs):
+        readers.append(threading.current_thread() is threading.main_thread())
+        return real_inputs(**kwargs)
+
+    monkeypatch.setattr(recompute, "engine_inputs", spied_inputs)
+    two_reads = memory_recompute(workspace=workspace, as_of=AS_OF, customers=changed)
+
+    assert readers.count(False) == 1  # the changed customers, on the other connection
+    assert two_reads.mode == RecomputeRun.Mode.INCREMENTAL
+    assert two_reads.events == one_read.events
+    assert bytes(two_reads.population) == bytes(one_read.population)
+    assert every_column(workspace) == rows
