@@ -528,19 +528,20 @@ def _read_and_fit(run: RecomputeRun) -> EngineInputs:
         _timings_add(run, read_s=time.perf_counter() - started)
         recompute_population(run_id=run.pk, preloaded=preloaded)
         return preloaded
+    # Everyone's traits in one read, so each trait column gets the type it always had.
+    traits = traits_frame(workspace=workspace, keys=keys) if keys else None
+    catalogue = catalogue_of(workspace=workspace)
+    events = events_frame(workspace=workspace, before=run.as_of, customers=sample)
+    sampled = traits.filter(sample.expr("customer_id")) if traits is not None else None
+    _timings_add(run, read_s=time.perf_counter() - started)
     with ThreadPoolExecutor(max_workers=1) as pool:
+        # Not before: two reads at once would only share the cores the fit needs after them.
         others = pool.submit(
             _on_own_connection(events_frame),
             workspace=workspace,
             before=run.as_of,
             customers=replace(sample, other_shards=True),
         )
-        # Everyone's traits in one read, so each trait column gets the type it always had.
-        traits = traits_frame(workspace=workspace, keys=keys) if keys else None
-        catalogue = catalogue_of(workspace=workspace)
-        events = events_frame(workspace=workspace, before=run.as_of, customers=sample)
-        sampled = traits.filter(sample.expr("customer_id")) if traits is not None else None
-        _timings_add(run, read_s=time.perf_counter() - started)
         recompute_population(
             run_id=run.pk, preloaded=EngineInputs.indexed(events, sampled, catalogue)
         )
