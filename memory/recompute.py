@@ -10,6 +10,8 @@
    so readers see the old memory or the new, never half of each.
 
 With Redis, Celery runs shards on any number of workers (a chord); without it, in-process.
+An in-process full run on PostgreSQL streams instead: each bucket goes into the new partitions
+while the next one computes (``_recompute_streamed``), and the swap ends the same transaction.
 """
 
 from __future__ import annotations
@@ -549,7 +551,7 @@ def _read_and_fit(run: RecomputeRun) -> EngineInputs:
         rest = others.result()
     run.refresh_from_db(fields=["timings"])
     _timings_add(run, read_wait_s=time.perf_counter() - waited)
-    return EngineInputs.indexed(pl.concat([events.select(rest.columns), rest]), traits, catalogue)
+    return EngineInputs.indexed(pl.concat([events, rest]), traits, catalogue)
 
 
 def _fit_while_reading_customers(run: RecomputeRun) -> EngineInputs | None:
