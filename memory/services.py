@@ -1,6 +1,8 @@
 """Writes for what Primer learns: one use case per function."""
 
 import gc
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -10,7 +12,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from django.db import connection, connections, transaction
+import psycopg
+from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from campaigns.models import Workspace
@@ -45,12 +48,16 @@ class IngestResult:
     identified: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     statuses: list[str] | None = None
-    messages_registered: int = 0
+    message_keys_registered: set[str] = field(default_factory=set)
     unknown_message_keys: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
         return self.received - len(self.rejections)
+
+    @property
+    def messages_registered(self) -> int:
+        return len(self.message_keys_registered)
 
 
 def events_ingest(
@@ -115,7 +122,7 @@ def _rows_ingest(
 
     with transaction.atomic():
         write_lock_take()
-        message_ids, result.messages_registered = message_ids_resolve(
+        message_ids, result.message_keys_registered = message_ids_resolve(
             workspace=workspace, rows=rows
         )
         events, customers = batch or _batch_of(rows)
@@ -244,10 +251,15 @@ class ImportSummary:
     duplicates: int = 0
     identified: int = 0
     rejected: list[tuple[str, int, str, str]] = field(default_factory=list)
-    messages_registered: int = 0
+    # A set: two writers may each register the same new message before either commits.
+    message_keys_registered: set[str] = field(default_factory=set)
     unknown_message_keys: set[str] = field(default_factory=set)
     repeats: int = 0  # identical lines without messageId, kept as distinct events
     customers: int = 0  # in the workspace after the import
+
+    @property
+    def messages_registered(self) -> int:
+        return len(self.message_keys_registered)
 
 
 def events_import(
@@ -260,6 +272,7 @@ def events_import(
     chunk_size: int = 5_000,
     summary: ImportSummary | None = None,
     on_chunk: Callable[[ImportSummary, int], None] | None = None,
+    writers: int = 2,
 ) -> ImportSummary:
     """Import events from a file's lines in chunks, each its own transaction; idempotent.
 
@@ -267,45 +280,65 @@ def events_import(
     number and reason and the rest goes on. Identical lines without a messageId are numbered
     (see Occurrences), so a file imported twice adds nothing the second time.
 
-    On PostgreSQL outside a transaction, one thread validates the next chunk while another
-    writes this one (Python and PostgreSQL busy at once). Inside a transaction everything stays
-    on its connection; SQLite has one writer and gains nothing from a second thread.
+    On PostgreSQL outside a transaction, the calling thread validates the next chunks while
+    `writers` threads, each on a connection of its own, write earlier ones (Python and
+    PostgreSQL busy at once). Inside a transaction everything stays on its connection; SQLite
+    has one writer and gains nothing from more threads.
     """
     summary = summary or ImportSummary()
+    rejected_before = len(summary.rejected)
     received_at = received_at or timezone.now()
     policy = policy or TimestampPolicy.from_settings()
     occurrences = Occurrences()
-    known = KnownCustomers()
     spans: dict[str, list[datetime]] = {}
+    # Each writer keeps the customers it has written: an id learnt inside one connection's
+    # transaction must not reach another connection's events before that transaction commits.
+    per_writer = threading.local()
+    tallying = threading.Lock()
     # A new file's keys are all new: COPY without looking them up first, until a chunk meets
     # one already stored (a file imported again); from then on, look up first.
     look_up = False
 
     def store(chunk: list[SourceLine], rows, rejections, batch) -> None:
         nonlocal look_up
-        # Seen times are refreshed once at the end, not moved forward chunk by chunk.
-        result = _rows_ingest(
-            workspace=workspace,
-            count=len(chunk),
-            rows=rows,
-            rejections=rejections,
-            received_at=received_at,
-            seen=False,
-            known=known,
-            batch=batch,
-            look_up=look_up,
-        )
-        look_up = look_up or result.duplicates > 0
-        summary.stored += result.stored
-        summary.duplicates += result.duplicates
-        summary.identified += result.identified
-        summary.messages_registered += result.messages_registered
-        summary.unknown_message_keys.update(result.unknown_message_keys)
-        summary.rejected.extend(
-            (source, chunk[r.index].line, r.field, r.reason) for r in result.rejections
-        )
-        if on_chunk is not None:
-            on_chunk(summary, len(chunk))
+        for attempt in range(_DEADLOCK_RETRIES + 1):
+            if attempt or not hasattr(per_writer, "known"):
+                # After a rollback, ids learnt in that transaction may not exist: forget them.
+                per_writer.known = KnownCustomers()
+            try:
+                # Seen times are refreshed once at the end, not moved forward chunk by chunk.
+                result = _rows_ingest(
+                    workspace=workspace,
+                    count=len(chunk),
+                    rows=rows,
+                    rejections=rejections,
+                    received_at=received_at,
+                    seen=False,
+                    known=per_writer.known,
+                    batch=batch,
+                    look_up=look_up,
+                )
+                break
+            except (OperationalError, psycopg.errors.DeadlockDetected) as error:
+                # Two writers can deadlock when their chunks share customers and keys (a file
+                # that repeats itself); PostgreSQL undoes one, which is written again. (The
+                # COPY raises psycopg's own error; Django's cursors wrap it.)
+                cause = error if isinstance(error, psycopg.Error) else error.__cause__
+                deadlock = isinstance(cause, psycopg.errors.DeadlockDetected)
+                if not deadlock or attempt == _DEADLOCK_RETRIES:
+                    raise
+        with tallying:
+            look_up = look_up or result.duplicates > 0
+            summary.stored += result.stored
+            summary.duplicates += result.duplicates
+            summary.identified += result.identified
+            summary.message_keys_registered |= result.message_keys_registered
+            summary.unknown_message_keys.update(result.unknown_message_keys)
+            summary.rejected.extend(
+                (source, chunk[r.index].line, r.field, r.reason) for r in result.rejections
+            )
+            if on_chunk is not None:
+                on_chunk(summary, len(chunk))
 
     def chunks() -> Iterable[list[SourceLine]]:
         chunk: list[SourceLine] = []
@@ -314,7 +347,8 @@ def events_import(
             if item is None:
                 summary.blank += 1
             elif item.error:
-                summary.rejected.append((source, item.line, item.field, item.error))
+                with tallying:
+                    summary.rejected.append((source, item.line, item.field, item.error))
             else:
                 chunk.append(item)
                 if len(chunk) >= chunk_size:
@@ -335,28 +369,48 @@ def events_import(
         _spans_widen(spans, batch.customers)
         return rows, rejections, batch
 
-    if connection.in_atomic_block or connection.vendor != "postgresql":
+    if connection.in_atomic_block or connection.vendor != "postgresql" or writers < 2:
         with _collector_paused():
             for chunk in chunks():
                 store(chunk, *parsed(chunk))
     else:
-        with _collector_paused(), ThreadPoolExecutor(max_workers=1) as writer:
-            pending = None
-            for chunk in chunks():
-                # Python folds the next chunk while PostgreSQL writes this one.
-                ready = parsed(chunk)
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(store, chunk, *ready)
-            if pending is not None:
-                pending.result()
-            writer.submit(connections.close_all).result()  # the writer thread's connections
+        with _collector_paused(), ThreadPoolExecutor(max_workers=writers) as pool:
+            writing: deque = deque()
+            try:
+                for chunk in chunks():
+                    # Python folds the next chunk while PostgreSQL writes the ones before.
+                    ready = parsed(chunk)
+                    if len(writing) >= writers:
+                        writing.popleft().result()
+                    writing.append(pool.submit(store, chunk, *ready))
+                while writing:
+                    writing.popleft().result()
+            finally:
+                for pending in writing:
+                    pending.cancel()
+                # Every writer thread closes its own connection (the barrier holds each one).
+                barrier = threading.Barrier(writers)
+                closing = [pool.submit(_connections_close, barrier) for _ in range(writers)]
+                for closed in closing:
+                    closed.result()
 
+    # Writers finish chunks out of order: report the rejected lines in file order.
+    summary.rejected[rejected_before:] = sorted(
+        summary.rejected[rejected_before:], key=lambda rejected: rejected[1]
+    )
     with transaction.atomic():
         customers_seen_widen(workspace_id=workspace.pk, spans=spans)
     summary.repeats += occurrences.repeats
     summary.customers = Customer.objects.for_workspace(workspace).count()
     return summary
+
+
+_DEADLOCK_RETRIES = 3
+
+
+def _connections_close(barrier: threading.Barrier) -> None:
+    barrier.wait(timeout=60)
+    connections.close_all()
 
 
 @contextmanager

@@ -7,8 +7,8 @@ from memory.ingest.segment import EventRow
 
 def message_ids_resolve(
     *, workspace: Workspace, rows: list[EventRow]
-) -> tuple[dict[str, int], int]:
-    """Return {message key: id} for the keys the rows name, and how many messages were new.
+) -> tuple[dict[str, int], set[str]]:
+    """Return {message key: id} for the keys the rows name, and the keys registered now.
 
     A send event naming an unknown key registers that message when it carries
     `properties.text` and/or `properties.labels` (the first such event in the batch wins).
@@ -16,7 +16,7 @@ def message_ids_resolve(
     """
     keys = {row.message_key for row in rows if row.message_key}
     if not keys:
-        return {}, 0
+        return {}, set()
     known = dict(
         Message.objects.for_workspace(workspace).filter(key__in=keys).values_list("key", "id")
     )
@@ -38,4 +38,4 @@ def message_ids_resolve(
     if specs:
         for message in messages_upsert(workspace=workspace, specs=list(specs.values())):
             known[message.key] = message.id
-    return known, len(specs)
+    return known, set(specs)
