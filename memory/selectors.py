@@ -104,7 +104,8 @@ def events_frame(
         # SQLite compares the text Django stores (UTC, 'YYYY-MM-DD HH:MM:SS[.ffffff]').
         params.append(connection.ops.adapt_datetimefield_value(before))
     if connection.vendor == "postgresql":
-        return _read_binary(workspace, where, params)
+        by_ids = customers is not None and customers.customer_ids is not None
+        return _read_binary(workspace, where, params, by_ids=by_ids)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT customer_id, name, {_epoch_hours_sql('occurred_at')} AS t, message_id"
@@ -130,10 +131,19 @@ _BINARY_ROW = np.dtype(
 )
 _POSTGRES_EPOCH_HOURS = 946_684_800 / HOUR_S
 _NAME_HASH_SQL = "hashtextextended(name, 0)"
+_FAILED = psycopg.pq.TransactionStatus.INERROR
 
 
-def _read_binary(workspace: Workspace, where: str, params: list) -> pl.DataFrame:
-    """Read (customer_id, name, t, message_id) as binary blocks; see _BINARY_ROW."""
+def _read_binary(
+    workspace: Workspace, where: str, params: list, *, by_ids: bool = False
+) -> pl.DataFrame:
+    """Read (customer_id, name, t, message_id) as binary blocks; see _BINARY_ROW.
+
+    `by_ids`: the filter names a few thousand customers. Their events lie on most pages of a
+    table stored in time order, and the planner, seeing that, scans every event (measured:
+    1.3 s for a 5k-customer sample of a 10M-event workspace); their (customer, time) index
+    entries lead to the same rows in half that, so the scan is ruled out for this read.
+    """
     blocks_sql = (
         "SELECT string_agg(int8send(customer_id) || int8send(" + _NAME_HASH_SQL + ")"
         " || timestamptz_send(occurred_at) || int8send(coalesce(message_id, -1)), ''::bytea)"
@@ -142,8 +152,15 @@ def _read_binary(workspace: Workspace, where: str, params: list) -> pl.DataFrame
     connection.ensure_connection()
     # Django's cursors bind parameters client-side, which rules out binary results.
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(blocks_sql, params, binary=True)
-        blocks = [block for (block,) in cursor.fetchall()]
+        if by_ids:
+            cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute(blocks_sql, params, binary=True)
+            blocks = [block for (block,) in cursor.fetchall()]
+        finally:
+            # In a failed transaction the SET is undone with it (and nothing more can run).
+            if by_ids and connection.connection.info.transaction_status != _FAILED:
+                cursor.execute("RESET enable_seqscan")
     rows = np.frombuffer(b"".join(blocks), dtype=_BINARY_ROW)
     del blocks
     hashes = rows["name_hash"].astype(np.int64)

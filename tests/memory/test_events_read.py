@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from memory.models import Customer, Event, EventName
-from memory.selectors import events_frame, hours_since_epoch, traits_frame
+from memory.selectors import CustomerFilter, events_frame, hours_since_epoch, traits_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +72,24 @@ def test_it_reads_traits_as_numbers_dates_as_fractional_years_and_text_as_is(wor
     assert frame["joined"].to_list() == pytest.approx([2017 + 43 / 366, 2018 + 1 / 366])
     assert frame["income"].to_list() == [50_000.0, None]
     assert frame["gender"].to_list() == ["F", None]
+
+
+def test_a_read_by_customer_ids_returns_theirs_and_leaves_the_planner_as_it_was(workspace):
+    customers = [
+        Customer.objects.create(workspace=workspace, external_id=f"c{i}") for i in range(4)
+    ]
+    for i, customer in enumerate(customers):
+        _event(workspace, customer, "Tap", f"k{i}")
+
+    frame = events_frame(
+        workspace=workspace,
+        before=None,
+        customers=CustomerFilter(customer_ids=(customers[1].pk, customers[3].pk)),
+    )
+
+    assert sorted(frame["customer_id"].to_list()) == [customers[1].pk, customers[3].pk]
+    if connection.vendor == "postgresql":
+        # The read rules out a sequential scan for itself only, not for later queries.
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_seqscan")
+            assert cursor.fetchone() == ("on",)
