@@ -42,7 +42,9 @@ def test_it_explains_a_bad_api_key_request(workspace):
 
 def test_it_loads_the_demo_idempotently(db):
     for _ in range(2):
-        call_command("load_demo", "--offers-only", stdout=StringIO())
+        out = StringIO()
+        call_command("load_demo", "--offers-only", "--address", "127.0.0.1:8765", stdout=out)
+    assert "http://127.0.0.1:8765/login/" in out.getvalue()
     demo = Workspace.objects.get(slug="demo")
     assert Message.objects.for_workspace(demo).count() == 10
     offer_types = Label.objects.for_workspace(demo).filter(label_set__slug="value_proposition")

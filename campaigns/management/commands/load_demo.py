@@ -24,10 +24,13 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", default="primer-demo")
         parser.add_argument(
+            "--address", default="127.0.0.1:8000", help="Where the server will listen (shown)."
+        )
+        parser.add_argument(
             "--offers-only", action="store_true", help="Load the 10 offers, not the events."
         )
 
-    def handle(self, *args, workspace, username, password, offers_only, **options):
+    def handle(self, *args, workspace, username, password, address, offers_only, **options):
         started = time.perf_counter()
         user = user_ensure(username=username, password=password)
         found = Workspace.objects.filter(slug=workspace).first()
@@ -68,6 +71,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo ready in {time.perf_counter() - started:.0f} s. Log in at "
-                f"http://127.0.0.1:8000/login/ as user {username!r} with password {password!r}."
+                f"http://{address}/login/ as user {username!r} with password {password!r}."
             )
         )
