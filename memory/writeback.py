@@ -15,7 +15,7 @@ import polars as pl
 from django.db import connection
 
 from campaigns.models import Workspace
-from memory.selectors import Catalogue
+from memory.selectors import Catalogue, sequential_scan_ruled_out
 
 WEIGHT_COLUMNS = [
     "customer_id",
@@ -282,15 +282,11 @@ class PartitionBuild:
 
 def _delete_customers(cursor, table: str, workspace_id: int, customer_ids: list[int]) -> None:
     if connection.vendor == "postgresql":  # one array parameter, not thousands to parse
-        # For a few thousand customers the planner scans the whole partition (0.4 s for 2k
-        # customers of 200k); their (customer_id, …) index finds the rows in 0.06 s. SET LOCAL
-        # ends with the swap's transaction; it is switched back at once anyway.
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(
-            f"DELETE FROM {table} WHERE workspace_id = %s AND customer_id = ANY(%s::bigint[])",
-            [workspace_id, list(customer_ids)],
-        )
-        cursor.execute("SET LOCAL enable_seqscan = on")
+        with sequential_scan_ruled_out(cursor):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE workspace_id = %s AND customer_id = ANY(%s::bigint[])",
+                [workspace_id, list(customer_ids)],
+            )
         return
     for start in range(0, len(customer_ids), 10_000):
         chunk = customer_ids[start : start + 10_000]
