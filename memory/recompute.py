@@ -219,7 +219,15 @@ def recompute_population(*, run_id: int, preloaded: EngineInputs | None = None) 
     run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
     if run.population is not None:
         return
-    started = time.perf_counter()
+    _population_store(run, _population_fit(run, preloaded))
+
+
+def _population_fit(run: RecomputeRun, preloaded: EngineInputs | None) -> sharded.PopulationFit:
+    """Mark the run running and fit the statistics shards need on its population sample.
+
+    The fit's other steps (habituation curve, replayed slices, scoring model) are left to
+    take: ``_population_store`` takes any left.
+    """
     RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
         status=RecomputeRun.Status.RUNNING, started_at=timezone.now()
     )
@@ -237,7 +245,7 @@ def recompute_population(*, run_id: int, preloaded: EngineInputs | None = None) 
             workspace=run.workspace, as_of=run.as_of, customers=sample, trait_keys=trait_keys
         )
     config = engine_config(run.workspace)
-    population = sharded.fit_population(
+    return sharded.fit_statistics(
         events=inputs.events,
         messages=inputs.catalogue.messages,
         message_labels=inputs.catalogue.message_labels,
@@ -246,11 +254,18 @@ def recompute_population(*, run_id: int, preloaded: EngineInputs | None = None) 
         traits=inputs.engine_traits,
         model=reusable_model(run, config) if run.mode == RecomputeRun.Mode.INCREMENTAL else None,
     )
+
+
+def _population_store(run: RecomputeRun, fit: sharded.PopulationFit) -> sharded.Population:
+    """Take the fit's steps left and store the whole population on the run."""
+    population, _ = fit.finish()
+    run.refresh_from_db(fields=["stats", "timings"])
     RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
         population=population.to_bytes(),
         stats={**run.stats, **population.summary()},
-        timings={**run.timings, "population_s": round(time.perf_counter() - started, 3)},
+        timings={**run.timings, "population_s": round(fit.seconds, 3)},
     )
+    return population
 
 
 def reusable_model(run: RecomputeRun, config: EngineConfig) -> ScoringModel | None:
@@ -494,11 +509,12 @@ def memory_recompute(
         # One read of every event serves the population sample and every shard; an
         # incremental run reads only its few customers, while the population fits.
         if customers is None:
-            preloaded = _read_and_fit(run)
+            preloaded, fit = _read_and_fit(run)
             if writeback.partitioned():
                 return _recompute_streamed(
-                    run_id=run.pk, preloaded=preloaded, on_progress=on_progress
+                    run_id=run.pk, preloaded=preloaded, fit=fit, on_progress=on_progress
                 )
+            _population_store(run, fit)
         else:
             preloaded = _fit_while_reading_customers(run)
         collected: list[ShardResult] = []
@@ -512,13 +528,18 @@ def memory_recompute(
         raise
 
 
-def _read_and_fit(run: RecomputeRun) -> EngineInputs:
-    """Read every customer's inputs and fit the run's population on its sample; return them.
+def _read_and_fit(run: RecomputeRun) -> tuple[EngineInputs, sharded.PopulationFit]:
+    """Read every customer's inputs and fit the population statistics on the run's sample.
+
+    Returns the inputs and the fit, whose other steps (curve, replayed slices, model) are left
+    for the caller to take while it waits on something else.
 
     On PostgreSQL, outside a transaction (another connection must see the events), the sample
     is read first and fitted while a second connection reads everyone else: PostgreSQL's
-    aggregation of those events and the fit run on the two cores at once. Same inputs either
-    way: the engine does not depend on the order of the event rows.
+    aggregation of those events and the fit run on the two cores at once; if the read is
+    still going once the statistics are fitted, the fit's other steps fill the wait. Same
+    inputs and population either way: the engine does not depend on the order of the event
+    rows, nor the population on when its steps run.
     """
     workspace, keys = run.workspace, run.stats["trait_keys"]
     sample = population_filter(workspace=workspace, customers=POPULATION_CUSTOMERS)
@@ -528,8 +549,7 @@ def _read_and_fit(run: RecomputeRun) -> EngineInputs:
             workspace=workspace, as_of=run.as_of, customers=CustomerFilter(), trait_keys=keys
         )
         _timings_add(run, read_s=time.perf_counter() - started)
-        recompute_population(run_id=run.pk, preloaded=preloaded)
-        return preloaded
+        return preloaded, _population_fit(run, preloaded)
     # Everyone's traits in one read, so each trait column gets the type it always had.
     traits = traits_frame(workspace=workspace, keys=keys) if keys else None
     catalogue = catalogue_of(workspace=workspace)
@@ -544,14 +564,13 @@ def _read_and_fit(run: RecomputeRun) -> EngineInputs:
             before=run.as_of,
             customers=replace(sample, other_shards=True),
         )
-        recompute_population(
-            run_id=run.pk, preloaded=EngineInputs.indexed(events, sampled, catalogue)
-        )
+        fit = _population_fit(run, EngineInputs.indexed(events, sampled, catalogue))
+        while not others.done() and fit.step():
+            pass
         waited = time.perf_counter()
         rest = others.result()
-    run.refresh_from_db(fields=["timings"])
     _timings_add(run, read_wait_s=time.perf_counter() - waited)
-    return EngineInputs.indexed(pl.concat([events, rest]), traits, catalogue)
+    return EngineInputs.indexed(pl.concat([events, rest]), traits, catalogue), fit
 
 
 def _fit_while_reading_customers(run: RecomputeRun) -> EngineInputs | None:
@@ -596,15 +615,19 @@ def _recompute_streamed(
     *,
     run_id: int,
     preloaded: EngineInputs,
+    fit: sharded.PopulationFit,
     on_progress: Callable[[int, int], None] | None,
 ) -> RecomputeRun:
     """Compute every bucket here while a thread writes the one before into the new partitions.
 
     The same rows as storing every bucket, then swapping them in; but PostgreSQL's COPY of a
     bucket runs on the second core while the next one computes, and no bucket stays in memory.
+    The population's steps that buckets do not need (curve, replayed slices, model) are taken
+    while the write is behind, and after the last bucket while PostgreSQL builds the indexes;
+    the population is stored on the run in the transaction that swaps the rows in.
     """
     run = RecomputeRun.objects.all_workspaces().select_related("workspace").get(pk=run_id)
-    population = sharded.Population.from_bytes(bytes(run.population))
+    population = fit.population  # its statistics: all a bucket needs
     tallies: list[ShardResult] = []
     with _ProgressPost(run.pk) as progress, transaction.atomic():
         with writeback.PartitionBuild(
@@ -617,16 +640,25 @@ def _recompute_streamed(
                 frames = shard_frames(run=run, population=population, inputs=inputs)
                 seconds = time.perf_counter() - started
                 tallies.append(ShardResult(None, inputs.events.height, seconds))
+                while build.behind() and fit.step():
+                    pass
                 build.add(frames)
                 progress.post(len(tallies))
                 if on_progress:
                     on_progress(index + 1, run.shards_total)
             computed = time.perf_counter()
-        # What the write had left to do (COPY, index builds) once the last bucket was computed.
-        waited = round(time.perf_counter() - computed, 3)
-        RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(
-            timings={**run.timings, "write_wait_s": waited}
-        )
+            while fit.step():
+                pass
+            fitted = time.perf_counter()
+        # What the write had left to do (COPY, index builds) once the population was whole.
+        run.refresh_from_db(fields=["timings"])
+        run.timings = {
+            **run.timings,
+            "fit_after_shards_s": round(fitted - computed, 3),
+            "write_wait_s": round(time.perf_counter() - fitted, 3),
+        }
+        RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(timings=run.timings)
+        _population_store(run, fit)
         return recompute_finish(run_id=run.pk, collected=tallies, built=build)
 
 

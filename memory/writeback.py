@@ -197,6 +197,10 @@ class PartitionBuild:
         if kind is None and self._error is not None:
             raise self._error
 
+    def behind(self) -> bool:
+        """Whether `add` would wait now: the write has two parts queued already."""
+        return self._parts.full()
+
     def add(self, part: dict[str, pl.DataFrame]) -> None:
         """Queue a part's frames (weights, habituation, state) for the new partitions."""
         if self._error is not None:

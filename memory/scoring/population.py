@@ -13,8 +13,10 @@ import dataclasses
 import io
 import json
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import polars as pl
@@ -360,7 +362,7 @@ def _reindex(frame: pl.DataFrame | None, chosen: np.ndarray) -> pl.DataFrame | N
     return kept.with_columns(pl.Series("customer", dense, dtype=pl.Int64))
 
 
-def _replay_slices(
+def _replay_cuts(
     events: pl.DataFrame,
     catalogue: _Catalogue,
     config: EngineConfig,
@@ -368,11 +370,13 @@ def _replay_slices(
     horizon: float,
     traits: pl.DataFrame | None,
     n_customers: int,
-) -> Replay:
-    """Return (features, outcomes) of sends after each replayed cut-off, newest cut-off first.
+) -> list[Callable[[], tuple[dict[str, np.ndarray], np.ndarray] | None]]:
+    """Return one step per replayed cut-off, newest first: each returns (features, outcomes)
+    of the sends after its cut-off, or None when it has none.
 
     At each cut-off the population statistics are refitted from the replay sample's events
     before it, then the sample's customers get their memory at the cut-off, as a shard would.
+    The steps are independent, so a run may take them in any order and at any time.
     """
     chosen = _training_customers(n_customers, config)
     labelled = outcomes.filter(
@@ -383,14 +387,11 @@ def _replay_slices(
     if chosen is not None:
         events, labelled, traits = (_reindex(f, chosen) for f in (events, labelled, traits))
     start = float(events["t"].min()) if events.height else horizon
-    slices = []
-    for j in range(config.training_snapshots):
-        cut = horizon - (j + 1) * config.training_step_h
-        if cut <= start:
-            break
+
+    def replay_at(cut: float) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
         rows = labelled.filter((pl.col("t") >= cut) & (pl.col("t") < cut + config.training_step_h))
         if rows.height == 0:
-            continue
+            return None
         before = events.filter(pl.col("t") < cut)
         fitted, observed, _ = _statistics(before, catalogue, config, cut, traits)
         passed = customer_pass(
@@ -399,8 +400,15 @@ def _replay_slices(
         features = candidate_features(
             passed.state, rows["customer"].to_numpy(), rows["message"].to_numpy()
         )
-        slices.append((features, rows["goal"].to_numpy().astype(np.float64)))
-    return slices
+        return features, rows["goal"].to_numpy().astype(np.float64)
+
+    cuts = []
+    for j in range(config.training_snapshots):
+        cut = horizon - (j + 1) * config.training_step_h
+        if cut <= start:
+            break
+        cuts.append(partial(replay_at, cut))
+    return cuts
 
 
 def fit_model(slices: Replay, features: tuple[str, ...], config: EngineConfig) -> ScoringModel:
@@ -443,6 +451,108 @@ def _curve(
     )
 
 
+@dataclass
+class PopulationFit:
+    """A population whose statistics are fitted, and the steps left to complete it.
+
+    Shards need only the statistics. The habituation curve and the replayed slices behind the
+    scoring model are independent steps that a run may take whenever a core would otherwise
+    wait (for a read, for index builds); ``finish`` takes any left and fits the model. The
+    result does not depend on when each step ran.
+    """
+
+    population: Population
+    observed: Observed
+    events: int  # in the sample, before the horizon
+    kept_model: ScoringModel | None
+    features: tuple[str, ...]
+    # Step 0 fits the habituation curve; step k >= 1 replays the k-th newest cut-off.
+    steps: list[Callable[[], object]]
+    seconds: float = 0.0  # spent fitting so far: the statistics, then each step
+    results: dict[int, object] = field(default_factory=dict)
+
+    @property
+    def steps_left(self) -> int:
+        return len(self.steps) - len(self.results)
+
+    def step(self) -> bool:
+        """Take the next step left; return whether any remain after it."""
+        index = len(self.results)
+        if index < len(self.steps):
+            started = time.perf_counter()
+            self.results[index] = self.steps[index]()
+            self.seconds += time.perf_counter() - started
+        return self.steps_left > 0
+
+    def finish(self) -> tuple[Population, Replay]:
+        """Take every step left and fit the model (unless one was kept); return the population
+        and its replayed training slices, newest cut-off first."""
+        while self.step():
+            pass
+        curve, curve_stats = self.results[0]
+        replay = [self.results[i] for i in range(1, len(self.steps)) if self.results[i]]
+        population, observed = self.population, self.observed
+        population.model = (
+            self.kept_model
+            if self.kept_model is not None
+            else fit_model(replay, self.features, population.config)
+        )
+        population.habituation_curve = curve
+        resolved = observed.resolved
+        population.stats = {
+            "horizon": population.horizon,
+            "customers": float(observed.n_customers),
+            "events": float(self.events),
+            "sends": float(observed.outcomes.height),
+            "resolved_sends": float(resolved.height),
+            "goal_rate_after_send": (
+                float(resolved["goal"].mean()) if resolved.height else float("nan")
+            ),
+            **curve_stats,
+        }
+        return population, replay
+
+
+def fit_statistics(
+    *,
+    events: pl.DataFrame,
+    messages: pl.DataFrame,
+    message_labels: pl.DataFrame,
+    config: EngineConfig,
+    horizon: float,
+    traits: pl.DataFrame | None = None,
+    similarity_fn: habituation.SimilarityFn | None = None,
+    features: tuple[str, ...] = ALL_FEATURES,
+    model: ScoringModel | None = None,
+) -> PopulationFit:
+    """Fit the statistics shards need from a sample's events strictly before the horizon;
+    return them with the steps left (habituation curve, replayed slices, model).
+
+    `model`: keep this scoring model instead of replaying history to fit one (no slices).
+    """
+    started = time.perf_counter()
+    before = prepare_events(events, horizon)
+    catalogue = _catalogue(before, messages, message_labels, config, similarity_fn)
+    population, observed, baselines = _statistics(before, catalogue, config, horizon, traits)
+    baseline_rate = baselines["baseline_rate"].to_numpy()
+    cuts = (
+        []
+        if model is not None
+        else _replay_cuts(
+            before, catalogue, config, observed.outcomes, horizon, traits, observed.n_customers
+        )
+    )
+    return PopulationFit(
+        population=population,
+        observed=observed,
+        events=before.height,
+        kept_model=model,
+        features=features,
+        steps=[partial(_curve, observed, baseline_rate, catalogue.similarity, config), *cuts],
+        seconds=time.perf_counter() - started,
+    )
+
+
 def fit_population_with_replay(
     *,
     events: pl.DataFrame,
@@ -459,31 +569,19 @@ def fit_population_with_replay(
 
     `model`: keep this scoring model instead of replaying history to fit one (no slices).
     """
-    before = prepare_events(events, horizon)
-    catalogue = _catalogue(before, messages, message_labels, config, similarity_fn)
-    population, observed, baselines = _statistics(before, catalogue, config, horizon, traits)
-    baseline_rate = baselines["baseline_rate"].to_numpy()
-    curve, curve_stats = _curve(observed, baseline_rate, catalogue.similarity, config)
-    replay = (
-        []
-        if model is not None
-        else _replay_slices(
-            before, catalogue, config, observed.outcomes, horizon, traits, observed.n_customers
-        )
+    fit = fit_statistics(
+        events=events,
+        messages=messages,
+        message_labels=message_labels,
+        config=config,
+        horizon=horizon,
+        traits=traits,
+        similarity_fn=similarity_fn,
+        features=features,
+        model=model,
     )
-    resolved = observed.resolved
-    population.model = model if model is not None else fit_model(replay, features, config)
-    population.habituation_curve = curve
-    population.stats = {
-        "horizon": horizon,
-        "customers": float(observed.n_customers),
-        "events": float(before.height),
-        "sends": float(observed.outcomes.height),
-        "resolved_sends": float(resolved.height),
-        "goal_rate_after_send": float(resolved["goal"].mean()) if resolved.height else float("nan"),
-        **curve_stats,
-    }
-    return population, replay, observed
+    population, replay = fit.finish()
+    return population, replay, fit.observed
 
 
 def fit_population(

@@ -19,12 +19,14 @@ from memory.scoring.model import (
     predict,
     thompson_association,
 )
-from memory.scoring.population import Population, fit_population
+from memory.scoring.population import Population, PopulationFit, fit_population, fit_statistics
 
 __all__ = [
     "Population",
+    "PopulationFit",
     "customer_memory",
     "fit_population",
+    "fit_statistics",
     "rank_state",
     "rank_with_population",
     "score_state",

@@ -14,6 +14,7 @@ from memory.scoring.sharded import (
     Population,
     customer_memory,
     fit_population,
+    fit_statistics,
     rank_with_population,
     score_with_population,
 )
@@ -333,3 +334,33 @@ def test_it_fits_on_a_sample_larger_than_the_replay_sample(workspace):
     )
     assert population.model.training_rows > 0
     assert population.stats["customers"] == 300.0
+
+
+def test_its_statistics_alone_give_shards_the_same_rows_and_its_steps_any_time_the_same_model(
+    workspace, traits, sample_population
+):
+    sample = [c for c in range(300) if c % 3 != 0]
+    inputs = dict(
+        events=shard(workspace.events, sample),
+        messages=workspace.messages,
+        message_labels=workspace.message_labels,
+        config=workspace.config,
+        horizon=AS_OF,
+        traits=shard(traits, sample),
+    )
+    fit = fit_statistics(**inputs)
+    assert fit.population.model is None and fit.steps_left == 1 + 6  # curve, six replays
+    before_steps = customer_memory(
+        events=workspace.events, population=fit.population, horizon=AS_OF, traits=traits
+    )
+    assert fit.step() and fit.step()  # two taken early, as while waiting on a read
+    assert fit.steps_left == 5
+
+    population, replay = fit.finish()
+
+    assert fit.steps_left == 0 and len(replay) >= 2 and fit.seconds > 0  # empty cut-offs skipped
+    assert population.to_bytes() == sample_population.to_bytes()
+    whole = customer_memory(
+        events=workspace.events, population=population, horizon=AS_OF, traits=traits
+    )
+    assert_same_frames(before_steps, whole)
