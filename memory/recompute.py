@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -326,6 +326,28 @@ class EngineInputs:
         return EngineInputs.indexed(
             self.events.filter(customers.expr("customer_id")), traits, self.catalogue
         )
+
+    def buckets(self, shards: int) -> Iterator[EngineInputs]:
+        """Yield each hash bucket's inputs in turn, as ``subset`` would give them.
+
+        The events are split into buckets in one pass: filtering every event once per bucket
+        cost a full run at 10M events several seconds.
+        """
+        if shards == 1:
+            yield self.subset(CustomerFilter())
+            return
+        parts = self.events.with_columns(
+            (pl.col("customer_id") % shards).alias("_bucket")
+        ).partition_by("_bucket", as_dict=True, include_key=False, maintain_order=True)
+        for index in range(shards):
+            bucket = CustomerFilter(shard=index, shards=shards)
+            events = parts.pop((index,), None)
+            traits = (
+                self.traits.filter(bucket.expr("customer_id")) if self.traits is not None else None
+            )
+            yield EngineInputs.indexed(
+                self.events.clear() if events is None else events, traits, self.catalogue
+            )
 
     @property
     def engine_traits(self) -> pl.DataFrame | None:
@@ -634,9 +656,10 @@ def _recompute_streamed(
             workspace_id=run.workspace_id, computed_at=run.as_of
         ) as build:
             # From here until the swap the build thread owns this connection.
+            buckets = preloaded.buckets(run.shards_total)
             for index in range(run.shards_total):
                 started = time.perf_counter()
-                inputs = preloaded.subset(_run_filter(run, index))
+                inputs = next(buckets)
                 frames = shard_frames(run=run, population=population, inputs=inputs)
                 seconds = time.perf_counter() - started
                 tallies.append(ShardResult(None, inputs.events.height, seconds))

@@ -17,7 +17,9 @@ from scipy.special import digamma, expit, ndtri
 
 from memory.scoring.frames import EngineConfig
 
-DRAW_BLOCK_CELLS = 4_000_000
+# Cells of draws per block: small enough that a block's arrays stay in the CPU's cache
+# (a block of 4M cells ran 1.7x slower, every pass going out to memory).
+DRAW_BLOCK_CELLS = 262_144
 COUNT_BLOCK_CELLS = 4_000_000
 TRIGAMMA_SHIFT = 12
 WEIGHTS_SCHEMA = {
@@ -401,7 +403,12 @@ def thompson_shares(
                 np.greater(draw, best, out=better)
                 np.maximum(best, draw, out=best)
                 np.copyto(winner, position, where=better)
-            for position in range(width):
+            won = np.zeros(rows.shape[0], dtype=np.int64)
+            for position in range(width - 1):
                 np.equal(winner, position, out=better)
-                shares[rows[:, position]] = np.count_nonzero(better, axis=1) / draws
+                wins = np.count_nonzero(better, axis=1)
+                shares[rows[:, position]] = wins / draws
+                won += wins
+            # The last position won every draw the others did not: one pass fewer.
+            shares[rows[:, width - 1]] = (draws - won) / draws
     return shares
