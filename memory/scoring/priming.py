@@ -62,13 +62,15 @@ def action_instances(events: pl.DataFrame, config: EngineConfig) -> pl.DataFrame
     ).select("customer", "name", "t")
     names = actions["name"].unique().sort().to_list()
     codes = {name: code for code, name in enumerate(names)}
+    coded = actions.with_columns(
+        pl.col("name").replace_strict(codes, return_dtype=pl.Int64).alias("code")
+    )
+    if not codes:
+        return coded
     # An integer code per name keeps the per-(customer, action) searches numeric and fast; one
     # integer key per (customer, action) sorts faster than the two columns.
     return (
-        actions.with_columns(
-            pl.col("name").replace_strict(codes, return_dtype=pl.Int64).alias("code")
-        )
-        .with_columns((pl.col("customer") * max(len(codes), 1) + pl.col("code")).alias("flow"))
+        coded.with_columns((pl.col("customer") * len(codes) + pl.col("code")).alias("flow"))
         .sort("flow", "t")
         .filter(
             (pl.col("flow") != pl.col("flow").shift(1)).fill_null(True)
