@@ -93,3 +93,5 @@ def test_a_read_by_customer_ids_returns_theirs_and_leaves_the_planner_as_it_was(
         with connection.cursor() as cursor:
             cursor.execute("SHOW enable_seqscan")
             assert cursor.fetchone() == ("on",)
+            cursor.execute("SHOW enable_sort")  # nor hashing its blocks
+            assert cursor.fetchone() == ("on",)

@@ -107,6 +107,43 @@ def test_it_draws_the_same_shares_twice():
     )
 
 
+def shares_by_argmax(mean, sd, groups, draws, seed):
+    """Thompson shares the plain way: every group's draws at once, the first maximum wins."""
+    from scipy.special import ndtri
+
+    quantiles = ndtri((np.arange(draws) + 0.5) / draws)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    sizes = np.diff(np.r_[starts, groups.size])
+    rng = np.random.default_rng(seed)
+    z = quantiles[np.stack([rng.permutation(draws) for _ in range(int(sizes.max()))])]
+    shares = np.empty(groups.size)
+    for start, size in zip(starts, sizes, strict=True):
+        drawn = mean[start : start + size, None] + sd[start : start + size, None] * z[:size]
+        wins = np.bincount(drawn.argmax(axis=0), minlength=size)
+        shares[start : start + size] = wins / draws
+    return shares
+
+
+def test_its_shares_do_not_depend_on_the_block_size(monkeypatch):
+    from memory.scoring import associative
+
+    rng = np.random.default_rng(3)
+    widths = rng.choice([1, 2, 3, 5], size=200)
+    groups = np.repeat(np.arange(widths.size), widths)
+    mean, sd = rng.normal(size=groups.size), rng.uniform(0.1, 1.0, groups.size)
+    whole = thompson_shares(mean, sd, groups, 64, 5)
+    monkeypatch.setattr(associative, "DRAW_BLOCK_CELLS", 64 * 3)  # three groups a block
+
+    blocked = thompson_shares(mean, sd, groups, 64, 5)
+
+    assert np.array_equal(blocked, whole)
+    assert np.array_equal(whole, shares_by_argmax(mean, sd, groups, 64, 5))
+    group_totals = np.bincount(groups, weights=blocked)
+    assert np.allclose(group_totals, 1.0)  # the last label's share is what the others left
+    alone = (np.cumsum(widths) - widths)[widths == 1]
+    assert np.all(blocked[alone] == 1.0)  # a label alone in its set wins every draw
+
+
 def test_it_computes_the_trigamma_to_double_precision():
     from scipy.special import polygamma
 
