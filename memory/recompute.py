@@ -33,6 +33,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns.models import Workspace
+from config.allocator import heap_kept
 from memory import writeback
 from memory.models import Customer, Event, RecomputeRun, RecomputeShard
 from memory.scoring import sharded
@@ -211,6 +212,7 @@ def _run_filter(run: RecomputeRun, index: int) -> CustomerFilter:
     return CustomerFilter(shard=index, shards=run.shards_total)
 
 
+@heap_kept()
 def recompute_population(*, run_id: int, preloaded: EngineInputs | None = None) -> None:
     """Fit the population statistics of a run and store them on it (idempotent).
 
@@ -374,6 +376,7 @@ def engine_inputs(
     )
 
 
+@heap_kept()
 def recompute_shard(
     *,
     run_id: int,
@@ -444,6 +447,7 @@ class ShardResult(NamedTuple):
     seconds: float
 
 
+@heap_kept()
 def recompute_finish(
     *,
     run_id: int,
@@ -514,6 +518,7 @@ def recompute_fail(*, run_id: int, error: str) -> None:
     ).update(status=RecomputeRun.Status.FAILED, error=error[:5000], finished_at=timezone.now())
 
 
+@heap_kept()
 def memory_recompute(
     *,
     workspace: Workspace,
