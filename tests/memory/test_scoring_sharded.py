@@ -82,9 +82,10 @@ def assert_same_frames(first, second):
 
 
 @pytest.fixture(scope="module")
-def sample_population(workspace, traits):
+def sample_inputs(workspace, traits):
+    """The population fit's inputs: two customers in three, as of AS_OF."""
     sample = [c for c in range(300) if c % 3 != 0]
-    return fit_population(
+    return dict(
         events=shard(workspace.events, sample),
         messages=workspace.messages,
         message_labels=workspace.message_labels,
@@ -92,6 +93,11 @@ def sample_population(workspace, traits):
         horizon=AS_OF,
         traits=shard(traits, sample),
     )
+
+
+@pytest.fixture(scope="module")
+def sample_population(sample_inputs):
+    return fit_population(**sample_inputs)
 
 
 def test_it_gives_a_customer_the_same_rows_alone_in_a_shard_or_with_everyone(
@@ -337,18 +343,9 @@ def test_it_fits_on_a_sample_larger_than_the_replay_sample(workspace):
 
 
 def test_its_statistics_alone_give_shards_the_same_rows_and_its_steps_any_time_the_same_model(
-    workspace, traits, sample_population
+    workspace, traits, sample_inputs, sample_population
 ):
-    sample = [c for c in range(300) if c % 3 != 0]
-    inputs = dict(
-        events=shard(workspace.events, sample),
-        messages=workspace.messages,
-        message_labels=workspace.message_labels,
-        config=workspace.config,
-        horizon=AS_OF,
-        traits=shard(traits, sample),
-    )
-    fit = fit_statistics(**inputs)
+    fit = fit_statistics(**sample_inputs)
     assert fit.population.model is None and fit.steps_left == 1 + 6  # curve, six replays
     before_steps = customer_memory(
         events=workspace.events, population=fit.population, horizon=AS_OF, traits=traits
