@@ -553,64 +553,23 @@ def fit_statistics(
     )
 
 
-def fit_population_with_replay(
-    *,
-    events: pl.DataFrame,
-    messages: pl.DataFrame,
-    message_labels: pl.DataFrame,
-    config: EngineConfig,
-    horizon: float,
-    traits: pl.DataFrame | None = None,
-    similarity_fn: habituation.SimilarityFn | None = None,
-    features: tuple[str, ...] = ALL_FEATURES,
-    model: ScoringModel | None = None,
-) -> tuple[Population, Replay, Observed]:
+def fit_population_with_replay(**inputs) -> tuple[Population, Replay, Observed]:
     """Return the population, its replayed training slices and the sample's observations.
 
-    `model`: keep this scoring model instead of replaying history to fit one (no slices).
+    ``inputs``: the keyword arguments of ``fit_statistics``; every step is taken here.
     """
-    fit = fit_statistics(
-        events=events,
-        messages=messages,
-        message_labels=message_labels,
-        config=config,
-        horizon=horizon,
-        traits=traits,
-        similarity_fn=similarity_fn,
-        features=features,
-        model=model,
-    )
+    fit = fit_statistics(**inputs)
     population, replay = fit.finish()
     return population, replay, fit.observed
 
 
-def fit_population(
-    *,
-    events: pl.DataFrame,
-    messages: pl.DataFrame,
-    message_labels: pl.DataFrame,
-    config: EngineConfig,
-    horizon: float,
-    traits: pl.DataFrame | None = None,
-    similarity_fn: habituation.SimilarityFn | None = None,
-    features: tuple[str, ...] = ALL_FEATURES,
-    model: ScoringModel | None = None,
-) -> Population:
-    """Fit the population statistics on a sample's events strictly before the horizon.
+def fit_population(**inputs) -> Population:
+    """Fit the population on a sample's events strictly before the horizon, every step taken.
 
-    With `model` (an incremental run passes the last run's), the statistics are refreshed but
-    the scoring model's coefficients are kept: replaying history to refit them is most of the
-    cost, and they move slowly; the next full run refits them.
+    ``inputs``: the keyword arguments of ``fit_statistics``. With `model` (an incremental run
+    passes the last run's), the statistics are refreshed but the scoring model's coefficients
+    are kept: replaying history to refit them is most of the cost, and they move slowly; the
+    next full run refits them.
     """
-    population, _, _ = fit_population_with_replay(
-        events=events,
-        messages=messages,
-        message_labels=message_labels,
-        config=config,
-        horizon=horizon,
-        traits=traits,
-        similarity_fn=similarity_fn,
-        features=features,
-        model=model,
-    )
+    population, _ = fit_statistics(**inputs).finish()
     return population
