@@ -3,8 +3,8 @@
 A 10M-event recompute allocates and frees gigabytes of short-lived arrays. With the allocators'
 defaults each big array is mapped fresh from the kernel and returned on free, so every page is
 faulted in and zeroed again: 1.5M page faults and ~6.5 s of system time in a 28 s run. Keeping
-freed memory for reuse halved the faults and saved ~4 s of CPU (same results: only where the
-bytes live changes). Two allocators are involved:
+freed memory for reuse halved the faults and saved ~4.5-5.5 s of CPU (same results: only where
+the bytes live changes). Two allocators are involved:
 
 - polars' own jemalloc returns freed pages after a decay time; 30 s instead of its default
   keeps them through a run. It reads ``_RJEM_MALLOC_CONF`` once, when polars loads, so
@@ -28,7 +28,8 @@ from functools import cache
 # muzzy pages returned at once).
 JEMALLOC_CONF = "dirty_decay_ms:30000,muzzy_decay_ms:30000"
 
-# mallopt(3) parameters and glibc's defaults for them.
+# mallopt(3) parameters, and the values glibc starts with. Once set, the mmap threshold no
+# longer adapts to the program (glibc's dynamic threshold): after a run it stays at 128 KB.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _DEFAULT_TRIM_THRESHOLD = 128 * 1024

@@ -31,33 +31,45 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-def heap_free_bytes() -> int:
-    """Return the free bytes glibc's heap holds (mallinfo2().fordblks)."""
+def mallinfo() -> _MallInfo2:
+    """Return glibc's heap figures: free bytes in the heap (fordblks), bytes in separately
+    mapped blocks (hblkhd), releasable top of the heap (keepcost)."""
     libc = allocator._glibc()
     libc.mallinfo2.restype = _MallInfo2
-    return libc.mallinfo2().fordblks
+    return libc.mallinfo2()
+
+
+def on_glibc() -> None:
+    require(sys.platform == "linux" and allocator._glibc() is not None, "glibc's malloc on Linux")
 
 
 def test_a_big_array_freed_in_the_block_stays_in_the_heap_until_the_block_ends():
-    require(sys.platform == "linux" and allocator._glibc() is not None, "glibc's malloc on Linux")
-    before = heap_free_bytes()
+    on_glibc()
     with allocator.heap_kept():
         with allocator.heap_kept():  # reentrant: an inner block neither restores nor trims
             array = np.ones(BIG // 8)
+            held = mallinfo()
             del array
-        kept = heap_free_bytes()
-    after = heap_free_bytes()
+            freed = mallinfo()
+        inner_done = mallinfo()
+    after = mallinfo()
 
-    assert kept - before >= BIG  # reused by the next big array instead of mapped again
-    assert after - before < BIG  # given back once the run is over
+    assert held.hblkhd < BIG  # served from the heap, not mapped on its own
+    assert freed.fordblks - held.fordblks >= BIG  # kept for the next big array
+    assert inner_done.fordblks - held.fordblks >= BIG  # the inner block did not trim
+    assert after.keepcost < BIG  # trimmed once the outermost block ended
 
 
-def test_a_big_array_freed_outside_the_block_goes_straight_back():
-    require(sys.platform == "linux" and allocator._glibc() is not None, "glibc's malloc on Linux")
-    before = heap_free_bytes()
+def test_a_big_array_outside_the_block_is_mapped_on_its_own_and_given_straight_back():
+    on_glibc()
+    before = mallinfo()
     array = np.ones(BIG // 8)
+    held = mallinfo()
     del array
-    assert heap_free_bytes() - before < BIG
+    freed = mallinfo()
+
+    assert held.hblkhd - before.hblkhd >= BIG
+    assert freed.fordblks - held.fordblks < BIG
 
 
 @pytest.mark.parametrize("existing", [None, "dirty_decay_ms:0"])
