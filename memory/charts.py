@@ -11,6 +11,11 @@ LAYOUT = {
 }
 
 
+def axis(title: str, **options) -> dict:
+    """An axis with its title (plotly.js 3 and later draw only a title given as an object)."""
+    return {"title": {"text": title}, **options}
+
+
 def label_weights_figure(rows: list[dict], baseline_rate: float | None) -> dict:
     """Response rate per label with its interval, against the customer's own baseline."""
     rows = sorted(rows, key=lambda r: r["rate"])
@@ -38,7 +43,7 @@ def label_weights_figure(rows: list[dict], baseline_rate: float | None) -> dict:
         "layout": {
             **LAYOUT,
             "height": 80 + 36 * len(rows),
-            "xaxis": {"title": "P(goal within the window after a send)", "tickformat": ".0%"},
+            "xaxis": axis("P(goal within the window after a send)", tickformat=".0%"),
         },
     }
     if baseline_rate is not None:
@@ -91,7 +96,7 @@ def priming_figure(indicators: list[dict]) -> dict:
         "layout": {
             **LAYOUT,
             "height": 100 + 36 * len(rows),
-            "xaxis": {"title": "odds ratio of the goal soon after (log scale)", "type": "log"},
+            "xaxis": axis("odds ratio of the goal soon after (log scale)", type="log"),
             "shapes": [
                 {
                     "type": "line",
@@ -132,8 +137,8 @@ def habituation_curve_figure(curve: list[dict]) -> dict:
             **LAYOUT,
             "margin": {"l": 60, "r": 20, "t": 30, "b": 40},
             "height": 300,
-            "xaxis": {"title": "habituation load H at the send"},
-            "yaxis": {"title": "rate", "tickformat": ".0%"},
+            "xaxis": axis("habituation load H at the send"),
+            "yaxis": axis("rate", tickformat=".0%"),
             "legend": {"orientation": "h"},
         },
     }
@@ -175,8 +180,8 @@ def reliability_figure(rows: list[dict], ece: dict[str, float] | None = None) ->
             "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
             "height": 420,
             "title": {"text": "Reliability: predicted against observed, by decile"},
-            "xaxis": {"title": "mean predicted P(goal)", "range": [0, 1]},
-            "yaxis": {"title": "observed goal rate", "range": [0, 1]},
+            "xaxis": axis("mean predicted P(goal)", range=[0, 1]),
+            "yaxis": axis("observed goal rate", range=[0, 1]),
         },
     }
 
@@ -202,7 +207,7 @@ def scores_figure(rows: list[dict]) -> dict:
             "margin": {"l": 230, "r": 40, "t": 40, "b": 50},
             "height": 80 + 40 * len(rows),
             "title": {"text": "AUC on the sends after the cut-off"},
-            "xaxis": {"title": "AUC", "range": [0.5, 1.0]},
+            "xaxis": axis("AUC", range=[0.5, 1.0]),
             "yaxis": {"autorange": "reversed"},
         },
     }

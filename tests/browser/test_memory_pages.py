@@ -20,19 +20,42 @@ def logged_in(page, workspace, make_user):
     return page
 
 
+def axis_titles(figure) -> list[str]:
+    """The axis titles Plotly drew in a figure (it drops a title it cannot read, silently)."""
+    return figure.locator(".xtitle, .ytitle").all_text_contents()
+
+
 def test_it_draws_a_customers_memory(logged_in, workspace):
     load_synthetic(workspace, customers=60, events=6_000)
     memory_recompute(workspace=workspace, as_of=AS_OF)
     page = logged_in
+    failed = []
+    page.on(
+        "response", lambda response: failed.append(response.url) if response.status >= 400 else None
+    )
     page.goto("/customers/?q=c1")
     page.click("#customers a >> text=c12")
     page.wait_for_selector("#associative .figure .main-svg")
     assert page.locator("#associative .figure").count() == 2  # offer and tone
     assert page.locator("#habituation tbody tr").count() >= 1
     assert page.locator("#next-best tbody tr").count() == 5
+    assert axis_titles(page.locator("#associative .figure").first) == [
+        "P(goal within the window after a send)"
+    ]
     page.goto("/memory/")
     page.wait_for_selector("#priming .figure .main-svg")
+    page.wait_for_selector("#habituation-curve .figure .main-svg")
     assert "Product Viewed" in page.locator("#priming table").inner_text()
+    assert axis_titles(page.locator("#priming .figure")) == [
+        "odds ratio of the goal soon after (log scale)"
+    ]
+    assert axis_titles(page.locator("#habituation-curve .figure")) == [
+        "habituation load H at the send",
+        "rate",
+    ]
+    assert failed == []  # every script and style sheet the pages asked for was there
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(icon).headers["content-type"] == "image/svg+xml"
 
 
 def test_it_recomputes_from_the_page(logged_in, workspace, settings):
