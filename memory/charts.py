@@ -211,3 +211,40 @@ def scores_figure(rows: list[dict]) -> dict:
             "yaxis": {"autorange": "reversed"},
         },
     }
+
+
+def model_effects_figure(rows: list[dict]) -> dict:
+    """How the odds of the goal change for one standard deviation of each model feature."""
+    rows = sorted(rows, key=lambda r: abs(r["effect_per_sd"]))
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "base": 1,
+                "y": [r["feature"] for r in rows],
+                "x": [r["odds_per_sd"] - 1 for r in rows],
+                "marker": {"color": [ACCENT if r["effect_per_sd"] >= 0 else MUTED for r in rows]},
+                "text": [f"x{r['odds_per_sd']:.2f}" for r in rows],
+                "textposition": "outside",
+                "customdata": [r["meaning"] for r in rows],
+                "hovertemplate": "%{y}: odds %{text} per SD<br>%{customdata}<extra></extra>",
+            }
+        ],
+        "layout": {
+            **LAYOUT,
+            "height": 80 + 30 * len(rows),
+            "xaxis": axis("odds of the goal, times, for one standard deviation more"),
+            "shapes": [
+                {
+                    "type": "line",
+                    "x0": 1,
+                    "x1": 1,
+                    "yref": "paper",
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"dash": "dot", "color": MUTED},
+                }
+            ],
+        },
+    }

@@ -28,6 +28,7 @@ from memory.models import (
     RecomputeRun,
 )
 from memory.scoring.baseline import date_as_year
+from memory.scoring.model import FEATURE_MEANINGS
 
 HOUR_S = 3600.0
 
@@ -527,3 +528,31 @@ def recompute_runs(*, workspace: Workspace, limit: int = 10) -> list[RecomputeRu
         .defer("population")
         .order_by("-created_at")[:limit]
     )
+
+
+def scoring_model_rows(stats: dict) -> list[dict]:
+    """Return what the run's scoring model weighs, largest effect first, from its stored stats.
+
+    Each row: the feature, what it measures, its coefficient, and how the calibrated odds of the
+    goal change for one standard deviation of it over the fitting rows (empty for runs stored
+    before the model kept its feature scales).
+    """
+    model = stats.get("model") or {}
+    effects = model.get("effects_per_sd") or {}
+    rows = [
+        {
+            "feature": name,
+            "meaning": FEATURE_MEANINGS.get(name, ""),
+            "coefficient": model["coefficients"].get(name),
+            "effect_per_sd": effect,
+            "odds_per_sd": float(np.exp(effect)),
+        }
+        for name, effect in effects.items()
+    ]
+    return sorted(rows, key=lambda row: -abs(row["effect_per_sd"]))
+
+
+def label_prior_rows(stats: dict) -> list[dict]:
+    """Return everyone's response per label of the run (the "average customer"), set by set."""
+    rows = stats.get("label_priors") or []
+    return sorted(rows, key=lambda row: (row["label_set"], -(row["pooled_rate"] or 0.0)))

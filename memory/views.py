@@ -17,9 +17,11 @@ from memory.recompute import memory_recompute, recompute_enqueue
 from memory.selectors import (
     customer_memory_summary,
     customers_page,
+    label_prior_rows,
     priming_indicators,
     recent_events,
     recompute_runs,
+    scoring_model_rows,
 )
 
 
@@ -79,7 +81,9 @@ def memory_overview(request):
     runs = recompute_runs(workspace=request.workspace)
     latest = next((run for run in runs if run.status == RecomputeRun.Status.SUCCEEDED), None)
     indicators = priming_indicators(workspace=request.workspace)
-    curve = (latest.stats.get("habituation_curve") or []) if latest else []
+    stats = latest.stats if latest else {}
+    curve = stats.get("habituation_curve") or []
+    model_rows = scoring_model_rows(stats)
     return render(
         request,
         "memory/overview.html",
@@ -89,6 +93,11 @@ def memory_overview(request):
             "indicators": indicators,
             "priming_figure": charts.priming_figure(indicators) if indicators else None,
             "curve_figure": charts.habituation_curve_figure(curve) if curve else None,
+            "model": stats.get("model"),
+            "model_rows": model_rows,
+            "model_figure": charts.model_effects_figure(model_rows) if model_rows else None,
+            "goal_rate_after_send": stats.get("goal_rate_after_send"),
+            "label_priors": label_prior_rows(stats),
             "active": next((run for run in runs if run.status in ("queued", "running")), None),
         },
     )

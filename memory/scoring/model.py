@@ -28,6 +28,19 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "priming": ("primed",),
 }
 ALL_FEATURES: tuple[str, ...] = tuple(f for group in FEATURE_GROUPS.values() for f in group)
+# What each feature measures, in the marketer's words (the memory page's scoring model card).
+FEATURE_MEANINGS: dict[str, str] = {
+    "baseline": "how likely they reach the goal within the window without a message",
+    "frequency": "how often they reach the goal (their Gamma-Poisson rate)",
+    "recency": "how long since they last reached the goal",
+    "never_goal": "they have never reached the goal",
+    "segment": "how often customers of their profile reach the goal, against everyone",
+    "message": "how often everyone reached the goal after this message",
+    "message_frequency": "a popular message sent to a frequent customer",
+    "association": "their own response to the message's labels",
+    "habituation": "how much of this message, or similar ones, they had lately",
+    "primed": "recent actions that tend to come before the goal",
+}
 
 
 @dataclass
@@ -75,6 +88,20 @@ class ScoringModel:
     training_rows: int = 0
     calibration_rows: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    # Each feature's standard deviation over the fitting rows (empty for older models).
+    feature_scales: tuple[float, ...] = ()
+
+    def effects_per_sd(self) -> dict[str, float]:
+        """Return each feature's calibrated logit change for one standard deviation of it."""
+        if len(self.feature_scales) != len(self.features):
+            return {}
+        slope = self.calibration[1]
+        return {
+            name: float(slope * coefficient * scale)
+            for name, coefficient, scale in zip(
+                self.features, self.coefficients[1:], self.feature_scales, strict=True
+            )
+        }
 
 
 def pair_rows(
@@ -198,7 +225,10 @@ def fit_scoring_model(
     slopes = standard[1:] / scale
     coefficients = np.r_[standard[0] - float(np.sum(slopes * centre)), slopes]
     model = ScoringModel(
-        features=varying, coefficients=coefficients, training_rows=fit_outcomes.size
+        features=varying,
+        coefficients=coefficients,
+        training_rows=fit_outcomes.size,
+        feature_scales=tuple(float(value) for value in scale),
     )
     if calibration_outcomes is not None and calibration_outcomes.size >= 50:
         raw = linear_predictor(model, calibration_features)

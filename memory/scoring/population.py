@@ -114,6 +114,7 @@ class Population:
                 "training_rows": model.training_rows,
                 "calibration_rows": model.calibration_rows,
                 "extra": model.extra,
+                "feature_scales": list(model.feature_scales),
             },
             "stats": self.stats,
             "frames": list(frames),
@@ -164,6 +165,8 @@ class Population:
                 training_rows=model_header["training_rows"],
                 calibration_rows=model_header["calibration_rows"],
                 extra=model_header["extra"],
+                # Populations stored before the scales were kept have none.
+                feature_scales=tuple(model_header.get("feature_scales", ())),
             )
         n_messages = header["shapes"]["incidence"][0]
         return cls(
@@ -195,6 +198,7 @@ class Population:
                     zip(("intercept", *model.features), model.coefficients.tolist(), strict=True)
                 ),
                 "calibration": {"a": model.calibration[0], "b": model.calibration[1]},
+                "effects_per_sd": model.effects_per_sd(),
                 "training_rows": model.training_rows,
                 "calibration_rows": model.calibration_rows,
             }

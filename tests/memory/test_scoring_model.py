@@ -1,4 +1,4 @@
-"""The scoring model's features: the trait-segment rate and the message x frequency interaction."""
+"""The scoring model's features (the trait-segment rate, message x frequency) and their effects."""
 
 import numpy as np
 import polars as pl
@@ -7,9 +7,17 @@ from scipy import sparse
 
 from memory.scoring import compute_memory
 from memory.scoring.frames import EngineConfig
-from memory.scoring.model import ALL_FEATURES, MemoryState, candidate_features, message_frequency
+from memory.scoring.model import (
+    ALL_FEATURES,
+    MemoryState,
+    candidate_features,
+    fit_scoring_model,
+    message_frequency,
+)
+from memory.scoring.population import Population
 from memory.scoring.regression import logit
 from memory.scoring.synthetic import synthetic_workspace
+from memory.selectors import scoring_model_rows
 
 WINDOW = 72.0
 
@@ -85,3 +93,44 @@ def test_it_uses_the_trait_segment_only_when_traits_vary():
     # Without traits everyone's segment rate is the pooled rate: a constant the fit drops.
     assert "segment" not in without.model.features
     assert set(without.model.features) == set(ALL_FEATURES) - {"segment"}
+
+
+def test_it_states_each_features_effect_per_standard_deviation():
+    rng = np.random.default_rng(7)
+    rows = 20_000
+    wide, narrow = rng.normal(0, 2.0, rows), rng.normal(0, 0.5, rows)
+    planted = 0.8 * wide - 1.0 * narrow  # effects per SD: +1.6 and -0.5
+
+    def outcomes(logits):
+        return rng.random(logits.size) < 1 / (1 + np.exp(-logits))
+
+    features = {"wide": wide, "narrow": narrow}
+    model = fit_scoring_model(
+        features, outcomes(planted), features, outcomes(planted), ("wide", "narrow"), l2=1e-6
+    )
+
+    assert model.feature_scales == pytest.approx((wide.std(), narrow.std()))
+    effects = model.effects_per_sd()
+    slope = model.calibration[1]
+    assert effects["wide"] == pytest.approx(slope * model.coefficients[1] * wide.std())
+    assert effects["wide"] == pytest.approx(1.6, abs=0.15)
+    assert effects["narrow"] == pytest.approx(-0.5, abs=0.1)
+
+
+def test_it_reads_a_model_stored_before_the_scales_were_kept():
+    workspace = synthetic_workspace(200, 16_000, seed=4)
+    args = (workspace.events, workspace.messages, workspace.message_labels, workspace.config)
+    population = compute_memory(*args, as_of=1_500.0).population
+    blob = population.to_bytes()
+    # The header renamed in place (same length): as if the key had never been written.
+    old = blob.replace(b'"feature_scales": [', b'"unknown_scales": [', 1)
+    restored = Population.from_bytes(old)
+    assert restored.model.feature_scales == ()
+    assert restored.model.effects_per_sd() == {}
+    assert scoring_model_rows(restored.summary()) == []
+    rows = scoring_model_rows(population.summary())
+    assert [row["feature"] for row in rows] == sorted(
+        population.model.features, key=lambda name: -abs(population.model.effects_per_sd()[name])
+    )
+    assert all(row["odds_per_sd"] == pytest.approx(np.exp(row["effect_per_sd"])) for row in rows)
+    assert all(row["meaning"] for row in rows)
