@@ -29,6 +29,7 @@ from memory.models import (
 )
 from memory.scoring.baseline import date_as_year
 from memory.scoring.model import FEATURE_MEANINGS
+from memory.scoring.priming import PRIMED_MIN_SCORE
 
 HOUR_S = 3600.0
 
@@ -473,12 +474,22 @@ def customer_memory_summary(
 
 
 def customers_page(
-    *, workspace: Workspace, search: str = "", after: str = "", size: int = 50
+    *,
+    workspace: Workspace,
+    search: str = "",
+    after: str = "",
+    primed_only: bool = False,
+    size: int = 50,
 ) -> list[dict]:
-    """Return a page of customers in external-id order, with their memory state, after a key."""
+    """Return a page of customers in external-id order, with their memory state, after a key.
+
+    `primed_only` keeps the customers primed now (primed score at least PRIMED_MIN_SCORE).
+    """
     customers = Customer.objects.for_workspace(workspace).order_by("external_id")
     if search:
         customers = customers.filter(external_id__icontains=search)
+    if primed_only:
+        customers = customers.filter(state__primed_score__gte=PRIMED_MIN_SCORE)
     if after:
         customers = customers.filter(external_id__gt=after)
     rows = list(

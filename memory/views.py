@@ -14,6 +14,7 @@ from memory import charts
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_next_best
 from memory.recompute import memory_recompute, recompute_enqueue
+from memory.scoring.priming import PRIMED_MIN_SCORE
 from memory.selectors import (
     customer_memory_summary,
     customers_page,
@@ -29,13 +30,18 @@ from memory.selectors import (
 def customer_list(request):
     search = request.GET.get("q", "").strip()
     after = request.GET.get("after", "")
-    rows = customers_page(workspace=request.workspace, search=search, after=after)
+    primed_only = request.GET.get("primed") == "1"
+    rows = customers_page(
+        workspace=request.workspace, search=search, after=after, primed_only=primed_only
+    )
     return render(
         request,
         "memory/customer_list.html",
         {
             "rows": rows,
             "search": search,
+            "primed_only": primed_only,
+            "primed_min_score": PRIMED_MIN_SCORE,
             "next_after": rows[-1]["external_id"] if len(rows) == 50 else "",
         },
     )

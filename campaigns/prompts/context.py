@@ -38,6 +38,7 @@ from memory.models import (
     RecomputeRun,
 )
 from memory.scoring.population import Population
+from memory.scoring.priming import PRIMED_MIN_SCORE
 
 # How much of the memory a prompt shows. Documented in docs/prompts.md.
 TOP_LABELS = 3
@@ -55,7 +56,6 @@ RECENT_SENDS_DAYS = 7
 # alpha + beta alone says little: the empirical-Bayes prior can weigh hundreds of pseudo-sends.
 EVIDENCE_WORDS = ((2.0, "weak"), (5.0, "moderate"))
 EVIDENCE_STRONG = "strong"
-PRIMED_MIN_SCORE = 0.1
 # Primed-score words: the score sums log(lift) of recent priming actions, decayed.
 PRIMED_WORDS = ((PRIMED_MIN_SCORE, "not primed"), (0.5, "slightly primed"), (1.0, "primed"))
 PRIMED_STRONG = "strongly primed"

@@ -24,6 +24,8 @@ from memory.scoring.outcomes import last_time_before, next_time_after
 
 Z_95 = 1.959963984540054
 MAX_SIGNALS = 5
+# A customer is primed now from this primed score up (the prompt's and the customer list's cut).
+PRIMED_MIN_SCORE = 0.1
 PRIMING_COLUMNS = {
     "event_name": pl.Utf8,
     "lift": pl.Float64,
