@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 
 from campaigns.models import Label, LabelSet, Message, Workspace
 from campaigns.prompts.quoting import (
@@ -367,22 +367,29 @@ class MemoryReader:
             worn_messages = {row[1] for rows in worn.values() for row in rows}
             if worn_messages:
                 # Counted in the database, each send against its own customer's memory time.
-                memory_time = F("customer__state__last_recompute_at")
+                # The query starts from the chunk's states (an id range the planner can use)
+                # and probes each customer's events by time; started from the events, the
+                # range did not reach the states through the join, and every customer's state
+                # was scanned for each chunk.
+                memory_time = F("last_recompute_at")
                 recent_sends = (
-                    Event.objects.for_workspace(ws)
+                    CustomerState.objects.for_workspace(ws)
                     .filter(
+                        # One filter() call: each further call would join the events again.
+                        Q(customer__events__occurred_at__gte=earliest - self.recent),
+                        Q(customer__events__occurred_at__lt=latest),
                         customer_id__gte=lo,
                         customer_id__lte=hi,
-                        name=ws.send_event,
-                        message_id__in=worn_messages,
-                        occurred_at__gte=earliest - self.recent,
-                        occurred_at__lt=latest,
+                        customer__events__workspace_id=ws.pk,
+                        customer__events__name=ws.send_event,
+                        customer__events__message_id__in=worn_messages,
+                        customer__events__occurred_at__lt=memory_time,
+                        customer__events__occurred_at__gte=memory_time - self.recent,
                     )
-                    .filter(occurred_at__lt=memory_time, occurred_at__gte=memory_time - self.recent)
                     .order_by()
-                    .values("customer_id", "message_id")
-                    .annotate(n=Count("pk"))
-                    .values_list("customer_id", "message_id", "n")
+                    .values("customer_id", "customer__events__message_id")
+                    .annotate(n=Count("customer__events"))
+                    .values_list("customer_id", "customer__events__message_id", "n")
                 )
                 for customer_id, message_id, count in recent_sends:
                     sends[customer_id, message_id] = count

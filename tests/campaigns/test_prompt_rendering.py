@@ -12,6 +12,7 @@ from campaigns.prompts.quoting import quote
 from campaigns.prompts.selectors import (
     PromptChoiceError,
     prompt_choice,
+    prompt_chunks,
     prompt_for_customer,
     template_diff,
     template_versions,
@@ -22,7 +23,7 @@ from campaigns.prompts.services import (
     prompt_template_revert,
     prompt_template_save,
 )
-from tests.campaigns.prompt_support import MEMORY_AT, customer, event, remember
+from tests.campaigns.prompt_support import MEMORY_AT, customer, event, message, remember
 
 pytestmark = pytest.mark.django_db
 
@@ -254,3 +255,28 @@ def test_it_mentions_recent_actions_only_when_the_customer_is_primed(workspace, 
     prompt, context = render(workspace)
     assert context["primed"]["signals"] and not context["primed"]["is_primed"]
     assert "Product Viewed" not in prompt.text
+
+
+def test_it_counts_recent_sends_against_each_customers_own_memory_time(workspace):
+    worn = message(workspace, "spring-sale", "Spring sale!")
+    later = MEMORY_AT + timedelta(days=3)
+    ann, bob = customer(workspace, "ann"), customer(workspace, "bob")
+    remember(ann, at=MEMORY_AT, worn=[(worn, 2.0, 4, 30)])
+    remember(bob, at=later, worn=[(worn, 2.0, 4, 30)])
+    # Sent to both at the same times: 1 and 5 days before the older memory time, and once
+    # between the two memory times (after Ann's memory, so not hers to count).
+    for person in (ann, bob):
+        for hours in (24, 120, -24):
+            event(person, "Message Sent", hours, message=worn)
+
+    chosen = prompt_choice(workspace=workspace)
+    (chunk,) = prompt_chunks(workspace=workspace, choice=chosen, chunk_size=10)
+    texts = {prompt.customer_id: prompt.text for prompt in chunk}
+    assert '"Spring sale!", sent 2 times in the last 7 days' in texts["ann"]
+    # Bob's week ends 3 days later: the send 5 days before Ann's memory is 8 days before his.
+    assert '"Spring sale!", sent 2 times in the last 7 days' in texts["bob"]
+    event(bob, "Message Sent", -48, message=worn)  # 1 day before Bob's memory
+    (chunk,) = prompt_chunks(workspace=workspace, choice=chosen, chunk_size=10)
+    texts = {prompt.customer_id: prompt.text for prompt in chunk}
+    assert '"Spring sale!", sent 2 times in the last 7 days' in texts["ann"]
+    assert '"Spring sale!", sent 3 times in the last 7 days' in texts["bob"]
