@@ -28,6 +28,7 @@ from memory.models import (
     RecomputeRun,
 )
 from memory.scoring.baseline import date_as_year
+from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.model import FEATURE_MEANINGS
 from memory.scoring.priming import PRIMED_MIN_SCORE
 
@@ -539,6 +540,31 @@ def recompute_runs(*, workspace: Workspace, limit: int = 10) -> list[RecomputeRu
         .defer("population")
         .order_by("-created_at")[:limit]
     )
+
+
+def memory_at_a_glance(*, workspace: Workspace, run: RecomputeRun | None) -> dict:
+    """Return the workspace's headline numbers: its memory's size, who is primed or worn out.
+
+    Counts of states come from the derived rows (a few set-based counts); events, sends and the
+    goal rate after a send are the last successful run's, as it counted them.
+    """
+    states = CustomerState.objects.for_workspace(workspace)
+    stats = run.stats if run else {}
+    counts = stats.get("counts") or {}
+    return {
+        "customers": Customer.objects.for_workspace(workspace).count(),
+        "with_memory": states.count(),
+        "primed_now": states.filter(primed_score__gte=PRIMED_MIN_SCORE).count(),
+        "worn_out": CustomerMessageHabituation.objects.for_workspace(workspace)
+        .filter(load__gte=WORN_OUT_MIN_LOAD)
+        .values("customer_id")
+        .distinct()
+        .count(),
+        "as_of": run.as_of if run else None,
+        "events": run.events if run else None,
+        "sends": counts.get("sends"),
+        "goal_rate_after_send": stats.get("goal_rate_after_send"),
+    }
 
 
 def scoring_model_rows(stats: dict) -> list[dict]:

@@ -19,6 +19,7 @@ from memory.selectors import (
     customer_memory_summary,
     customers_page,
     label_prior_rows,
+    memory_at_a_glance,
     priming_indicators,
     recent_events,
     recompute_runs,
@@ -96,6 +97,7 @@ def memory_overview(request):
         {
             "runs": runs,
             "latest": latest,
+            "glance": memory_at_a_glance(workspace=request.workspace, run=latest),
             "indicators": indicators,
             "priming_figure": charts.priming_figure(indicators) if indicators else None,
             "curve_figure": charts.habituation_curve_figure(curve) if curve else None,

@@ -37,6 +37,7 @@ from memory.models import (
     PrimingIndicator,
     RecomputeRun,
 )
+from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.population import Population
 from memory.scoring.priming import PRIMED_MIN_SCORE
 
@@ -48,8 +49,6 @@ MAX_AVOID_LABELS = 3
 MAX_SIGNALS = 3
 MAX_SIGNAL_PROPERTIES = 3
 PHRASE_LIMIT = 80
-# A load of 1 is about one send of this very message a moment ago, or several similar ones.
-AVOID_MIN_LOAD = 1.0
 RECENT_SENDS_DAYS = 7
 # Evidence words from the customer's own part of alpha + beta: alpha + beta minus the prior's
 # strength alpha0 + beta0, which is their recency-discounted sends of the label (`exposures`).
@@ -323,7 +322,7 @@ class MemoryReader:
         worn = defaultdict(list)
         for row in (
             CustomerMessageHabituation.objects.for_workspace(ws)
-            .filter(customer_id__gte=lo, customer_id__lte=hi, load__gte=AVOID_MIN_LOAD)
+            .filter(customer_id__gte=lo, customer_id__lte=hi, load__gte=WORN_OUT_MIN_LOAD)
             .values_list("customer_id", "message_id", "load", "sends", "last_sent_at")
         ):
             if row[0] in ids:

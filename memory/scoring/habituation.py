@@ -26,6 +26,10 @@ CURVE_EDGES = (0.0, 0.1, 0.5, 1.0, 2.0, 4.0, np.inf)
 LOOKBACK_TAUS = 10.0
 SIMILARITY_BLOCK_ROWS = 1024
 MIN_LOAD = 0.01
+# A customer is worn out on a message from this load up (the prompt's "avoid" and the memory
+# page's count): a load of 1 is about one send of this very message a moment ago, or several
+# similar ones.
+WORN_OUT_MIN_LOAD = 1.0
 
 
 def tfidf_similarity(texts: Sequence[str]) -> sparse.csr_matrix:

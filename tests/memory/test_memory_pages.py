@@ -1,7 +1,8 @@
-"""The customers page: who is primed now, in pages that keep the filter."""
+"""The memory pages: who is primed now (kept across pages), the numbers at a glance."""
 
-from memory.models import CustomerState
+from memory.models import CustomerMessageHabituation, CustomerState
 from memory.recompute import memory_recompute
+from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
 from tests.memory.engine_fixtures import AS_OF, load_synthetic
 
@@ -42,3 +43,30 @@ def test_it_keeps_the_filter_on_the_next_page(member_client, workspace):
     )
     assert listed(member_client.get(f"/customers/?primed=1&after={after}")) == []
     assert len(listed(member_client.get(f"/customers/?after={after}"))) == 10
+
+
+def test_it_shows_the_workspaces_own_numbers_at_a_glance(member_client, workspace, other_workspace):
+    load_synthetic(workspace, customers=60, events=6_000)
+    load_synthetic(other_workspace, customers=90, events=9_000)
+    run = memory_recompute(workspace=workspace, as_of=AS_OF)
+    memory_recompute(workspace=other_workspace, as_of=AS_OF)
+    states = CustomerState.objects.for_workspace(workspace)
+    worn = CustomerMessageHabituation.objects.for_workspace(workspace).filter(
+        load__gte=WORN_OUT_MIN_LOAD
+    )
+
+    glance = member_client.get("/memory/").context["glance"]
+    assert glance["customers"] == glance["with_memory"] == 60
+    assert glance["primed_now"] == states.filter(primed_score__gte=PRIMED_MIN_SCORE).count()
+    assert glance["worn_out"] == len(set(worn.values_list("customer_id", flat=True)))
+    assert 0 < glance["worn_out"] < 60
+    assert glance["events"] == run.events
+    assert glance["goal_rate_after_send"] == run.stats["goal_rate_after_send"]
+
+
+def test_it_shows_a_workspace_without_memory(member_client, workspace):
+    response = member_client.get("/memory/")
+    assert response.status_code == 200
+    assert response.context["glance"]["with_memory"] == 0
+    assert b"No recompute yet" in response.content
+    assert b"No scoring model yet" in response.content
