@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 import psycopg
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -542,17 +543,12 @@ def recompute_runs(*, workspace: Workspace, limit: int = 10) -> list[RecomputeRu
     )
 
 
-def memory_at_a_glance(*, workspace: Workspace, run: RecomputeRun | None) -> dict:
-    """Return the workspace's headline numbers: its memory's size, who is primed or worn out.
+GLANCE_CACHE_SECONDS = 24 * 3600
 
-    Counts of states come from the derived rows (a few set-based counts); events, sends and the
-    goal rate after a send are the last successful run's, as it counted them.
-    """
+
+def _derived_counts(workspace: Workspace) -> dict[str, int]:
     states = CustomerState.objects.for_workspace(workspace)
-    stats = run.stats if run else {}
-    counts = stats.get("counts") or {}
     return {
-        "customers": Customer.objects.for_workspace(workspace).count(),
         "with_memory": states.count(),
         "primed_now": states.filter(primed_score__gte=PRIMED_MIN_SCORE).count(),
         "worn_out": CustomerMessageHabituation.objects.for_workspace(workspace)
@@ -560,9 +556,32 @@ def memory_at_a_glance(*, workspace: Workspace, run: RecomputeRun | None) -> dic
         .values("customer_id")
         .distinct()
         .count(),
+    }
+
+
+def memory_at_a_glance(*, workspace: Workspace, run: RecomputeRun | None) -> dict:
+    """Return the workspace's headline numbers: its memory's size, who is primed or worn out.
+
+    The counts of derived rows (a scan of them: ~0.2 s at 200k customers) are cached per
+    successful run, as only a run rewrites those rows; events, sends and the goal rate after a
+    send are the run's own, as it counted them.
+    """
+    if run is None:
+        derived = _derived_counts(workspace)
+    else:
+        # The finish time too: ids can come round again (a database restored, tests rolled back).
+        finished = run.finished_at.timestamp() if run.finished_at else 0
+        key = f"primer:glance:{workspace.pk}:{run.pk}:{finished}"
+        derived = cache.get_or_set(
+            key, lambda: _derived_counts(workspace), timeout=GLANCE_CACHE_SECONDS
+        )
+    stats = run.stats if run else {}
+    return {
+        "customers": Customer.objects.for_workspace(workspace).count(),
+        **derived,
         "as_of": run.as_of if run else None,
         "events": run.events if run else None,
-        "sends": counts.get("sends"),
+        "sends": (stats.get("counts") or {}).get("sends"),
         "goal_rate_after_send": stats.get("goal_rate_after_send"),
     }
 

@@ -4,6 +4,7 @@ from memory.models import CustomerMessageHabituation, CustomerState
 from memory.recompute import memory_recompute
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
+from memory.selectors import memory_at_a_glance
 from tests.memory.engine_fixtures import AS_OF, load_synthetic
 
 
@@ -70,3 +71,16 @@ def test_it_shows_a_workspace_without_memory(member_client, workspace):
     assert response.context["glance"]["with_memory"] == 0
     assert b"No recompute yet" in response.content
     assert b"No scoring model yet" in response.content
+
+
+def test_it_counts_the_derived_rows_once_a_run(workspace, django_assert_num_queries):
+    load_synthetic(workspace, customers=30, events=3_000)
+    first = memory_recompute(workspace=workspace, as_of=AS_OF)
+    counted = memory_at_a_glance(workspace=workspace, run=first)
+    with django_assert_num_queries(1):  # the customers only: the run's counts are cached
+        assert memory_at_a_glance(workspace=workspace, run=first) == counted
+
+    second = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    CustomerState.objects.for_workspace(workspace).update(primed_score=5.0)
+    assert memory_at_a_glance(workspace=workspace, run=first) == counted  # as it was then
+    assert memory_at_a_glance(workspace=workspace, run=second)["primed_now"] == 30
