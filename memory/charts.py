@@ -16,6 +16,19 @@ def axis(title: str, **options) -> dict:
     return {"title": {"text": title}, **options}
 
 
+def vertical_line(x: float, color: str) -> dict:
+    """A dotted reference line across the plot at x (a baseline, or an odds ratio of 1)."""
+    return {
+        "type": "line",
+        "x0": x,
+        "x1": x,
+        "yref": "paper",
+        "y0": 0,
+        "y1": 1,
+        "line": {"dash": "dot", "color": color},
+    }
+
+
 def label_weights_figure(rows: list[dict], baseline_rate: float | None) -> dict:
     """Response rate per label with its interval, against the customer's own baseline."""
     rows = sorted(rows, key=lambda r: r["rate"])
@@ -47,17 +60,7 @@ def label_weights_figure(rows: list[dict], baseline_rate: float | None) -> dict:
         },
     }
     if baseline_rate is not None:
-        figure["layout"]["shapes"] = [
-            {
-                "type": "line",
-                "x0": baseline_rate,
-                "x1": baseline_rate,
-                "yref": "paper",
-                "y0": 0,
-                "y1": 1,
-                "line": {"dash": "dot", "color": "#b42318"},
-            }
-        ]
+        figure["layout"]["shapes"] = [vertical_line(baseline_rate, "#b42318")]
         figure["layout"]["annotations"] = [
             {
                 "x": baseline_rate,
@@ -97,17 +100,7 @@ def priming_figure(indicators: list[dict]) -> dict:
             **LAYOUT,
             "height": 100 + 36 * len(rows),
             "xaxis": axis("odds ratio of the goal soon after (log scale)", type="log"),
-            "shapes": [
-                {
-                    "type": "line",
-                    "x0": 1,
-                    "x1": 1,
-                    "yref": "paper",
-                    "y0": 0,
-                    "y1": 1,
-                    "line": {"dash": "dot", "color": MUTED},
-                }
-            ],
+            "shapes": [vertical_line(1, MUTED)],
         },
     }
 
@@ -235,16 +228,6 @@ def model_effects_figure(rows: list[dict]) -> dict:
             **LAYOUT,
             "height": 80 + 30 * len(rows),
             "xaxis": axis("odds of the goal, times, for one standard deviation more"),
-            "shapes": [
-                {
-                    "type": "line",
-                    "x0": 1,
-                    "x1": 1,
-                    "yref": "paper",
-                    "y0": 0,
-                    "y1": 1,
-                    "line": {"dash": "dot", "color": MUTED},
-                }
-            ],
+            "shapes": [vertical_line(1, MUTED)],
         },
     }
