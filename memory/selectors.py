@@ -15,7 +15,8 @@ import polars as pl
 import psycopg
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 
 from campaigns.models import Label, Message, Workspace
 from memory.models import (
@@ -475,25 +476,60 @@ def customer_memory_summary(
     }
 
 
+# Sorts of the customers page: the key column, highest first (customers without memory last).
+CUSTOMER_SORTS = {"id": None, "primed": "state__primed_score", "baseline": "state__baseline_rate"}
+
+
+@dataclass(frozen=True)
+class CustomersPage:
+    """A page of customers and the key that continues after it ('' on the last page)."""
+
+    rows: list[dict]
+    next_after: str
+
+
 def customers_page(
     *,
     workspace: Workspace,
     search: str = "",
     after: str = "",
     primed_only: bool = False,
+    sort: str = "id",
     size: int = 50,
-) -> list[dict]:
-    """Return a page of customers in external-id order, with their memory state, after a key.
+) -> CustomersPage:
+    """Return a page of customers with their memory state, after a keyset key.
 
+    `sort` is "id" (external id order) or one of CUSTOMER_SORTS' columns, highest first with
+    ties in external-id order; then `after` is "value|external id" from the previous page.
     `primed_only` keeps the customers primed now (primed score at least PRIMED_MIN_SCORE).
+    Raises ValueError for an unknown sort or a malformed key.
     """
-    customers = Customer.objects.for_workspace(workspace).order_by("external_id")
+    if sort not in CUSTOMER_SORTS:
+        raise ValueError(f"sort must be one of {', '.join(CUSTOMER_SORTS)}; got {sort!r}.")
+    column = CUSTOMER_SORTS[sort]
+    customers = Customer.objects.for_workspace(workspace)
     if search:
         customers = customers.filter(external_id__icontains=search)
     if primed_only:
         customers = customers.filter(state__primed_score__gte=PRIMED_MIN_SCORE)
-    if after:
-        customers = customers.filter(external_id__gt=after)
+    if column is None:
+        customers = customers.order_by("external_id")
+        if after:
+            customers = customers.filter(external_id__gt=after)
+    else:
+        # Below every real value, so customers without memory come last.
+        customers = customers.annotate(
+            sort_key=Coalesce(F(column), Value(-1.0), output_field=FloatField())
+        ).order_by("-sort_key", "external_id")
+        if after:
+            value, _, external_id = after.partition("|")
+            try:
+                key = float(value)
+            except ValueError:
+                raise ValueError(f"after must be 'value|external id'; got {after!r}.") from None
+            customers = customers.filter(
+                Q(sort_key__lt=key) | Q(sort_key=key, external_id__gt=external_id)
+            )
     rows = list(
         customers.values(
             "external_id",
@@ -501,9 +537,17 @@ def customers_page(
             "state__primed_score",
             "state__baseline_rate",
             "state__last_recompute_at",
-        )[:size]
+            *(["sort_key"] if column else []),
+        )[: size + 1]
     )
-    return rows
+    more, rows = len(rows) > size, rows[:size]
+    next_after = ""
+    if more:
+        last = rows[-1]
+        next_after = (
+            last["external_id"] if column is None else f"{last['sort_key']!r}|{last['external_id']}"
+        )
+    return CustomersPage(rows=rows, next_after=next_after)
 
 
 def recent_events(*, workspace: Workspace, external_id: str, limit: int = 30) -> list[Event]:

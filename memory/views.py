@@ -3,9 +3,11 @@
 Thin: a selector reads, charts.py shapes figures, a template renders.
 """
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -30,20 +32,30 @@ from memory.selectors import (
 @workspace_required
 def customer_list(request):
     search = request.GET.get("q", "").strip()
-    after = request.GET.get("after", "")
     primed_only = request.GET.get("primed") == "1"
-    rows = customers_page(
-        workspace=request.workspace, search=search, after=after, primed_only=primed_only
-    )
+    sort = request.GET.get("sort", "id")
+    try:
+        page = customers_page(
+            workspace=request.workspace,
+            search=search,
+            after=request.GET.get("after", ""),
+            primed_only=primed_only,
+            sort=sort,
+        )
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
     return render(
         request,
         "memory/customer_list.html",
         {
-            "rows": rows,
+            "rows": page.rows,
             "search": search,
             "primed_only": primed_only,
             "primed_min_score": PRIMED_MIN_SCORE,
-            "next_after": rows[-1]["external_id"] if len(rows) == 50 else "",
+            "sort": sort,
+            # The search and filter every sort link and the next page keep.
+            "filters": urlencode({"q": search} | ({"primed": "1"} if primed_only else {})),
+            "next_after": page.next_after,
         },
     )
 

@@ -1,5 +1,7 @@
 """The memory pages: who is primed now (kept across pages), the numbers at a glance."""
 
+import pytest
+
 from memory.models import CustomerMessageHabituation, CustomerState
 from memory.recompute import memory_recompute
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
@@ -84,3 +86,34 @@ def test_it_counts_the_derived_rows_once_a_run(workspace, django_assert_num_quer
     CustomerState.objects.for_workspace(workspace).update(primed_score=5.0)
     assert memory_at_a_glance(workspace=workspace, run=first) == counted  # as it was then
     assert memory_at_a_glance(workspace=workspace, run=second)["primed_now"] == 30
+
+
+@pytest.mark.parametrize(
+    "sort, column", [("primed", "primed_score"), ("baseline", "baseline_rate")]
+)
+def test_it_sorts_customers_highest_first_across_pages(member_client, workspace, sort, column):
+    load_synthetic(workspace, customers=60, events=6_000)
+    memory_recompute(workspace=workspace, as_of=AS_OF)
+    states = CustomerState.objects.for_workspace(workspace)
+    # Ties on the key, and a customer without memory, who comes last.
+    states.filter(customer__external_id__in=["c10", "c11", "c12"]).update(**{column: 0.5})
+    states.filter(customer__external_id="c13").delete()
+    values = dict(states.values_list("customer__external_id", column))
+    expected = [*sorted(values, key=lambda name: (-values[name], name)), "c13"]
+
+    seen, after = [], ""
+    while True:
+        response = member_client.get("/customers/", {"sort": sort, "after": after})
+        seen += listed(response)
+        after = response.context["next_after"]
+        if not after:
+            break
+        assert f"sort={sort}&amp;after=" in response.content.decode()
+    assert seen == expected
+
+
+def test_it_refuses_an_unknown_sort_or_a_malformed_key(member_client, workspace):
+    unknown = member_client.get("/customers/?sort=income")
+    assert unknown.status_code == 400 and b"sort must be one of" in unknown.content
+    malformed = member_client.get("/customers/?sort=primed&after=high|c1")
+    assert malformed.status_code == 400 and b"after must be" in malformed.content
