@@ -197,7 +197,7 @@ def prompt_template(request, slug: str):
         if old is not None:
             diff = template_diff(old=old, new=new)
             diff_pair = (old.number, new.number)
-    customers = customers_page(workspace=workspace, size=20)
+    customers = customers_page(workspace=workspace, size=20).rows
     return render(
         request,
         "campaigns/prompts/template_edit.html",
@@ -272,15 +272,11 @@ def prompt_template_render(request, slug: str):
 def prompt_customers(request):
     search = request.GET.get("q", "").strip()
     after = request.GET.get("after", "")
-    rows = customers_page(workspace=request.workspace, search=search, after=after, size=51)
+    page = customers_page(workspace=request.workspace, search=search, after=after)
     return render(
         request,
         "campaigns/prompts/customers.html",
-        {
-            "customers": rows[:50],
-            "next_after": rows[49]["external_id"] if len(rows) > 50 else "",
-            "q": search,
-        },
+        {"customers": page.rows, "next_after": page.next_after, "q": search},
     )
 
 
