@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -650,6 +650,23 @@ def scoring_model_rows(stats: dict) -> list[dict]:
         for name, effect in effects.items()
     ]
     return sorted(rows, key=lambda row: -abs(row["effect_per_sd"]))
+
+
+def replay_level_rows(stats: dict) -> list[dict]:
+    """Return the run's replayed slices, newest first, with their sends' time span as datetimes:
+    the goal rate after a send in each, against the scoring model's mean p there."""
+    rows = []
+    for level in stats.get("replay_levels") or []:
+        start = datetime.fromtimestamp(level["cut_h"] * HOUR_S, tz=UTC)
+        rows.append(
+            {
+                **level,
+                "from": start,
+                "to": start + timedelta(hours=level["step_h"]),
+                "gap": level["mean_p"] - level["goal_rate"],
+            }
+        )
+    return rows
 
 
 def label_prior_rows(stats: dict) -> list[dict]:

@@ -244,6 +244,12 @@ def linear_predictor(model: ScoringModel, features: dict[str, np.ndarray]) -> np
     return model.coefficients[0] + design @ model.coefficients[1:]
 
 
+def calibrated_p(model: ScoringModel, features: dict[str, np.ndarray]) -> np.ndarray:
+    """Return the calibrated p alone, without the contributions ``predict`` also gives."""
+    a, b = model.calibration
+    return expit(a + b * linear_predictor(model, features))
+
+
 def predict(
     model: ScoringModel, features: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, pl.DataFrame]:

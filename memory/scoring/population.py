@@ -35,6 +35,7 @@ from memory.scoring.frames import EngineConfig, normalise_labels, normalise_mess
 from memory.scoring.model import (
     ALL_FEATURES,
     ScoringModel,
+    calibrated_p,
     candidate_features,
     fit_scoring_model,
 )
@@ -225,6 +226,7 @@ class Population:
             }
             | {"messages": self.n_messages, "labels": self.catalogue.height},
             "goal_rate_after_send": self.stats.get("goal_rate_after_send"),
+            "replay_levels": self.stats.get("replay_levels", []),
         }
         return _json_safe(summary)
 
@@ -435,6 +437,29 @@ def fit_model(slices: Replay, features: tuple[str, ...], config: EngineConfig) -
     )
 
 
+def replay_levels(
+    cut_slices: list[tuple[float, tuple[dict[str, np.ndarray], np.ndarray]]],
+    model: ScoringModel,
+    step_h: float,
+) -> list[dict[str, float]]:
+    """Return, per replayed slice (newest cut-off first: the sends in [cut, cut + step_h)),
+    its sends, the goal rate after them
+    and the fitted model's mean p: how the goal rate moved over the weeks the model learned
+    from, and how well its level follows (the newest slice is the one it is calibrated on)."""
+    levels = []
+    for cut, (features, outcomes) in cut_slices:
+        levels.append(
+            {
+                "cut_h": float(cut),
+                "step_h": float(step_h),
+                "sends": int(outcomes.size),
+                "goal_rate": float(outcomes.mean()),
+                "mean_p": float(calibrated_p(model, features).mean()),
+            }
+        )
+    return levels
+
+
 def _curve(
     observed: Observed,
     baseline_rate: np.ndarray,
@@ -502,6 +527,12 @@ class PopulationFit:
             else fit_model(replay, self.features, population.config)
         )
         population.habituation_curve = curve
+        step_h = population.config.training_step_h
+        cut_slices = [
+            (population.horizon - i * step_h, self.results[i])
+            for i in range(1, len(self.steps))
+            if self.results[i]
+        ]
         resolved = observed.resolved
         population.stats = {
             "horizon": population.horizon,
@@ -513,6 +544,7 @@ class PopulationFit:
                 float(resolved["goal"].mean()) if resolved.height else float("nan")
             ),
             **curve_stats,
+            "replay_levels": replay_levels(cut_slices, population.model, step_h),
         }
         return population, replay
 

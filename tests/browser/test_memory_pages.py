@@ -54,12 +54,13 @@ def test_it_draws_a_customers_memory(logged_in, workspace):
         "rate",
     ]
     page.wait_for_selector("#scoring-model .figure .main-svg")
-    model = page.locator("#scoring-model table").inner_text()
+    model = page.locator("#model-features").inner_text()
     assert "baseline" in model and "how likely they reach the goal" in model
-    assert page.locator("#scoring-model tbody tr").count() >= 5
+    assert page.locator("#model-features tbody tr").count() >= 5
     assert axis_titles(page.locator("#scoring-model .figure")) == [
         "odds of the goal, times, for one standard deviation more"
     ]
+    assert page.locator("#replay-levels tbody tr").count() >= 3  # the weeks it learned from
     assert "discount" in page.locator("#average-customer table").inner_text()
     assert failed == []  # every script and style sheet the pages asked for was there
     icon = page.locator("link[rel=icon]").get_attribute("href")

@@ -10,6 +10,7 @@ from memory.scoring.frames import EngineConfig
 from memory.scoring.model import (
     ALL_FEATURES,
     MemoryState,
+    calibrated_p,
     candidate_features,
     fit_scoring_model,
     message_frequency,
@@ -134,3 +135,24 @@ def test_it_reads_a_model_stored_before_the_scales_were_kept():
     )
     assert all(row["odds_per_sd"] == pytest.approx(np.exp(row["effect_per_sd"])) for row in rows)
     assert all(row["meaning"] for row in rows)
+
+
+def test_it_reports_the_goal_rate_and_the_models_level_per_replayed_slice():
+    workspace = synthetic_workspace(200, 16_000, seed=4)
+    args = (workspace.events, workspace.messages, workspace.message_labels, workspace.config)
+    result = compute_memory(*args, as_of=1_500.0)
+    levels = result.population.stats["replay_levels"]
+    step = workspace.config.training_step_h
+
+    assert len(levels) == len(result.replay) >= 3
+    cuts = [level["cut_h"] for level in levels]
+    assert cuts == sorted(cuts, reverse=True)  # newest first, as the replay
+    assert all((1_500.0 - cut) % step == 0 for cut in cuts)
+    for level, (features, outcomes) in zip(levels, result.replay, strict=True):
+        assert level["sends"] == outcomes.size
+        assert level["goal_rate"] == pytest.approx(outcomes.mean())
+        assert level["mean_p"] == pytest.approx(calibrated_p(result.model, features).mean())
+    assert sum(level["sends"] for level in levels) == result.model.training_rows
+    # Calibrated on the newest slice: the model's level matches that slice's goal rate.
+    assert levels[0]["mean_p"] == pytest.approx(levels[0]["goal_rate"], abs=0.01)
+    assert result.population.summary()["replay_levels"] == levels
