@@ -10,7 +10,12 @@ from campaigns.models import Workspace
 from memory import charts
 from memory.recompute import engine_config, engine_inputs
 from memory.scoring.evaluation import Evaluation, evaluate, with_window
-from memory.selectors import CustomerFilter, hours_since_epoch, trait_keys_of
+from memory.selectors import (
+    CustomerFilter,
+    hours_since_epoch,
+    replay_level_rows,
+    trait_keys_of,
+)
 
 
 def memory_evaluate(*, workspace: Workspace, cutoff: datetime, window_h: float) -> Evaluation:
@@ -45,6 +50,7 @@ def evaluation_report_write(
         ),
         charts.scores_figure(rows),
     ]
+    full = next((row for row in rows if row["model"] == "full memory"), None)
     html_figures = [
         plotly.io.to_html(figure, include_plotlyjs=(index == 0), full_html=False)
         for index, figure in enumerate(figures)
@@ -58,6 +64,8 @@ def evaluation_report_write(
                 "cutoff": cutoff,
                 "rows": rows,
                 "figures": html_figures,
+                "levels": replay_level_rows({"replay_levels": evaluation.replay_levels})[::-1],
+                "full": full,
             },
         ),
         encoding="utf-8",

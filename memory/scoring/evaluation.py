@@ -10,7 +10,7 @@ interaction) removed (ablation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -50,6 +50,9 @@ class Evaluation:
     scores: pl.DataFrame  # SCORE_SCHEMA: discrimination and calibration per model
     reliability: pl.DataFrame  # model, bin, mean_p, goal_rate, sends
     predictions: pl.DataFrame  # customer, message, t, goal, one p column per model
+    # Per replayed slice before the cut-off, newest first: goal rate against the full memory's
+    # mean p (the population's replay_levels), to set beside the scored sends' level.
+    replay_levels: list[dict] = field(default_factory=list)
 
 
 def test_sends(events: pl.DataFrame, config: EngineConfig, cutoff: float) -> pl.DataFrame:
@@ -154,6 +157,7 @@ def evaluate(
         scores=pl.DataFrame(rows, schema=SCORE_SCHEMA),
         reliability=pl.concat(tables) if tables else pl.DataFrame(),
         predictions=predictions,
+        replay_levels=list(result.population.stats.get("replay_levels", [])),
     )
 
 

@@ -33,3 +33,29 @@ def test_it_prints_and_reports_each_models_calibration(workspace, tmp_path):
     assert "Mean p \u2212 goal rate" in html
     # The reliability chart names each model with its ECE, as the table prints it.
     assert f"full memory (ECE {ece:.3f})" in html
+
+
+@pytest.mark.django_db
+def test_it_sets_the_goal_rate_before_the_cut_off_beside_the_scored_sends(workspace, tmp_path):
+    load_synthetic(workspace, customers=80, events=8_000)
+    out, report = io.StringIO(), tmp_path / "eval.html"
+    call_command(
+        "evaluate",
+        workspace=workspace.slug,
+        cutoff=AS_OF.isoformat(),
+        window=72,
+        report=report,
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    lines = out.getvalue().splitlines()
+    replayed = [line for line in lines if line.strip().startswith("replayed from ")]
+    scored_prefix = f"scored from {AS_OF:%Y-%m-%d}"
+    scored = next(line for line in lines if line.strip().startswith(scored_prefix))
+    assert len(replayed) >= 2
+    full = next(line for line in lines if line.startswith("full memory "))
+    # The scored row repeats the full memory's mean p from the table.
+    assert scored.endswith(f"mean p {float(full.split()[-3]):.3f}")
+    html = report.read_text()
+    assert html.count("<td>replayed") == len(replayed)
+    assert "replayed, calibration" in html  # the newest slice, listed last

@@ -1,9 +1,11 @@
 from pathlib import Path
 
+import polars as pl
 from django.core.management.base import BaseCommand, CommandError
 
 from memory.evaluation import evaluation_report_write, memory_evaluate
 from memory.management.commands._common import parse_as_of, workspace_or_error
+from memory.selectors import replay_level_rows
 
 
 class Command(BaseCommand):
@@ -49,6 +51,20 @@ class Command(BaseCommand):
             "mean p - rate: calibration in the large (> 0: the model promises too much); "
             "ECE: |mean p - goal rate| averaged over the deciles of p."
         )
+        full = evaluation.scores.filter(pl.col("model") == "full memory")
+        if evaluation.replay_levels and full.height:
+            self.stdout.write(
+                "\nGoal rate after a send against the full memory's mean p, oldest first:"
+            )
+            for level in reversed(replay_level_rows({"replay_levels": evaluation.replay_levels})):
+                self.stdout.write(
+                    f"  replayed from {level['from']:%Y-%m-%d %H:%M}: {level['sends']:6d} sends, "
+                    f"goal rate {level['goal_rate']:.3f}, mean p {level['mean_p']:.3f}"
+                )
+            self.stdout.write(
+                f"  scored from {moment:%Y-%m-%d %H:%M}: {evaluation.test_sends:6d} sends, "
+                f"goal rate {full['goal_rate'][0]:.3f}, mean p {full['mean_p'][0]:.3f}"
+            )
         if report:
             evaluation_report_write(
                 workspace=found, evaluation=evaluation, cutoff=moment, path=report
