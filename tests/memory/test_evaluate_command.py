@@ -1,6 +1,7 @@
 """The evaluate command: its table and report show calibration beside discrimination."""
 
 import io
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -8,8 +9,8 @@ from django.core.management import call_command
 from tests.memory.engine_fixtures import AS_OF, load_synthetic
 
 
-@pytest.mark.django_db
-def test_it_prints_and_reports_each_models_calibration(workspace, tmp_path):
+def evaluated(workspace, tmp_path) -> tuple[list[str], Path]:
+    """Run the command on a synthetic workspace: its printed lines and its report's path."""
     load_synthetic(workspace, customers=80, events=8_000)
     out, report = io.StringIO(), tmp_path / "eval.html"
     call_command(
@@ -21,7 +22,12 @@ def test_it_prints_and_reports_each_models_calibration(workspace, tmp_path):
         stdout=out,
         stderr=io.StringIO(),
     )
-    lines = out.getvalue().splitlines()
+    return out.getvalue().splitlines(), report
+
+
+@pytest.mark.django_db
+def test_it_prints_and_reports_each_models_calibration(workspace, tmp_path):
+    lines, report = evaluated(workspace, tmp_path)
     header = next(line for line in lines if line.startswith("model"))
     assert header.split()[-6:] == ["mean", "p", "p", "-", "rate", "ECE"]
     full = next(line for line in lines if line.startswith("full memory "))
@@ -37,18 +43,7 @@ def test_it_prints_and_reports_each_models_calibration(workspace, tmp_path):
 
 @pytest.mark.django_db
 def test_it_sets_the_goal_rate_before_the_cut_off_beside_the_scored_sends(workspace, tmp_path):
-    load_synthetic(workspace, customers=80, events=8_000)
-    out, report = io.StringIO(), tmp_path / "eval.html"
-    call_command(
-        "evaluate",
-        workspace=workspace.slug,
-        cutoff=AS_OF.isoformat(),
-        window=72,
-        report=report,
-        stdout=out,
-        stderr=io.StringIO(),
-    )
-    lines = out.getvalue().splitlines()
+    lines, report = evaluated(workspace, tmp_path)
     replayed = [line for line in lines if line.strip().startswith("replayed from ")]
     scored_prefix = f"scored from {AS_OF:%Y-%m-%d}"
     scored = next(line for line in lines if line.strip().startswith(scored_prefix))
