@@ -4,6 +4,7 @@ A stored run's population statistics (or ones fitted now, for an arbitrary as-of
 only the named customers' own events: the same split the sharded recompute uses.
 """
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -169,3 +170,24 @@ def memory_next_best(
         traits=inputs.engine_traits,
     )
     return ranked.head(limit)
+
+
+# What sets one message apart from another for the same customer: the features that vary by
+# message (the customer's own baseline, recency and priming lift every message alike).
+WHY_GROUPS: dict[str, tuple[str, ...]] = {
+    "pull": ("message", "message_frequency"),
+    "labels": ("association",),
+    "wear_out": ("habituation",),
+}
+
+
+def ranking_reasons(ranked: pl.DataFrame) -> list[dict]:
+    """Return the ranking's rows with, per reason in WHY_GROUPS, the odds multiplier its features
+    give the message (exp of their summed contributions; 1 where the model lacks them)."""
+    rows = []
+    for row in ranked.to_dicts():
+        for reason, features in WHY_GROUPS.items():
+            logit = sum(row.get(f"contribution_{name}") or 0.0 for name in features)
+            row[reason] = math.exp(logit)
+        rows.append(row)
+    return rows

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from campaigns.views import workspace_required
 from memory import charts
 from memory.models import Customer, RecomputeRun
-from memory.predict import NoMemoryYet, memory_next_best
+from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons
 from memory.recompute import memory_recompute, recompute_enqueue
 from memory.scoring.priming import PRIMED_MIN_SCORE
 from memory.selectors import (
@@ -77,9 +77,9 @@ def customer_detail(request, external_id: str):
         for index, (label_set, rows) in enumerate(memory["weights"].items())
     ]
     try:
-        ranking = memory_next_best(
-            workspace=request.workspace, external_id=external_id, limit=5
-        ).to_dicts()
+        ranking = ranking_reasons(
+            memory_next_best(workspace=request.workspace, external_id=external_id, limit=5)
+        )
         ranking_problem = ""
     except (NoMemoryYet, Customer.DoesNotExist) as error:
         ranking, ranking_problem = [], str(error)

@@ -115,7 +115,8 @@ def rank_state(
     explore: bool = False,
     seed: int = 0,
 ) -> pl.DataFrame:
-    """Rank candidate messages for one customer, best first.
+    """Rank candidate messages for one customer, best first, with each feature's contribution
+    to logit p (``contribution_*``, as ``predict`` gives them).
 
     score = logit(p_goal) + ln(boost_odds) * mean boost of the message's labels, where ``boosts``
     has columns label_set, label, boost in [-1, 1] (missing labels count 0). With ``explore``,
@@ -127,7 +128,7 @@ def rank_state(
     customers = np.full(candidates.size, customer, dtype=np.int64)
     override = thompson_association(state, customer, seed) if explore else None
     features = candidate_features(state, customers, candidates, association_override=override)
-    p, _ = predict(model, features)
+    p, contributions = predict(model, features)
     boost = np.zeros(candidates.size)
     if boosts is not None and boosts.height:
         catalogue = state.label_priors.select("label_id", "label_set", "label")
@@ -142,6 +143,7 @@ def rank_state(
     score = np.log(p / (1 - p)) + np.log(state.config.boost_odds) * boost
     return (
         pl.DataFrame({"message": candidates, "p_goal": p, "boost": boost, "score": score})
+        .hstack(contributions)
         .join(message_keys.select("message", "key"), on="message", how="left")
         .sort("score", "message", descending=[True, False])
         .with_row_index("rank", offset=1)

@@ -1,8 +1,10 @@
 """The memory pages: who is primed now (kept across pages), the numbers at a glance."""
 
+import numpy as np
 import pytest
 
 from memory.models import CustomerMessageHabituation, CustomerState
+from memory.predict import memory_next_best
 from memory.recompute import memory_recompute
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
@@ -117,3 +119,21 @@ def test_it_refuses_an_unknown_sort_or_a_malformed_key(member_client, workspace)
     assert unknown.status_code == 400 and b"sort must be one of" in unknown.content
     malformed = member_client.get("/customers/?sort=primed&after=high|c1")
     assert malformed.status_code == 400 and b"after must be" in malformed.content
+
+
+def test_it_says_what_sets_each_next_best_message_apart(member_client, workspace):
+    load_synthetic(workspace, customers=60, events=6_000)
+    memory_recompute(workspace=workspace, as_of=AS_OF)
+    ranked = memory_next_best(workspace=workspace, external_id="c7", limit=5)
+    parts = [name for name in ranked.columns if name.startswith("contribution_")]
+    # The contributions add up to the calibrated logit of p.
+    logit = np.log(ranked["p_goal"] / (1 - ranked["p_goal"]))
+    assert ranked.select(parts).sum_horizontal().to_numpy() == pytest.approx(logit.to_numpy())
+
+    page = member_client.get("/customers/c7/").context["ranking"]
+    assert [row["key"] for row in page] == ranked["key"].to_list()
+    for row, frame_row in zip(page, ranked.iter_rows(named=True), strict=True):
+        pull = frame_row["contribution_message"] + frame_row["contribution_message_frequency"]
+        assert row["pull"] == pytest.approx(np.exp(pull))
+        assert row["wear_out"] == pytest.approx(np.exp(frame_row["contribution_habituation"]))
+    assert len({round(row["pull"], 6) for row in page}) > 1  # it differs between messages
