@@ -170,7 +170,10 @@ def test_it_ranks_next_best_messages_from_the_command_line(workspace, recomputed
     out = io.StringIO()
     call_command("next_best", "--workspace", "acme", "--customer", "c5", "--limit", "3", stdout=out)
     lines = out.getvalue().splitlines()
-    assert lines[0].split() == ["rank", "p_goal", "boost", "message"]
-    assert len(lines) == 4
-    probabilities = [float(line.split()[1]) for line in lines[1:]]
+    assert lines[0].split() == ["rank", "p_goal", "pull", "labels", "wear", "boost", "message"]
+    assert len(lines) == 5 and lines[-1].startswith("pull, labels, wear:")
+    ranked = [line.split() for line in lines[1:4]]
+    probabilities = [float(row[1]) for row in ranked]
     assert all(0 < p < 1 for p in probabilities)
+    assert probabilities == sorted(probabilities, reverse=True)  # no boosts: p decides
+    assert all(float(row[2].removeprefix("x")) > 0 for row in ranked)

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from memory.management.commands._common import parse_as_of, workspace_or_error
 from memory.models import Customer
-from memory.predict import NoMemoryYet, memory_next_best
+from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons
 
 
 class Command(BaseCommand):
@@ -31,8 +31,17 @@ class Command(BaseCommand):
             raise CommandError(f"{error} Run `manage.py recompute` first.") from None
         except Customer.DoesNotExist as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(f"{'rank':>4}  {'p_goal':>7}  {'boost':>6}  message")
-        for row in ranked.iter_rows(named=True):
+        self.stdout.write(
+            f"{'rank':>4}  {'p_goal':>7}  {'pull':>6}  {'labels':>6}  {'wear':>6}  {'boost':>6}"
+            "  message"
+        )
+        for row in ranking_reasons(ranked):
             self.stdout.write(
-                f"{row['rank']:>4}  {row['p_goal']:7.3f}  {row['boost']:+6.2f}  {row['key']}"
+                f"{row['rank']:>4}  {row['p_goal']:7.3f}  x{row['pull']:<5.2f}  "
+                f"x{row['labels']:<5.2f}  x{row['wear_out']:<5.2f}  {row['boost']:+6.2f}  "
+                f"{row['key']}"
             )
+        self.stdout.write(
+            "pull, labels, wear: what sets the messages apart, as odds multipliers (the message's "
+            "pull, their response to its labels, wear-out from similar messages lately)."
+        )
