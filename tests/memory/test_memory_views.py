@@ -137,3 +137,20 @@ def test_it_says_what_sets_each_next_best_message_apart(member_client, workspace
         assert row["pull"] == pytest.approx(np.exp(pull))
         assert row["wear_out"] == pytest.approx(np.exp(frame_row["contribution_habituation"]))
     assert len({round(row["pull"], 6) for row in page}) > 1  # it differs between messages
+
+
+def test_it_shows_the_weeks_the_kept_model_learned_from_after_an_incremental_run(
+    member_client, workspace
+):
+    load_synthetic(workspace, customers=60, events=6_000)
+    full = memory_recompute(workspace=workspace, as_of=AS_OF)
+    incremental = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    assert not incremental.stats.get("replay_levels")  # it kept the model: nothing replayed
+
+    context = member_client.get("/memory/").context
+    assert context["latest"].pk == incremental.pk
+    levels = context["replay_levels"]
+    assert [row["sends"] for row in levels] == [
+        level["sends"] for level in full.stats["replay_levels"]
+    ]
+    assert levels and all(row["to"] > row["from"] for row in levels)
