@@ -39,6 +39,11 @@ def test_it_draws_a_customers_memory(logged_in, workspace):
     assert page.locator("#associative .figure").count() == 2  # offer and tone
     assert page.locator("#habituation tbody tr").count() >= 1
     assert page.locator("#next-best tbody tr").count() == 5
+    page.click("#prompt-link")  # the memory beside the prompt it writes, both ways
+    page.wait_for_selector("#memory-link")
+    assert "Prompt of c12" in page.locator("h1").inner_text()
+    page.click("#memory-link")
+    page.wait_for_selector("#associative .figure .main-svg")
     assert axis_titles(page.locator("#associative .figure").first) == [
         "P(goal within the window after a send)"
     ]
