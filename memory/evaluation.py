@@ -1,5 +1,6 @@
 """Evaluate the memory offline on a workspace's own history, and write the report."""
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +19,13 @@ from memory.selectors import (
 )
 
 
-def memory_evaluate(*, workspace: Workspace, cutoff: datetime, window_h: float) -> Evaluation:
+def memory_evaluate(
+    *,
+    workspace: Workspace,
+    cutoff: datetime,
+    window_h: float,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Evaluation:
     """Learn from events strictly before the cut-off; score the sends after it, per model."""
     inputs = engine_inputs(
         workspace=workspace,
@@ -33,6 +40,7 @@ def memory_evaluate(*, workspace: Workspace, cutoff: datetime, window_h: float) 
         with_window(engine_config(workspace), window_h),
         hours_since_epoch(cutoff),
         traits=inputs.engine_traits,
+        on_progress=on_progress,
     )
 
 

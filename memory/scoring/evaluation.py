@@ -10,6 +10,7 @@ interaction) removed (ablation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -129,8 +130,15 @@ def evaluate(
     *,
     traits: pl.DataFrame | None = None,
     variants: dict[str, tuple[str, ...]] = VARIANTS,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> Evaluation:
-    """Learn from events before the cut-off, then score every variant on the sends after it."""
+    """Learn from events before the cut-off, then score every variant on the sends after it.
+
+    ``on_progress(stage, done, total)`` hears of each step: the memory, then each variant.
+    """
+    total = 1 + len(variants)
+    progress = on_progress or (lambda stage, done, total: None)
+    progress("memory before the cut-off", 0, total)
     result: MemoryResult = compute_memory(
         events, messages, message_labels, config, as_of=cutoff, traits=traits
     )
@@ -141,13 +149,15 @@ def evaluate(
     )
     rows, tables = [], []
     predictions = test.select("customer", "message", "t", "goal")
-    for name, feature_names in variants.items():
+    for done, (name, feature_names) in enumerate(variants.items(), start=1):
+        progress(name, done, total)
         model = fit_model(result.replay, feature_names, config)
         p, _ = predict(model, features)
         if goal.size:
             rows.append({"model": name, **metrics(goal, p)})
             tables.append(reliability(goal, p).with_columns(pl.lit(name).alias("model")))
         predictions = predictions.with_columns(pl.Series(name, p))
+    progress("done", total, total)
     return Evaluation(
         cutoff=cutoff,
         window_h=config.attribution_window_h,

@@ -39,13 +39,19 @@ def test_it_reports_calibration_beside_discrimination():
 
 def test_it_scores_every_model_with_its_own_calibration():
     workspace = synthetic_workspace(200, 16_000, seed=4)
+    heard = []
     result = evaluate(
         workspace.events,
         workspace.messages,
         workspace.message_labels,
         workspace.config,
         1_500.0,
+        on_progress=lambda stage, done, total: heard.append((stage, done, total)),
     )
+    # Each step is heard once, in order: the memory, every variant, then the end.
+    assert [stage for stage, _, _ in heard] == ["memory before the cut-off", *VARIANTS, "done"]
+    assert [done for _, done, _ in heard] == list(range(len(VARIANTS) + 2))
+    assert {total for _, _, total in heard} == {len(VARIANTS) + 1}
     goal = result.predictions["goal"].to_numpy().astype(np.float64)
     assert result.scores.height == len(VARIANTS)
     for row in result.scores.iter_rows(named=True):

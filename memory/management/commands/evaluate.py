@@ -1,7 +1,9 @@
+import sys
 from pathlib import Path
 
 import polars as pl
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from memory.evaluation import evaluation_report_write, memory_evaluate
 from memory.management.commands._common import parse_as_of, workspace_or_error
@@ -30,7 +32,18 @@ class Command(BaseCommand):
         if window_h <= 0:
             raise CommandError("--window must be a positive number of hours.")
         self.stderr.write(f"Learning from events before {moment:%Y-%m-%d %H:%M} UTC…")
-        evaluation = memory_evaluate(workspace=found, cutoff=moment, window_h=window_h)
+        bar = tqdm(total=None, unit="step", disable=options["verbosity"] == 0, file=sys.stderr)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.set_description(stage)
+
+        try:
+            evaluation = memory_evaluate(
+                workspace=found, cutoff=moment, window_h=window_h, on_progress=progress
+            )
+        finally:
+            bar.close()
         if evaluation.test_sends == 0:
             raise CommandError("No send at or after the cut-off has a complete window to score.")
         self.stdout.write(
