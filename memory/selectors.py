@@ -517,7 +517,8 @@ def customers_page(
         if after:
             customers = customers.filter(external_id__gt=after)
     else:
-        # Below every real value, so customers without memory come last.
+        # Below every real value (primed scores sum logs of lifts above 1, baselines are rates:
+        # neither is negative), so customers without memory come last.
         customers = customers.annotate(
             sort_key=Coalesce(F(column), Value(-1.0), output_field=FloatField())
         ).order_by("-sort_key", "external_id")

@@ -99,11 +99,12 @@ def customer_detail(request, external_id: str):
 @workspace_required
 def memory_overview(request):
     runs = recompute_runs(workspace=request.workspace)
-    latest = next((run for run in runs if run.status == RecomputeRun.Status.SUCCEEDED), None)
+    succeeded = [run for run in runs if run.status == RecomputeRun.Status.SUCCEEDED]
+    latest = succeeded[0] if succeeded else None
     indicators = priming_indicators(workspace=request.workspace)
     stats = latest.stats if latest else {}
     # An incremental run keeps the last full run's model: show the slices that one fitted.
-    fitted = next((run for run in runs if run.stats and run.stats.get("replay_levels")), None)
+    fitted = next((run for run in succeeded if (run.stats or {}).get("replay_levels")), None)
     curve = stats.get("habituation_curve") or []
     model_rows = scoring_model_rows(stats)
     return render(
