@@ -103,8 +103,6 @@ def memory_overview(request):
     latest = succeeded[0] if succeeded else None
     indicators = priming_indicators(workspace=request.workspace)
     stats = latest.stats if latest else {}
-    # An incremental run keeps the last full run's model: show the slices that one fitted.
-    fitted = next((run for run in succeeded if (run.stats or {}).get("replay_levels")), None)
     curve = stats.get("habituation_curve") or []
     model_rows = scoring_model_rows(stats)
     return render(
@@ -122,7 +120,7 @@ def memory_overview(request):
             "model_figure": charts.model_effects_figure(model_rows) if model_rows else None,
             "goal_rate_after_send": stats.get("goal_rate_after_send"),
             "label_priors": label_prior_rows(stats),
-            "replay_levels": replay_level_rows(fitted.stats) if fitted else [],
+            "replay_levels": replay_level_rows(stats),
             "active": next((run for run in runs if run.status in ("queued", "running")), None),
         },
     )

@@ -52,7 +52,7 @@ class Evaluation:
     reliability: pl.DataFrame  # model, bin, mean_p, goal_rate, sends
     predictions: pl.DataFrame  # customer, message, t, goal, one p column per model
     # Per replayed slice before the cut-off, newest first: goal rate against the full memory's
-    # mean p (the population's replay_levels), to set beside the scored sends' level.
+    # mean p (the model's replay_levels), to set beside the scored sends' level.
     replay_levels: list[dict] = field(default_factory=list)
 
 
@@ -167,7 +167,7 @@ def evaluate(
         scores=pl.DataFrame(rows, schema=SCORE_SCHEMA),
         reliability=pl.concat(tables) if tables else pl.DataFrame(),
         predictions=predictions,
-        replay_levels=list(result.population.stats.get("replay_levels", [])),
+        replay_levels=list(result.model.replay_levels),
     )
 
 

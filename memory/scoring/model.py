@@ -90,6 +90,9 @@ class ScoringModel:
     extra: dict[str, float] = field(default_factory=dict)
     # Each feature's standard deviation over the fitting rows (empty for older models).
     feature_scales: tuple[float, ...] = ()
+    # Per replayed slice it was fitted on, newest first: its sends, the goal rate after them and
+    # this model's mean p there (``population.replay_levels``; empty for older models).
+    replay_levels: list[dict] = field(default_factory=list)
 
     def effects_per_sd(self) -> dict[str, float]:
         """Return each feature's calibrated logit change for one standard deviation of it."""

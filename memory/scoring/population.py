@@ -116,6 +116,7 @@ class Population:
                 "calibration_rows": model.calibration_rows,
                 "extra": model.extra,
                 "feature_scales": list(model.feature_scales),
+                "replay_levels": model.replay_levels,
             },
             "stats": self.stats,
             "frames": list(frames),
@@ -168,6 +169,7 @@ class Population:
                 extra=model_header["extra"],
                 # Populations stored before the scales were kept have none.
                 feature_scales=tuple(model_header.get("feature_scales", ())),
+                replay_levels=model_header.get("replay_levels", []),
             )
         n_messages = header["shapes"]["incidence"][0]
         return cls(
@@ -226,7 +228,8 @@ class Population:
             }
             | {"messages": self.n_messages, "labels": self.catalogue.height},
             "goal_rate_after_send": self.stats.get("goal_rate_after_send"),
-            "replay_levels": self.stats.get("replay_levels", []),
+            # The weeks the model learned from (an incremental run keeps the model, and these).
+            "replay_levels": model.replay_levels if model is not None else [],
         }
         return _json_safe(summary)
 
@@ -521,18 +524,18 @@ class PopulationFit:
         curve, curve_stats = self.results[0]
         replay = [self.results[i] for i in range(1, len(self.steps)) if self.results[i]]
         population, observed = self.population, self.observed
-        population.model = (
-            self.kept_model
-            if self.kept_model is not None
-            else fit_model(replay, self.features, population.config)
-        )
+        if self.kept_model is not None:
+            population.model = self.kept_model
+        else:
+            population.model = fit_model(replay, self.features, population.config)
+            step_h = population.config.training_step_h
+            cut_slices = [
+                (population.horizon - i * step_h, self.results[i])
+                for i in range(1, len(self.steps))
+                if self.results[i]
+            ]
+            population.model.replay_levels = replay_levels(cut_slices, population.model, step_h)
         population.habituation_curve = curve
-        step_h = population.config.training_step_h
-        cut_slices = [
-            (population.horizon - i * step_h, self.results[i])
-            for i in range(1, len(self.steps))
-            if self.results[i]
-        ]
         resolved = observed.resolved
         population.stats = {
             "horizon": population.horizon,
@@ -544,7 +547,6 @@ class PopulationFit:
                 float(resolved["goal"].mean()) if resolved.height else float("nan")
             ),
             **curve_stats,
-            "replay_levels": replay_levels(cut_slices, population.model, step_h),
         }
         return population, replay
 

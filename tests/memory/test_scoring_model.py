@@ -141,7 +141,7 @@ def test_it_reports_the_goal_rate_and_the_models_level_per_replayed_slice():
     workspace = synthetic_workspace(200, 16_000, seed=4)
     args = (workspace.events, workspace.messages, workspace.message_labels, workspace.config)
     result = compute_memory(*args, as_of=1_500.0)
-    levels = result.population.stats["replay_levels"]
+    levels = result.model.replay_levels
     step = workspace.config.training_step_h
 
     assert len(levels) == len(result.replay) >= 3
@@ -156,3 +156,5 @@ def test_it_reports_the_goal_rate_and_the_models_level_per_replayed_slice():
     # Calibrated on the newest slice: the model's level matches that slice's goal rate.
     assert levels[0]["mean_p"] == pytest.approx(levels[0]["goal_rate"], abs=0.01)
     assert result.population.summary()["replay_levels"] == levels
+    restored = Population.from_bytes(result.population.to_bytes())
+    assert restored.model.replay_levels == levels
