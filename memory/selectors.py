@@ -588,6 +588,17 @@ def recompute_runs(*, workspace: Workspace, limit: int = 10) -> list[RecomputeRu
     )
 
 
+def latest_succeeded_run(*, workspace: Workspace) -> RecomputeRun | None:
+    """Return the workspace's newest successful recompute run (its population left unread)."""
+    return (
+        RecomputeRun.objects.for_workspace(workspace)
+        .filter(status=RecomputeRun.Status.SUCCEEDED)
+        .defer("population")
+        .order_by("-created_at")
+        .first()
+    )
+
+
 GLANCE_CACHE_SECONDS = 24 * 3600
 
 

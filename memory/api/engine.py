@@ -20,7 +20,16 @@ from memory.exports import CONTENT_TYPES, FORMATS, encode_chunks
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_score
 from memory.recompute import memory_recompute, recompute_enqueue
-from memory.selectors import EXPORT_KINDS, customer_memory_summary, memory_export_chunks
+from memory.selectors import (
+    EXPORT_KINDS,
+    customer_memory_summary,
+    label_prior_rows,
+    latest_succeeded_run,
+    memory_at_a_glance,
+    memory_export_chunks,
+    replay_level_rows,
+    scoring_model_rows,
+)
 
 
 class RecomputeRunSerializer(serializers.ModelSerializer):
@@ -149,6 +158,42 @@ class RecomputeDetailView(APIView):
         if run is None:
             raise NotFound(f"No recompute {run_id} in this workspace.")
         return Response(RecomputeRunSerializer(run).data)
+
+
+class MemorySummaryView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        summary="The workspace's memory at a glance (the memory page's numbers)",
+        description="Customers with memory, primed now and worn out; the last successful run; "
+        "what its scoring model weighs (odds per standard deviation of each feature), the "
+        "weeks it learned from (goal rate against the model's mean p per replayed slice), and "
+        "everyone's goal rate after a send per label. Before any recompute, `run` and `model` "
+        "are null.",
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        workspace = request_workspace(request)
+        run = latest_succeeded_run(workspace=workspace)
+        stats = run.stats if run else {}
+        model = stats.get("model")
+        return Response(
+            {
+                "run": RecomputeRunSerializer(run).data if run else None,
+                "glance": memory_at_a_glance(workspace=workspace, run=run),
+                "model": None
+                if model is None
+                else {
+                    "features": scoring_model_rows(stats),
+                    "calibration": model["calibration"],
+                    "training_rows": model["training_rows"],
+                    "calibration_rows": model["calibration_rows"],
+                    "replay_levels": replay_level_rows(stats),
+                },
+                "label_priors": label_prior_rows(stats),
+            }
+        )
 
 
 class MemoryExportView(ExportFormatMixin, APIView):

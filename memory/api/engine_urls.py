@@ -18,4 +18,5 @@ urlpatterns = [
     path("recompute", engine.RecomputeView.as_view(), name="api-recompute"),
     path("recompute/<int:run_id>", engine.RecomputeDetailView.as_view(), name="api-recompute-run"),
     path("memory/export", engine.MemoryExportView.as_view(), name="api-memory-export"),
+    path("memory/summary", engine.MemorySummaryView.as_view(), name="api-memory-summary"),
 ]

@@ -177,3 +177,28 @@ def test_it_ranks_next_best_messages_from_the_command_line(workspace, recomputed
     assert all(0 < p < 1 for p in probabilities)
     assert probabilities == sorted(probabilities, reverse=True)  # no boosts: p decides
     assert all(float(row[2].removeprefix("x")) > 0 for row in ranked)
+
+
+def test_it_serves_the_workspaces_memory_at_a_glance(client, workspace, read_key, other_workspace):
+    empty = client.get("/api/v1/memory/summary", **bearer(read_key)).json()
+    assert empty["run"] is None and empty["model"] is None and empty["label_priors"] == []
+    assert empty["glance"]["with_memory"] == 0
+
+    load_synthetic(workspace, customers=80, events=8_000)
+    run = memory_recompute(workspace=workspace, as_of=AS_OF)
+    load_synthetic(other_workspace, customers=30, events=3_000)
+    memory_recompute(workspace=other_workspace, as_of=AS_OF)
+
+    summary = client.get("/api/v1/memory/summary", **bearer(read_key)).json()
+    assert summary["run"]["id"] == run.pk
+    assert summary["glance"]["customers"] == summary["glance"]["with_memory"] == 80
+    model = summary["model"]
+    assert model["training_rows"] == run.stats["model"]["training_rows"]
+    effects = [abs(row["effect_per_sd"]) for row in model["features"]]
+    assert effects == sorted(effects, reverse=True) and len(effects) >= 5
+    levels = model["replay_levels"]
+    assert [level["sends"] for level in levels] == [
+        level["sends"] for level in run.stats["replay_levels"]
+    ]
+    assert {row["label_set"] for row in summary["label_priors"]} == {"offer", "tone"}
+    assert client.get("/api/v1/memory/summary").status_code in (401, 403)
