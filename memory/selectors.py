@@ -15,7 +15,7 @@ import polars as pl
 import psycopg
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Label, Message, Workspace
@@ -494,6 +494,7 @@ def customers_page(
     search: str = "",
     after: str = "",
     primed_only: bool = False,
+    worn_out_only: bool = False,
     sort: str = "id",
     size: int = 50,
 ) -> CustomersPage:
@@ -501,7 +502,8 @@ def customers_page(
 
     `sort` is "id" (external id order) or one of CUSTOMER_SORTS' columns, highest first with
     ties in external-id order; then `after` is "value|external id" from the previous page.
-    `primed_only` keeps the customers primed now (primed score at least PRIMED_MIN_SCORE).
+    `primed_only` keeps the customers primed now (primed score at least PRIMED_MIN_SCORE);
+    `worn_out_only` those worn out on at least one message (load at least WORN_OUT_MIN_LOAD).
     Raises ValueError for an unknown sort or a malformed key.
     """
     if sort not in CUSTOMER_SORTS:
@@ -512,6 +514,11 @@ def customers_page(
         customers = customers.filter(external_id__icontains=search)
     if primed_only:
         customers = customers.filter(state__primed_score__gte=PRIMED_MIN_SCORE)
+    if worn_out_only:
+        worn = CustomerMessageHabituation.objects.for_workspace(workspace).filter(
+            customer_id=OuterRef("pk"), load__gte=WORN_OUT_MIN_LOAD
+        )
+        customers = customers.filter(Exists(worn))
     if column is None:
         customers = customers.order_by("external_id")
         if after:

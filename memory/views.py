@@ -16,6 +16,7 @@ from memory import charts
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons
 from memory.recompute import memory_recompute, recompute_enqueue
+from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
 from memory.selectors import (
     customer_memory_summary,
@@ -34,6 +35,7 @@ from memory.selectors import (
 def customer_list(request):
     search = request.GET.get("q", "").strip()
     primed_only = request.GET.get("primed") == "1"
+    worn_out_only = request.GET.get("worn") == "1"
     sort = request.GET.get("sort", "id")
     try:
         page = customers_page(
@@ -41,6 +43,7 @@ def customer_list(request):
             search=search,
             after=request.GET.get("after", ""),
             primed_only=primed_only,
+            worn_out_only=worn_out_only,
             sort=sort,
         )
     except ValueError as exc:
@@ -53,9 +56,15 @@ def customer_list(request):
             "search": search,
             "primed_only": primed_only,
             "primed_min_score": PRIMED_MIN_SCORE,
+            "worn_out_only": worn_out_only,
+            "worn_out_min_load": WORN_OUT_MIN_LOAD,
             "sort": sort,
             # The search and filter every sort link and the next page keep.
-            "filters": urlencode({"q": search} | ({"primed": "1"} if primed_only else {})),
+            "filters": urlencode(
+                {"q": search}
+                | ({"primed": "1"} if primed_only else {})
+                | ({"worn": "1"} if worn_out_only else {})
+            ),
             "next_after": page.next_after,
         },
     )

@@ -155,3 +155,19 @@ def test_it_shows_the_weeks_the_kept_model_learned_from_after_an_incremental_run
         level["sends"] for level in full.stats["replay_levels"]
     ]
     assert levels and all(row["to"] > row["from"] for row in levels)
+
+
+def test_it_lists_the_customers_worn_out_on_a_message(member_client, workspace):
+    load_synthetic(workspace, customers=60, events=6_000)
+    memory_recompute(workspace=workspace, as_of=AS_OF)
+    rows = CustomerMessageHabituation.objects.for_workspace(workspace)
+    rows.update(load=WORN_OUT_MIN_LOAD / 2)
+    rows.filter(customer__external_id__in=["c3", "c30", "c45"]).update(load=WORN_OUT_MIN_LOAD)
+    states = CustomerState.objects.for_workspace(workspace)
+    states.update(primed_score=0.0)
+    states.filter(customer__external_id__in=["c30", "c31"]).update(primed_score=1.0)
+
+    assert listed(member_client.get("/customers/?worn=1")) == ["c3", "c30", "c45"]
+    assert listed(member_client.get("/customers/?worn=1&primed=1")) == ["c30"]
+    nobody = member_client.get("/customers/?worn=1&q=c31")
+    assert "No customers match “c31” and have a worn-out message." in nobody.content.decode()
