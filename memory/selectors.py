@@ -5,6 +5,7 @@ cursor on SQLite. Times become hours since the Unix epoch, the engine's clock.
 """
 
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -534,7 +535,9 @@ def customers_page(
             try:
                 key = float(value)
             except ValueError:
-                raise ValueError(f"after must be 'value|external id'; got {after!r}.") from None
+                key = math.nan
+            if not math.isfinite(key):
+                raise ValueError(f"after must be 'value|external id'; got {after!r}.")
             customers = customers.filter(
                 Q(sort_key__lt=key) | Q(sort_key=key, external_id__gt=external_id)
             )
