@@ -652,6 +652,30 @@ def memory_at_a_glance(*, workspace: Workspace, run: RecomputeRun | None) -> dic
     }
 
 
+def memory_summary(*, workspace: Workspace, run: RecomputeRun | None) -> dict:
+    """Return the workspace's memory as the memory page and the summary API show it.
+
+    ``glance`` (see ``memory_at_a_glance``); ``model``: what the run's scoring model weighs
+    (``features``), its calibration and row counts, and the weeks it learned from
+    (``replay_levels``), or None before any model; ``label_priors``: everyone's rate per label.
+    """
+    stats = run.stats if run else {}
+    model = stats.get("model")
+    return {
+        "glance": memory_at_a_glance(workspace=workspace, run=run),
+        "model": None
+        if model is None
+        else {
+            "features": scoring_model_rows(stats),
+            "calibration": model["calibration"],
+            "training_rows": model["training_rows"],
+            "calibration_rows": model["calibration_rows"],
+            "replay_levels": replay_level_rows(stats),
+        },
+        "label_priors": label_prior_rows(stats),
+    }
+
+
 def scoring_model_rows(stats: dict) -> list[dict]:
     """Return what the run's scoring model weighs, largest effect first, from its stored stats.
 

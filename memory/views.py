@@ -21,13 +21,10 @@ from memory.scoring.priming import PRIMED_MIN_SCORE
 from memory.selectors import (
     customer_memory_summary,
     customers_page,
-    label_prior_rows,
-    memory_at_a_glance,
+    memory_summary,
     priming_indicators,
     recent_events,
     recompute_runs,
-    replay_level_rows,
-    scoring_model_rows,
 )
 
 
@@ -111,25 +108,20 @@ def memory_overview(request):
     succeeded = [run for run in runs if run.status == RecomputeRun.Status.SUCCEEDED]
     latest = succeeded[0] if succeeded else None
     indicators = priming_indicators(workspace=request.workspace)
-    stats = latest.stats if latest else {}
-    curve = stats.get("habituation_curve") or []
-    model_rows = scoring_model_rows(stats)
+    curve = (latest.stats.get("habituation_curve") or []) if latest else []
+    summary = memory_summary(workspace=request.workspace, run=latest)
+    model_rows = summary["model"]["features"] if summary["model"] else []
     return render(
         request,
         "memory/overview.html",
         {
+            **summary,
             "runs": runs,
             "latest": latest,
-            "glance": memory_at_a_glance(workspace=request.workspace, run=latest),
             "indicators": indicators,
             "priming_figure": charts.priming_figure(indicators) if indicators else None,
             "curve_figure": charts.habituation_curve_figure(curve) if curve else None,
-            "model": stats.get("model"),
-            "model_rows": model_rows,
             "model_figure": charts.model_effects_figure(model_rows) if model_rows else None,
-            "goal_rate_after_send": stats.get("goal_rate_after_send"),
-            "label_priors": label_prior_rows(stats),
-            "replay_levels": replay_level_rows(stats),
             "active": next((run for run in runs if run.status in ("queued", "running")), None),
         },
     )

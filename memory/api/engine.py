@@ -23,12 +23,9 @@ from memory.recompute import memory_recompute, recompute_enqueue
 from memory.selectors import (
     EXPORT_KINDS,
     customer_memory_summary,
-    label_prior_rows,
     latest_succeeded_run,
-    memory_at_a_glance,
     memory_export_chunks,
-    replay_level_rows,
-    scoring_model_rows,
+    memory_summary,
 )
 
 
@@ -176,22 +173,10 @@ class MemorySummaryView(APIView):
     def get(self, request):
         workspace = request_workspace(request)
         run = latest_succeeded_run(workspace=workspace)
-        stats = run.stats if run else {}
-        model = stats.get("model")
         return Response(
             {
                 "run": RecomputeRunSerializer(run).data if run else None,
-                "glance": memory_at_a_glance(workspace=workspace, run=run),
-                "model": None
-                if model is None
-                else {
-                    "features": scoring_model_rows(stats),
-                    "calibration": model["calibration"],
-                    "training_rows": model["training_rows"],
-                    "calibration_rows": model["calibration_rows"],
-                    "replay_levels": replay_level_rows(stats),
-                },
-                "label_priors": label_prior_rows(stats),
+                **memory_summary(workspace=workspace, run=run),
             }
         )
 

@@ -151,7 +151,7 @@ def test_it_shows_the_weeks_the_kept_model_learned_from_after_an_incremental_run
 
     context = member_client.get("/memory/").context
     assert context["latest"].pk == incremental.pk
-    levels = context["replay_levels"]
+    levels = context["model"]["replay_levels"]
     assert [row["sends"] for row in levels] == [
         level["sends"] for level in full.stats["replay_levels"]
     ]
