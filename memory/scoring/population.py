@@ -445,10 +445,10 @@ def replay_levels(
     model: ScoringModel,
     step_h: float,
 ) -> list[dict[str, float]]:
-    """Return, per replayed slice (newest cut-off first: the sends in [cut, cut + step_h)),
-    its sends, the goal rate after them
-    and the fitted model's mean p: how the goal rate moved over the weeks the model learned
-    from, and how well its level follows (the newest slice is the one it is calibrated on)."""
+    """Return, per replayed slice (newest cut-off first: the sends in [cut, cut + step_h)), its
+    sends, the goal rate after them and the fitted model's mean p: how the goal rate moved over
+    the weeks the model learned from, and how well its level follows (the newest slice is the
+    one it is calibrated on)."""
     levels = []
     for cut, (features, outcomes) in cut_slices:
         levels.append(
@@ -522,18 +522,19 @@ class PopulationFit:
         while self.step():
             pass
         curve, curve_stats = self.results[0]
-        replay = [self.results[i] for i in range(1, len(self.steps)) if self.results[i]]
         population, observed = self.population, self.observed
+        step_h = population.config.training_step_h
+        # Step k replayed the cut-off k steps before the horizon; empty slices gave None.
+        cut_slices = [
+            (population.horizon - k * step_h, self.results[k])
+            for k in range(1, len(self.steps))
+            if self.results[k]
+        ]
+        replay = [replayed for _, replayed in cut_slices]
         if self.kept_model is not None:
             population.model = self.kept_model
         else:
             population.model = fit_model(replay, self.features, population.config)
-            step_h = population.config.training_step_h
-            cut_slices = [
-                (population.horizon - i * step_h, self.results[i])
-                for i in range(1, len(self.steps))
-                if self.results[i]
-            ]
             population.model.replay_levels = replay_levels(cut_slices, population.model, step_h)
         population.habituation_curve = curve
         resolved = observed.resolved
