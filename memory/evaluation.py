@@ -5,6 +5,7 @@ from datetime import datetime
 from pathlib import Path
 
 import plotly.io
+import polars as pl
 from django.template.loader import render_to_string
 
 from campaigns.models import Workspace
@@ -58,7 +59,6 @@ def evaluation_report_write(
         ),
         charts.scores_figure(rows),
     ]
-    full = next((row for row in rows if row["model"] == "full memory"), None)
     html_figures = [
         plotly.io.to_html(figure, include_plotlyjs=(index == 0), full_html=False)
         for index, figure in enumerate(figures)
@@ -72,9 +72,32 @@ def evaluation_report_write(
                 "cutoff": cutoff,
                 "rows": rows,
                 "figures": html_figures,
-                "levels": replay_level_rows({"replay_levels": evaluation.replay_levels})[::-1],
-                "full": full,
+                "levels": levels_over_time(evaluation, cutoff),
             },
         ),
         encoding="utf-8",
     )
+
+
+def levels_over_time(evaluation: Evaluation, cutoff: datetime) -> list[dict]:
+    """Return the goal rate against the full memory's mean p, oldest first: each replayed slice
+    it learned from (the newest one, its calibration slice, marked), then the scored sends.
+    Empty without replayed slices or a full-memory score."""
+    full = evaluation.scores.filter(pl.col("model") == "full memory")
+    if not evaluation.replay_levels or full.height == 0:
+        return []
+    replayed = replay_level_rows(evaluation.replay_levels)[::-1]
+    for row in replayed:
+        row["kind"] = "replayed"
+    replayed[-1]["kind"] = "replayed, calibration"
+    goal_rate, mean_p = full["goal_rate"][0], full["mean_p"][0]
+    scored = {
+        "kind": "scored",
+        "from": cutoff,
+        "to": None,
+        "sends": evaluation.test_sends,
+        "goal_rate": goal_rate,
+        "mean_p": mean_p,
+        "gap": mean_p - goal_rate,
+    }
+    return [*replayed, scored]

@@ -670,7 +670,7 @@ def memory_summary(*, workspace: Workspace, run: RecomputeRun | None) -> dict:
             "calibration": model["calibration"],
             "training_rows": model["training_rows"],
             "calibration_rows": model["calibration_rows"],
-            "replay_levels": replay_level_rows(stats),
+            "replay_levels": replay_level_rows(stats.get("replay_levels") or []),
         },
         "label_priors": label_prior_rows(stats),
     }
@@ -698,11 +698,11 @@ def scoring_model_rows(stats: dict) -> list[dict]:
     return sorted(rows, key=lambda row: -abs(row["effect_per_sd"]))
 
 
-def replay_level_rows(stats: dict) -> list[dict]:
-    """Return the run's replayed slices, newest first, with their sends' time span as datetimes:
-    the goal rate after a send in each, against the scoring model's mean p there."""
+def replay_level_rows(levels: list[dict]) -> list[dict]:
+    """Return a model's replayed slices (its ``replay_levels``), newest first, with their sends'
+    time span as datetimes: the goal rate after a send in each, against the model's mean p."""
     rows = []
-    for level in stats.get("replay_levels") or []:
+    for level in levels:
         start = datetime.fromtimestamp(level["cut_h"] * HOUR_S, tz=UTC)
         rows.append(
             {

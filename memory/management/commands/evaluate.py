@@ -1,13 +1,11 @@
 import sys
 from pathlib import Path
 
-import polars as pl
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from memory.evaluation import evaluation_report_write, memory_evaluate
+from memory.evaluation import evaluation_report_write, levels_over_time, memory_evaluate
 from memory.management.commands._common import parse_as_of, workspace_or_error
-from memory.selectors import replay_level_rows
 
 
 class Command(BaseCommand):
@@ -64,20 +62,17 @@ class Command(BaseCommand):
             "mean p - rate: calibration in the large (> 0: the model promises too much); "
             "ECE: |mean p - goal rate| averaged over the deciles of p."
         )
-        full = evaluation.scores.filter(pl.col("model") == "full memory")
-        if evaluation.replay_levels and full.height:
+        levels = levels_over_time(evaluation, moment)
+        if levels:
             self.stdout.write(
                 "\nGoal rate after a send against the full memory's mean p, oldest first:"
             )
-            for level in reversed(replay_level_rows({"replay_levels": evaluation.replay_levels})):
+            for level in levels:
                 self.stdout.write(
-                    f"  replayed from {level['from']:%Y-%m-%d %H:%M}: {level['sends']:6d} sends, "
-                    f"goal rate {level['goal_rate']:.3f}, mean p {level['mean_p']:.3f}"
+                    f"  {level['kind'].split(',')[0]} from {level['from']:%Y-%m-%d %H:%M}: "
+                    f"{level['sends']:6d} sends, goal rate {level['goal_rate']:.3f}, "
+                    f"mean p {level['mean_p']:.3f}"
                 )
-            self.stdout.write(
-                f"  scored from {moment:%Y-%m-%d %H:%M}: {evaluation.test_sends:6d} sends, "
-                f"goal rate {full['goal_rate'][0]:.3f}, mean p {full['mean_p'][0]:.3f}"
-            )
         if report:
             evaluation_report_write(
                 workspace=found, evaluation=evaluation, cutoff=moment, path=report
