@@ -20,6 +20,7 @@ from memory.recompute import (
     population_filter,
 )
 from memory.scoring import sharded
+from memory.scoring.model import FEATURE_GROUPS
 from memory.selectors import CustomerFilter, hours_since_epoch, trait_keys_of
 
 
@@ -175,9 +176,9 @@ def memory_next_best(
 # What sets one message apart from another for the same customer: the features that vary by
 # message (the customer's own baseline, recency and priming lift every message alike).
 WHY_GROUPS: dict[str, tuple[str, ...]] = {
-    "pull": ("message", "message_frequency"),
-    "labels": ("association",),
-    "wear_out": ("habituation",),
+    "pull": FEATURE_GROUPS["message"] + FEATURE_GROUPS["interaction"],
+    "labels": FEATURE_GROUPS["associative"],
+    "wear_out": FEATURE_GROUPS["habituation"],
 }
 
 
