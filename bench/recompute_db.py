@@ -27,6 +27,7 @@ django.setup()
 
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
+from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from campaigns.models import Workspace  # noqa: E402
@@ -188,6 +189,7 @@ def main() -> None:
     arguments = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL=postgres://... : this benchmark measures PostgreSQL.")
+    call_command("migrate", verbosity=0)  # a fresh database has no tables yet
     for name in arguments.sizes.split(","):
         run(name.strip(), arguments.seed, arguments.keep)
 
