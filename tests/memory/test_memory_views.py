@@ -1,4 +1,5 @@
-"""The memory pages: who is primed now (kept across pages), the numbers at a glance."""
+"""The memory pages: customers filtered and sorted across pages, the numbers at a glance, the
+scoring model's weeks, and what sets each next-best message apart."""
 
 import numpy as np
 import pytest
@@ -31,6 +32,7 @@ def test_it_lists_only_the_customers_primed_now(member_client, workspace):
     only = member_client.get("/customers/?primed=1")
     assert len(listed(everyone)) == min(len(scores), 50)
     assert listed(only) == primed[:50]
+    assert listed(only) != listed(everyone)  # the filter left someone out of the first page
     assert b'name="primed" value="1" checked' in only.content
 
 
