@@ -674,7 +674,7 @@ def _recompute_streamed(
                 progress.post(len(tallies))
                 if on_progress:
                     on_progress(index + 1, run.shards_total)
-            computed = time.perf_counter()
+            computed, steps_after_shards = time.perf_counter(), fit.steps_left
             while fit.step():
                 pass
             fitted = time.perf_counter()
@@ -683,6 +683,7 @@ def _recompute_streamed(
         run.timings = {
             **run.timings,
             "fit_after_shards_s": round(fitted - computed, 3),
+            "fit_steps_after_shards": steps_after_shards,
             "write_wait_s": round(time.perf_counter() - fitted, 3),
         }
         RecomputeRun.objects.all_workspaces().filter(pk=run.pk).update(timings=run.timings)

@@ -82,7 +82,7 @@ def test_it_fits_the_model_while_the_write_is_behind_with_the_same_result(
 
     streamed = memory_recompute(workspace=workspace, as_of=AS_OF)
 
-    assert streamed.timings["fit_after_shards_s"] < 0.05  # every step was taken in the gaps
+    assert streamed.timings["fit_steps_after_shards"] == 0  # every step was taken in the gaps
     assert bytes(streamed.population) == bytes(stored.population)
     assert streamed.stats["model"] == stored.stats["model"]
     assert every_column(workspace) == before
