@@ -27,10 +27,11 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
+from campaigns.catalogue.services import MessageSpec, messages_upsert  # noqa: E402
 from campaigns.models import LabelSet, Workspace  # noqa: E402
 from campaigns.prompts.export import export_pieces  # noqa: E402
 from campaigns.prompts.selectors import prompt_choice  # noqa: E402
-from campaigns.services import MessageSpec, messages_upsert, workspace_create  # noqa: E402
+from campaigns.tenancy.services import workspace_create  # noqa: E402
 
 MEMORY_AT = "2026-03-10 12:00:00+00"
 VALUE_PROPOSITIONS = ["convenience", "discount", "bogo", "quality"]

@@ -39,7 +39,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from campaigns.models import Workspace  # noqa: E402
-from campaigns.services import api_key_create, workspace_create  # noqa: E402
+from campaigns.tenancy.services import api_key_create, workspace_create  # noqa: E402
 from memory.importers.lines import jsonl_lines  # noqa: E402
 from memory.models import Customer, Event  # noqa: E402
 from memory.services import events_import  # noqa: E402

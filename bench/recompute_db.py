@@ -31,7 +31,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from campaigns.models import Workspace  # noqa: E402
-from campaigns.services import workspace_create  # noqa: E402
+from campaigns.tenancy.services import workspace_create  # noqa: E402
 from memory.scoring.synthetic import synthetic_workspace  # noqa: E402
 from memory.synthetic_db import engine_frames_load  # noqa: E402
 from memory.writeback import frame_insert  # noqa: E402

@@ -3,12 +3,13 @@
 from celery import shared_task
 from django.db import connection
 
-from campaigns.models import Workspace
+from campaigns.models import Webhook, Workspace
 from campaigns.webhooks.services import (
     MAX_ATTEMPTS,
     backoff_s,
+    webhook_deliveries_for_changed_prompts,
     webhook_delivery_attempt,
-    webhooks_deliver_changed_prompts,
+    webhook_ping_create,
 )
 
 
@@ -44,4 +45,19 @@ def webhook_deliver(self, delivery_id: int) -> str:
 @shared_task(name="campaigns.webhooks_deliver_changed_prompts", acks_late=True)
 def webhooks_deliver_changed_prompts_task(workspace_id: int, run_id: int | None = None) -> dict:
     """Queue every active webhook's changed prompts after a recompute."""
-    return webhooks_deliver_changed_prompts(workspace_id=workspace_id, run_id=run_id)
+    changed = webhook_deliveries_for_changed_prompts(workspace_id=workspace_id, run_id=run_id)
+    for delivery_id in changed.delivery_ids:
+        webhook_deliver.delay_on_commit(delivery_id)
+    return changed.summary()
+
+
+@shared_task(name="campaigns.webhook_ping", acks_late=True)
+def webhook_ping(webhook_id: int) -> int | None:
+    """Send a signed ping to one webhook; return the delivery's id (None if it is gone)."""
+    webhook = Webhook.objects.all_workspaces().select_related("workspace").filter(pk=webhook_id)
+    found = webhook.first()
+    if found is None:
+        return None
+    delivery = webhook_ping_create(webhook=found)
+    webhook_deliver.delay_on_commit(delivery.pk)
+    return delivery.pk

@@ -22,5 +22,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("", include("memory.urls")),
-    path("", include("campaigns.urls")),
+    path("", include("campaigns.web.urls")),
 ]

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from campaigns.admin import WorkspaceScopedAdmin
+from campaigns.tenancy.admin import WorkspaceScopedAdmin
 from memory.models import (
     Customer,
     CustomerLabelWeight,

@@ -16,8 +16,8 @@ import psycopg
 from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
+from campaigns.catalogue.services import messages_upsert
 from campaigns.models import Workspace
-from campaigns.services import messages_upsert
 from memory.importers import starbucks
 from memory.importers.lines import SourceLine
 from memory.ingest.dedup import Occurrences

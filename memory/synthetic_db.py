@@ -9,8 +9,8 @@ from datetime import datetime
 import polars as pl
 from django.db import connection, transaction
 
+from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Workspace
-from campaigns.services import MessageSpec, messages_upsert
 from memory.writeback import frame_insert
 
 EVENT_COLUMNS = [

@@ -11,7 +11,7 @@ from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from campaigns.views import workspace_required
+from campaigns.tenancy.decorators import workspace_required
 from memory import charts
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons

@@ -7,7 +7,12 @@ import pytest
 from django.conf import settings
 
 from campaigns.models import Membership
-from campaigns.services import api_key_create, membership_grant, user_ensure, workspace_create
+from campaigns.tenancy.services import (
+    api_key_create,
+    membership_grant,
+    user_ensure,
+    workspace_create,
+)
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -9,7 +9,6 @@ from rest_framework.exceptions import APIException, NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.api.renderers import ExportFormatMixin
 from campaigns.api.serializers import (
     DraftRequestSerializer,
     DraftsSerializer,
@@ -21,7 +20,6 @@ from campaigns.api.serializers import (
     PromptQuerySerializer,
     PromptSerializer,
 )
-from campaigns.authentication import HasScope, request_workspace
 from campaigns.llm import LlmUnavailable, llm_preview
 from campaigns.models import ApiKey, Label
 from campaigns.prompts.drafts import message_drafts_propose
@@ -33,6 +31,8 @@ from campaigns.prompts.selectors import (
     prompt_chunks,
     prompt_for_customer,
 )
+from campaigns.tenancy.authentication import HasScope, request_workspace
+from config.renderers import ExportFormatMixin
 from memory.exports import CONTENT_TYPES
 
 COMMON_ERRORS = {

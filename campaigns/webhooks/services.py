@@ -86,10 +86,10 @@ def _body(workspace: Workspace, event: str, run_id: int | None, prompts: list[di
     )
 
 
-def _queue(webhook: Webhook, run_id: int | None, batch: list[RenderedPrompt]) -> WebhookDelivery:
-    from campaigns.tasks import webhook_deliver
-
-    delivery = WebhookDelivery.objects.create(
+def _delivery_create(
+    webhook: Webhook, run_id: int | None, batch: list[RenderedPrompt]
+) -> WebhookDelivery:
+    return WebhookDelivery.objects.create(
         workspace_id=webhook.workspace_id,
         webhook=webhook,
         event="prompts.changed",
@@ -98,12 +98,28 @@ def _queue(webhook: Webhook, run_id: int | None, batch: list[RenderedPrompt]) ->
         hashes=[[p.customer_pk, p.content_hash] for p in batch],
         prompt_count=len(batch),
     )
-    webhook_deliver.delay_on_commit(delivery.pk)
-    return delivery
 
 
-def webhooks_deliver_changed_prompts(*, workspace_id: int, run_id: int | None = None) -> dict:
-    """Queue, for every active webhook, the prompts whose hash differs from the last delivered.
+@dataclass(frozen=True)
+class ChangedPrompts:
+    """The deliveries created for changed prompts; the caller queues each one."""
+
+    webhooks: int
+    prompts: int
+    delivery_ids: list[int]
+
+    def summary(self) -> dict:
+        return {
+            "webhooks": self.webhooks,
+            "deliveries": len(self.delivery_ids),
+            "prompts": self.prompts,
+        }
+
+
+def webhook_deliveries_for_changed_prompts(
+    *, workspace_id: int, run_id: int | None = None
+) -> ChangedPrompts:
+    """Create, for every active webhook, deliveries of the prompts whose hash changed.
 
     Prompts are rendered once per template choice (a webhook's campaign, or the workspace
     default) in chunks, compared with the delivered hashes a chunk at a time, and sent in
@@ -119,7 +135,8 @@ def webhooks_deliver_changed_prompts(*, workspace_id: int, run_id: int | None = 
     groups: dict[str, list[Webhook]] = {}
     for webhook in webhooks:
         groups.setdefault(webhook.campaign.slug if webhook.campaign else "", []).append(webhook)
-    summary = {"webhooks": len(webhooks), "deliveries": 0, "prompts": 0}
+    delivery_ids: list[int] = []
+    prompts = 0
     for campaign_slug, hooks in groups.items():
         choice = prompt_choice(workspace=workspace, campaign=campaign_slug or None)
         pending: dict[int, list[RenderedPrompt]] = {hook.pk: [] for hook in hooks}
@@ -142,30 +159,24 @@ def webhooks_deliver_changed_prompts(*, workspace_id: int, run_id: int | None = 
                     if delivered.get((hook.pk, prompt.customer_pk)) != prompt.content_hash
                 )
                 while len(queue) >= BATCH_SIZE:
-                    _queue(hook, run_id, queue[:BATCH_SIZE])
-                    summary["deliveries"] += 1
-                    summary["prompts"] += BATCH_SIZE
+                    delivery_ids.append(_delivery_create(hook, run_id, queue[:BATCH_SIZE]).pk)
+                    prompts += BATCH_SIZE
                     del queue[:BATCH_SIZE]
         for hook in hooks:
             if pending[hook.pk]:
-                _queue(hook, run_id, pending[hook.pk])
-                summary["deliveries"] += 1
-                summary["prompts"] += len(pending[hook.pk])
-    return summary
+                delivery_ids.append(_delivery_create(hook, run_id, pending[hook.pk]).pk)
+                prompts += len(pending[hook.pk])
+    return ChangedPrompts(webhooks=len(webhooks), prompts=prompts, delivery_ids=delivery_ids)
 
 
-def webhook_send_test(*, webhook: Webhook) -> WebhookDelivery:
-    """Queue a signed 'ping' with no prompts, to check the receiver and its verification."""
-    from campaigns.tasks import webhook_deliver
-
-    delivery = WebhookDelivery.objects.create(
+def webhook_ping_create(*, webhook: Webhook) -> WebhookDelivery:
+    """Create a signed 'ping' delivery with no prompts, to check the receiver's verification."""
+    return WebhookDelivery.objects.create(
         workspace_id=webhook.workspace_id,
         webhook=webhook,
         event="ping",
         body=_body(webhook.workspace, "ping", None, []),
     )
-    webhook_deliver.delay_on_commit(delivery.pk)
-    return delivery
 
 
 def _private_address(host: str) -> bool:

@@ -2,8 +2,8 @@
 
 from rest_framework import exceptions
 
-from campaigns.authentication import ApiKeyAuthentication, ApiKeyPrincipal
-from campaigns.services import api_key_authenticate
+from campaigns.tenancy.authentication import ApiKeyAuthentication, ApiKeyPrincipal
+from campaigns.tenancy.services import api_key_authenticate
 from memory.api.errors import bad_request
 from memory.ingest.body import MalformedBody, read_body, write_key_in
 from memory.ingest.limits import LimitExceeded

@@ -13,9 +13,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.api.renderers import ExportFormatMixin
-from campaigns.authentication import HasScope, request_workspace
 from campaigns.models import ApiKey
+from campaigns.tenancy.authentication import HasScope, request_workspace
+from config.renderers import ExportFormatMixin
 from memory.exports import CONTENT_TYPES, FORMATS, encode_chunks
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_score

@@ -15,8 +15,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.authentication import HasScope, request_workspace
 from campaigns.models import ApiKey
+from campaigns.tenancy.authentication import HasScope, request_workspace
 from memory.api import schema  # noqa: F401 (registers the authentication schemes)
 from memory.api.authentication import SegmentWriteKeyAuthentication
 from memory.api.errors import bad_request

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import msgspec
 
+from campaigns.catalogue.services import MessageSpec
 from campaigns.models import Workspace
-from campaigns.services import MessageSpec
 from memory.importers.lines import SourceLine, numbered_lines
 from memory.ingest.segment import SegmentEvent
 

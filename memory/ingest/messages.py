@@ -1,7 +1,7 @@
 """Link events to the messages they name, registering new ones that send events describe."""
 
+from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Message, Workspace
-from campaigns.services import MessageSpec, messages_upsert
 from memory.ingest.segment import EventRow
 
 

@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Label, LabelSet, Message
-from campaigns.services import MessageSpec, messages_upsert
 from memory.models import (
     Customer,
     CustomerLabelWeight,

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from campaigns.models import ApiKey
-from campaigns.services import api_key_authenticate, api_key_create, api_key_revoke
+from campaigns.tenancy.services import api_key_authenticate, api_key_create, api_key_revoke
 
 
 def test_it_stores_only_a_hash_of_the_key(workspace):

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from campaigns.models import ApiKey, Label, Message, Workspace
-from campaigns.services import api_key_authenticate
+from campaigns.tenancy.services import api_key_authenticate
 
 
 def test_it_creates_a_workspace_from_the_command_line(db):

@@ -1,6 +1,6 @@
 from django.urls import reverse
 
-from campaigns.services import MessageSpec, messages_upsert
+from campaigns.catalogue.services import MessageSpec, messages_upsert
 
 
 def test_it_serves_the_login_page(client):

@@ -81,7 +81,7 @@ def test_it_refuses_a_write_only_key_and_other_workspaces_customers(
     url = reverse("api-customer-prompt", args=["cust-1"])
     assert client.get(url, **auth(write_key)).status_code == 403
     assert client.get(url).status_code in (401, 403)
-    from campaigns.services import api_key_create
+    from campaigns.tenancy.services import api_key_create
 
     _, their_key = api_key_create(workspace=other_workspace, scopes=["read"])
     assert client.get(url, **auth(their_key)).status_code == 404

@@ -1,8 +1,8 @@
 import pytest
 
+from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Message
-from campaigns.scoping import WorkspaceScopeError
-from campaigns.services import MessageSpec, messages_upsert
+from campaigns.tenancy.scoping import WorkspaceScopeError
 from memory.models import Customer
 
 

@@ -10,14 +10,13 @@ from datetime import timedelta
 import pytest
 
 from campaigns.models import WebhookDelivery
+from campaigns.tasks import webhook_ping, webhooks_deliver_changed_prompts_task
 from campaigns.webhooks.services import (
     BATCH_SIZE,
     MAX_ATTEMPTS,
     backoff_s,
     webhook_create,
     webhook_delivery_attempt,
-    webhook_send_test,
-    webhooks_deliver_changed_prompts,
 )
 from campaigns.webhooks.signing import signature_header, verify
 from tests.campaigns.prompt_support import MEMORY_AT, customer, remember
@@ -52,7 +51,7 @@ def eager_tasks():
 def deliver(django_capture_on_commit_callbacks, eager_tasks):
     def run(workspace, run_id=None):
         with django_capture_on_commit_callbacks(execute=True):
-            return webhooks_deliver_changed_prompts(workspace_id=workspace.pk, run_id=run_id)
+            return webhooks_deliver_changed_prompts_task(workspace.pk, run_id)
 
     return run
 
@@ -187,7 +186,7 @@ def test_it_sends_a_signed_ping(
     workspace, hook, receiver, django_capture_on_commit_callbacks, eager_tasks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        webhook_send_test(webhook=hook)
+        webhook_ping(hook.pk)
     (request,) = receiver.requests
     assert json.loads(request["raw"])["event"] == "ping"
     assert documented_verify(hook.secret, request["raw"], request["headers"]["x-primer-signature"])

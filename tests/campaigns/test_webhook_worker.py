@@ -5,7 +5,8 @@ import time
 import pytest
 
 from campaigns.models import WebhookDelivery
-from campaigns.webhooks.services import webhook_create, webhooks_deliver_changed_prompts
+from campaigns.tasks import webhooks_deliver_changed_prompts_task
+from campaigns.webhooks.services import webhook_create
 from tests.campaigns.prompt_support import customer, remember
 from tests.campaigns.test_webhook_delivery import documented_verify
 
@@ -27,7 +28,7 @@ def test_it_retries_a_failed_delivery_on_a_real_worker(workspace, celery_workers
     hook = webhook_create(workspace=workspace, url=receiver.url + "/hook")
     receiver.codes.extend([500, 502])
     # Outside a transaction the delivery task is queued at once, to the private queue.
-    summary = webhooks_deliver_changed_prompts(workspace_id=workspace.pk, run_id=1)
+    summary = webhooks_deliver_changed_prompts_task(workspace.pk, 1)
     assert summary["deliveries"] == 1
     delivery = wait_for_delivery(workspace, lambda d: d.status == "succeeded")
     assert (delivery.attempts, delivery.response_code) == (3, 200)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from campaigns.services import MessageSpec, messages_upsert
+from campaigns.catalogue.services import MessageSpec, messages_upsert
 from memory.importers.lines import SourceLine
 from memory.models import Customer, Event
 from memory.services import events_import

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db.models import Count
 
+from campaigns.catalogue.services import messages_upsert
 from campaigns.models import Message
-from campaigns.services import messages_upsert
 from memory.importers import starbucks
 from memory.models import Customer, Event
 from memory.services import events_import

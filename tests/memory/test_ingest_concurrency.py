@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connections
 
-from campaigns.services import api_key_create, workspace_create
+from campaigns.tenancy.services import api_key_create, workspace_create
 from memory.models import Customer, Event
 from memory.services import events_ingest
 

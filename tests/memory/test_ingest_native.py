@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns.services import api_key_create
+from campaigns.tenancy.services import api_key_create
 from memory.models import Event
 from memory.services import events_ingest
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Label, Message
-from campaigns.services import MessageSpec, messages_upsert
 from memory.ingest.dedup import derived_key
 from memory.ingest.segment import Inherited
 from memory.models import Customer, Event

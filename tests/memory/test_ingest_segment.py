@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from campaigns.services import api_key_create, api_key_revoke
+from campaigns.tenancy.services import api_key_create, api_key_revoke
 from memory.models import Customer, Event
 
 pytestmark = pytest.mark.django_db

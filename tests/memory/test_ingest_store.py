@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection, transaction
 
-from campaigns.services import MessageSpec, messages_upsert
+from campaigns.catalogue.services import MessageSpec, messages_upsert
 from memory.importers.lines import SourceLine
 from memory.ingest import store
 from memory.ingest.store import CustomerRecord, EventRecord, KnownCustomers, rows_store

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from campaigns.services import api_key_create
+from campaigns.tenancy.services import api_key_create
 from memory.models import CustomerLabelWeight, RecomputeRun
 from memory.recompute import memory_recompute
 from tests.memory.engine_fixtures import AS_OF, load_synthetic

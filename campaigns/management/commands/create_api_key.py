@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import ApiKey, Workspace
-from campaigns.services import api_key_create
+from campaigns.tenancy.services import api_key_create
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import Workspace
-from campaigns.services import workspace_create
+from campaigns.tenancy.services import workspace_create
 
 
 class Command(BaseCommand):

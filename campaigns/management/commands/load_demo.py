@@ -5,8 +5,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from campaigns.catalogue.services import label_describe
 from campaigns.models import Membership, Workspace
-from campaigns.services import label_describe, membership_grant, user_ensure, workspace_create
+from campaigns.tenancy.services import membership_grant, user_ensure, workspace_create
 from memory.importers.starbucks import OFFER_TYPE_LABELS
 from memory.models import Event, RecomputeRun
 
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         quiet = {"verbosity": 0} if options["verbosity"] == 0 else {}
 
         if offers_only:
-            from campaigns.services import messages_upsert
+            from campaigns.catalogue.services import messages_upsert
             from memory.importers.starbucks import read_portfolio
 
             messages_upsert(workspace=found, specs=read_portfolio(DEMO_DIR / "portfolio.json"))

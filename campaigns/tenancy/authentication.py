@@ -6,7 +6,7 @@ import binascii
 from rest_framework import authentication, exceptions, permissions
 
 from campaigns.models import ApiKey
-from campaigns.services import api_key_authenticate
+from campaigns.tenancy.services import api_key_authenticate
 
 
 class ApiKeyPrincipal:

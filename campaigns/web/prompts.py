@@ -3,11 +3,9 @@ webhooks. Thin: a form validates, one selector or service runs, a template rende
 everything of their workspace; only editors and owners change anything.
 """
 
-from functools import wraps
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseForbidden, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -44,8 +42,8 @@ from campaigns.prompts.services import (
     prompt_template_revert,
     prompt_template_save,
 )
-from campaigns.tasks import webhooks_deliver_changed_prompts_task
-from campaigns.views import workspace_required
+from campaigns.tasks import webhook_ping, webhooks_deliver_changed_prompts_task
+from campaigns.tenancy.decorators import editor_required, viewers_cannot, workspace_required
 from campaigns.webhooks.selectors import (
     webhook_deliveries,
     webhook_of_workspace,
@@ -54,28 +52,10 @@ from campaigns.webhooks.selectors import (
 from campaigns.webhooks.services import (
     webhook_create,
     webhook_delete,
-    webhook_send_test,
     webhook_set_active,
 )
 from campaigns.webhooks.signing import SIGNATURE_HEADER
 from memory.selectors import customers_page
-
-
-def viewers_cannot() -> HttpResponseForbidden:
-    return HttpResponseForbidden("Viewers cannot change this; ask an editor or owner.")
-
-
-def editor_required(view):
-    """Let owners and editors through; viewers get a 403 saying why."""
-
-    @workspace_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.membership.can_edit:
-            return viewers_cannot()
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _template_or_404(workspace, slug: str) -> PromptTemplate | None:
@@ -444,7 +424,7 @@ def webhook_action(request, webhook_id: int):
         webhook_set_active(webhook=found, active=True)
         messages.success(request, "Resumed.")
     elif action == "test":
-        webhook_send_test(webhook=found)
+        webhook_ping.delay_on_commit(found.pk)
         messages.success(request, "Sent a signed ping; its outcome is in the log.")
     elif action == "deliver":
         # Rendering every customer's prompt can take a while: a worker does it.

@@ -1,7 +1,5 @@
 """Pages for what the marketer configures. Thin: read with a selector, render."""
 
-from functools import wraps
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
@@ -9,26 +7,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from campaigns.middleware import SESSION_KEY
-from campaigns.selectors import (
-    api_keys_of_workspace,
-    label_sets_with_labels,
-    memberships_of_user,
-    messages_with_labels,
-)
-
-
-def workspace_required(view):
-    """Require a logged-in user with a current workspace; otherwise say they have none."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.workspace is None:
-            return render(request, "campaigns/no_workspace.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from campaigns.catalogue.selectors import label_sets_with_labels, messages_with_labels
+from campaigns.tenancy.decorators import workspace_required
+from campaigns.tenancy.middleware import SESSION_KEY
+from campaigns.tenancy.selectors import api_keys_of_workspace, memberships_of_user
 
 
 @workspace_required

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from campaigns import prompt_views, views
+from campaigns.web import prompts as prompt_views
+from campaigns.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -1,6 +1,6 @@
 """Attach the browser user's current workspace and membership to each request."""
 
-from campaigns.selectors import membership_current
+from campaigns.tenancy.selectors import membership_current
 
 SESSION_KEY = "workspace_id"
 

@@ -1,6 +1,6 @@
 """Template context every page needs: the current workspace and the others to switch to."""
 
-from campaigns.selectors import memberships_of_user
+from campaigns.tenancy.selectors import memberships_of_user
 
 
 def workspaces(request):

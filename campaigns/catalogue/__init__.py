@@ -1,0 +1,1 @@
+"""What the marketer configures: label sets, labels, messages, campaigns."""

@@ -1,0 +1,1 @@
+"""Who may see and do what: workspaces, memberships, API keys, scoping, authentication."""

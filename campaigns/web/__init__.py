@@ -1,0 +1,1 @@
+"""The marketer's pages: server-rendered views and their URLs."""
