@@ -17,7 +17,7 @@ from functools import lru_cache
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.template.base import Lexer, TokenType
 
-from campaigns.prompts.context import iso
+from campaigns.prompts.wording import iso
 
 FORBIDDEN_TAGS = {"debug", "include", "extends", "load", "ssi", "csrf_token"}
 MAX_TEMPLATE_CHARS = 20_000

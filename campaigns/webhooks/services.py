@@ -24,9 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, Webhook, WebhookDelivery, WebhookPromptHash, Workspace
-from campaigns.prompts.context import iso
 from campaigns.prompts.engine import RenderedPrompt
 from campaigns.prompts.selectors import prompt_choice, prompt_chunks
+from campaigns.prompts.wording import iso
 from campaigns.webhooks.signing import SIGNATURE_HEADER, new_secret, signature_header
 from memory.models import Customer
 

@@ -4,8 +4,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from campaigns.prompts.context import CUSTOMER_COLUMNS, CustomerRow, MemoryReader, per_week, span
+from campaigns.prompts.context import CUSTOMER_COLUMNS, CustomerRow, MemoryReader
 from campaigns.prompts.selectors import prompt_choice, prompt_for_customer
+from campaigns.prompts.wording import per_week, span
 from memory.models import Customer, RecomputeRun
 from memory.recompute import engine_inputs, memory_recompute
 from memory.scoring import sharded

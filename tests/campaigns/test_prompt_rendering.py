@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 
 from campaigns.models import Campaign
-from campaigns.prompts.context import evidence_word, primed_word
 from campaigns.prompts.engine import TemplateProblem, compile_template, content_hash
 from campaigns.prompts.quoting import quote
 from campaigns.prompts.selectors import (
@@ -23,6 +22,7 @@ from campaigns.prompts.services import (
     prompt_template_revert,
     prompt_template_save,
 )
+from campaigns.prompts.wording import evidence_word, primed_word
 from tests.campaigns.prompt_support import MEMORY_AT, customer, event, message, remember
 
 pytestmark = pytest.mark.django_db
