@@ -6,6 +6,9 @@ from django.http import Http404
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer
 
+# What a streamed export answers with, by format.
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+
 
 class JsonLinesRenderer(BaseRenderer):
     """JSON Lines; the export streams its rows itself, this renders error bodies."""

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator
 import polars as pl
 
 FORMATS = ("csv", "jsonl")
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
 def _stringify_times(frame: pl.DataFrame) -> pl.DataFrame:

@@ -32,8 +32,7 @@ from campaigns.prompts.selectors import (
     prompt_for_customer,
 )
 from campaigns.tenancy.authentication import HasScope, request_workspace
-from config.renderers import ExportFormatMixin
-from memory.exports import CONTENT_TYPES
+from config.renderers import CONTENT_TYPES, ExportFormatMixin
 
 COMMON_ERRORS = {
     401: OpenApiResponse(description="Missing, wrong or revoked API key."),

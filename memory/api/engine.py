@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 
 from campaigns.models import ApiKey
 from campaigns.tenancy.authentication import HasScope, request_workspace
-from config.renderers import ExportFormatMixin
-from memory.exports import CONTENT_TYPES, FORMATS, encode_chunks
+from config.renderers import CONTENT_TYPES, ExportFormatMixin
+from memory.exports import FORMATS, encode_chunks
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_score
 from memory.recompute import memory_recompute, recompute_enqueue

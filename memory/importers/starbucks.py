@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-from campaigns.catalogue.services import MessageSpec
+from campaigns.catalogue.services import MessageSpec, label_describe, messages_upsert
 from campaigns.models import Workspace
 from memory.importers.lines import SourceLine, numbered_lines
 from memory.ingest.segment import SegmentEvent
@@ -76,6 +76,20 @@ def read_portfolio(path: Path) -> list[MessageSpec]:
 START = datetime(2018, 1, 1, tzinfo=UTC)
 UNKNOWN_AGE = 118
 OFFER_COMPLETED = "Offer Completed"
+
+
+def starbucks_catalogue_load(*, workspace: Workspace, portfolio: Path | None) -> None:
+    """Register the offers of a portfolio file (if given) and name the offer-type labels."""
+    if portfolio is not None:
+        messages_upsert(workspace=workspace, specs=read_portfolio(portfolio))
+    for slug, name in OFFER_TYPE_LABELS.items():
+        label_describe(
+            workspace=workspace,
+            label_set="value_proposition",
+            slug=slug,
+            name=name,
+            prompt_phrase=name.lower(),
+        )
 
 
 def profile_lines(path: Path) -> Iterator[SourceLine | None]:

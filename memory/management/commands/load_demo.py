@@ -5,10 +5,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from campaigns.catalogue.services import label_describe
 from campaigns.models import Membership, Workspace
 from campaigns.tenancy.services import membership_grant, user_ensure, workspace_create
-from memory.importers.starbucks import OFFER_TYPE_LABELS
+from memory.importers.starbucks import starbucks_catalogue_load
 from memory.models import Event, RecomputeRun
 
 DEMO_DIR = Path(settings.BASE_DIR) / "data" / "starbucks"
@@ -41,10 +40,7 @@ class Command(BaseCommand):
         quiet = {"verbosity": 0} if options["verbosity"] == 0 else {}
 
         if offers_only:
-            from campaigns.catalogue.services import messages_upsert
-            from memory.importers.starbucks import read_portfolio
-
-            messages_upsert(workspace=found, specs=read_portfolio(DEMO_DIR / "portfolio.json"))
+            starbucks_catalogue_load(workspace=found, portfolio=DEMO_DIR / "portfolio.json")
         elif not Event.objects.for_workspace(found).exists():
             self.stdout.write(
                 "Importing the Starbucks rewards data (17,000 customers, 306,534 events)…"
@@ -54,14 +50,7 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write("Starbucks events already imported.")
-        for slug, name in OFFER_TYPE_LABELS.items():
-            label_describe(
-                workspace=found,
-                label_set="value_proposition",
-                slug=slug,
-                name=name,
-                prompt_phrase=name.lower(),
-            )
+        starbucks_catalogue_load(workspace=found, portfolio=None)
 
         recomputed = RecomputeRun.objects.for_workspace(found).filter(
             status=RecomputeRun.Status.SUCCEEDED
