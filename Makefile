@@ -25,11 +25,13 @@ test: $(VENV)/.installed
 	else echo "Tasks:    in-process (set REDIS_URL=redis://... for real workers)"; fi
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	PRIMER_ENV=test $(PY) -m pytest
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

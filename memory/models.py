@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.tenancy.scoping import WorkspaceOwnedModel
+from campaigns.models.scoping import WorkspaceOwnedModel
 
 
 class Customer(WorkspaceOwnedModel):

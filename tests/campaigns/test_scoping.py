@@ -2,7 +2,7 @@ import pytest
 
 from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Message
-from campaigns.tenancy.scoping import WorkspaceScopeError
+from campaigns.models.scoping import WorkspaceScopeError
 from memory.models import Customer
 
 

@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
-from campaigns.tenancy.scoping import WorkspaceOwnedModel
+from campaigns.models.scoping import WorkspaceOwnedModel
 
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]*$",
