@@ -29,7 +29,12 @@ def labels_ensure(*, workspace: Workspace, labels: dict[str, list[str]]) -> list
         ls.slug: ls for ls in LabelSet.objects.for_workspace(workspace).filter(slug__in=set_slugs)
     }
     missing_sets = [
-        LabelSet(workspace=workspace, slug=slug, name=slug.replace("_", " ").capitalize())
+        LabelSet(
+            workspace=workspace,
+            slug=slug,
+            name=slug.replace("_", " ").capitalize(),
+            multiple=slug == LabelSet.CHANNEL,
+        )
         for slug in sorted(set_slugs - sets.keys())
     ]
     if missing_sets:

@@ -37,6 +37,8 @@ class Workspace(models.Model):
     priming_horizon_h = models.FloatField(default=72.0, validators=[MinValueValidator(0.01)])
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     created_at = models.DateTimeField(default=timezone.now)
+    # Bumped by every change through a service: a form or API call carrying an older one is stale.
+    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["slug"]
@@ -78,6 +80,10 @@ class Membership(WorkspaceOwnedModel):
     def can_edit(self) -> bool:
         return self.role in {self.Role.OWNER, self.Role.EDITOR}
 
+    @property
+    def is_owner(self) -> bool:
+        return self.role == self.Role.OWNER
+
 
 class ApiKey(WorkspaceOwnedModel):
     """A secret for the API, stored only as a hash; its prefix stays visible."""
@@ -85,6 +91,8 @@ class ApiKey(WorkspaceOwnedModel):
     class Scope(models.TextChoices):
         WRITE = "write", "Write events"
         READ = "read", "Read memory and prompts"
+        CONFIG = "config", "Change the catalogue and settings"
+        ADMIN = "admin", "Manage members and API keys (granted by an owner, in the browser)"
 
     PREFIX_LENGTH = 12
 
@@ -93,6 +101,9 @@ class ApiKey(WorkspaceOwnedModel):
     key_hash = models.CharField(max_length=64)
     scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -129,10 +140,16 @@ class LabelSet(WorkspaceOwnedModel):
     """A family of labels, e.g. value proposition, tone, channel, offer."""
 
     VALUE_PROPOSITION = "value_proposition"
+    CHANNEL = "channel"
 
     slug = models.SlugField(max_length=64, validators=[slug_validator])
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    multiple = models.BooleanField(
+        default=False, help_text="Whether a message may carry several labels of this set."
+    )
+    active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
 
     class Meta(WorkspaceOwnedModel.Meta):
         ordering = ["slug"]
@@ -159,7 +176,11 @@ class Label(WorkspaceOwnedModel):
         validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)],
         help_text="The marketer's nudge, from -1 (avoid) to +1 (prefer).",
     )
+    # Who set the boost, when, and through what (a user's name or an API key's), for provenance.
+    boost_set_by = models.CharField(max_length=200, blank=True)
+    boost_set_at = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
 
     class Meta(WorkspaceOwnedModel.Meta):
         ordering = ["label_set__slug", "slug"]
@@ -189,6 +210,8 @@ class Message(WorkspaceOwnedModel):
     labels = models.ManyToManyField(Label, blank=True, related_name="messages")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
 
     class Meta(WorkspaceOwnedModel.Meta):
         ordering = ["key"]
@@ -266,8 +289,13 @@ class Campaign(WorkspaceOwnedModel):
         PromptTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
     )
     guidance = models.TextField(blank=True, help_text="The marketer's guidance for the LLM.")
+    # A trait filter (campaigns.catalogue.audience): who the campaign may reach; empty: everyone.
+    audience = models.JSONField(default=dict, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
 
     class Meta(WorkspaceOwnedModel.Meta):
         ordering = ["slug"]
@@ -319,6 +347,8 @@ class Webhook(WorkspaceOwnedModel):
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
 
     class Meta(WorkspaceOwnedModel.Meta):
         ordering = ["created_at", "id"]
@@ -376,4 +406,50 @@ class WebhookPromptHash(WorkspaceOwnedModel):
     class Meta(WorkspaceOwnedModel.Meta):
         constraints = [
             models.UniqueConstraint(fields=["webhook", "customer"], name="webhookhash_unique")
+        ]
+
+
+class AuditEntry(WorkspaceOwnedModel):
+    """One configuration change: who, when, which object, its fields before and after."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Changed"
+        ARCHIVE = "archive", "Archived"
+        RESTORE = "restore", "Restored"
+        DELETE = "delete", "Deleted"
+
+    at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who, as shown: a user name, "API key <name> (<prefix>)" or "system"; kept if they go.
+    actor = models.CharField(max_length=300)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=300)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-at"], name="audit_recent"),
+            models.Index(fields=["workspace", "object_type", "object_id"], name="audit_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.object_type} {self.object_repr}"
+
+    def changed_fields(self) -> list[tuple[str, object, object]]:
+        """Return (field, before, after) for every field whose value changed."""
+        before, after = self.before or {}, self.after or {}
+        return [
+            (name, before.get(name), after.get(name))
+            for name in sorted(before.keys() | after.keys())
+            if before.get(name) != after.get(name)
         ]

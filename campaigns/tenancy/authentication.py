@@ -6,6 +6,7 @@ import binascii
 from rest_framework import authentication, exceptions, permissions
 
 from campaigns.models import ApiKey
+from campaigns.tenancy.changes import Actor
 from campaigns.tenancy.services import api_key_authenticate
 
 
@@ -82,4 +83,13 @@ class HasScope(permissions.BasePermission):
         membership = getattr(request, "membership", None)
         if membership is None:
             return False
+        if scope == ApiKey.Scope.ADMIN:
+            return membership.is_owner
         return scope == ApiKey.Scope.READ or membership.can_edit
+
+
+def request_actor(request) -> Actor:
+    """Return who a request acts as, for the audit: its API key, else the signed-in user."""
+    if isinstance(request.auth, ApiKey):
+        return Actor.of_api_key(request.auth)
+    return Actor.of_user(request.user)

@@ -35,3 +35,16 @@ def editor_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def owner_required(view):
+    """Let owners through; editors and viewers get a 403 saying why."""
+
+    @workspace_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.membership.is_owner:
+            return HttpResponseForbidden("Only an owner can change this.")
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -24,7 +24,12 @@ def workspace_create(*, slug: str, name: str = "", owner=None) -> Workspace:
     workspace.full_clean()
     workspace.save()
     LabelSet.objects.bulk_create(
-        LabelSet(workspace=workspace, slug=set_slug, name=set_name)
+        LabelSet(
+            workspace=workspace,
+            slug=set_slug,
+            name=set_name,
+            multiple=set_slug == LabelSet.CHANNEL,
+        )
         for set_slug, set_name in DEFAULT_LABEL_SETS.items()
     )
     if owner is not None:

@@ -59,4 +59,4 @@ def test_it_compares_hashes_in_constant_time(workspace, monkeypatch):
 
 def test_it_rejects_unknown_scopes(workspace):
     with pytest.raises(ValueError, match="scopes"):
-        api_key_create(workspace=workspace, scopes=["admin"])
+        api_key_create(workspace=workspace, scopes=["superpowers"])
