@@ -3,6 +3,7 @@
 from django.urls import path
 
 from campaigns.api import views
+from campaigns.api.router import router
 
 urlpatterns = [
     path(
@@ -17,4 +18,4 @@ urlpatterns = [
     ),
     path("prompts/export", views.PromptExportView.as_view(), name="api-prompts-export"),
     path("drafts", views.MessageDraftsView.as_view(), name="api-message-drafts"),
-]
+] + router.urls
