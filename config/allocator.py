@@ -1,17 +1,6 @@
 """Memory allocator settings: a recompute reuses its freed pages instead of faulting in new ones.
 
-A 10M-event recompute allocates and frees gigabytes of short-lived arrays. With the allocators'
-defaults each big array is mapped fresh from the kernel and returned on free, so every page is
-faulted in and zeroed again: 1.5M page faults and ~6.5 s of system time in a 28 s run. Keeping
-freed memory for reuse halved the faults and saved ~4.5-5.5 s of CPU (same results: only where
-the bytes live changes). Two allocators are involved:
-
-- polars' own jemalloc returns freed pages after a decay time; 30 s instead of its default
-  keeps them through a run. It reads ``_RJEM_MALLOC_CONF`` once, when polars loads, so
-  ``polars_allocator_configure`` runs before any import of polars (``config/__init__.py``).
-- glibc's malloc (numpy) maps every big array separately and trims its heap on free;
-  ``heap_kept`` serves big arrays from the heap and trims it once, when the run ends, so a
-  long-lived worker gives the memory back afterwards.
+Why and what it saved: docs/decisions/0003-allocator-keeps-freed-pages.md.
 """
 
 from __future__ import annotations
