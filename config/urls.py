@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
-    SpectacularSwaggerView,
+    SpectacularSwaggerSplitView,
 )
 
 from memory.api.urls import api_urlpatterns, segment_urlpatterns
@@ -19,7 +19,7 @@ urlpatterns = [
     path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include("memory.api.engine_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("", include("memory.urls")),
     path("", include("campaigns.web.urls")),

@@ -88,3 +88,50 @@ def test_it_refuses_production_without_a_secret_key():
     result = run_manage("check", PRIMER_ENV="production", PRIMER_ALLOWED_HOSTS="primer.example.com")
     assert result.returncode != 0
     assert "PRIMER_SECRET_KEY must be set" in result.stderr
+
+
+PRODUCTION_STATIC_CHECK = """
+import django
+from django.templatetags.static import static
+from django.test import Client
+django.setup()
+client = Client(HTTP_HOST="primer.example.com")
+page = client.get("/login/", secure=True)
+style = static("css/primer.css")
+plotly = static("vendor/plotly/plotly.min.js")
+print(page.status_code, page.headers["Content-Security-Policy"].split(";")[0])
+for url in (style, plotly):
+    answer = client.get(url, secure=True)
+    print(url, answer.status_code, answer.headers.get("Cache-Control", ""))
+"""
+
+
+def test_it_serves_hashed_static_files_itself_in_production(tmp_path):
+    env = {
+        "PRIMER_ENV": "production",
+        "PRIMER_SECRET_KEY": secrets.token_urlsafe(50),
+        "PRIMER_ALLOWED_HOSTS": "primer.example.com",
+        "PRIMER_STATIC_ROOT": str(tmp_path / "static"),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    collected = run_manage("collectstatic", "--noinput", **env)
+    assert collected.returncode == 0, collected.stderr
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PRIMER_", "DATABASE_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", PRODUCTION_STATIC_CHECK],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    login, style, plotly = result.stdout.splitlines()
+    assert login == "200 default-src 'self'"
+    # Hashed names (e.g. primer.4f1c….css), served by the app and cached for a year.
+    assert (
+        style.startswith("/static/css/primer.")
+        and " 200 " in style
+        and "max-age=315360000" in style
+    )
+    assert " 200 " in plotly
