@@ -4,6 +4,12 @@ Every failure becomes an `LlmUnavailable` with a short reason and a sentence for
 no LLM configured, a time-out, a server error, a connection failure, a malformed answer. Calls
 have the client's time-out, no client retries, and an overall deadline on top, so a server that
 trickles bytes cannot hold a page or an API request past it.
+
+A call that expects structure (`llm_structured`) asks for it with `response_format` and a JSON
+schema (OpenAI, vLLM, Ollama and llama.cpp's server honour it, the local ones by constrained
+decoding); a server that refuses the schema is asked for plain JSON mode, then for JSON in
+words, read leniently; an answer that still does not fit is asked for once more before the
+failure is said (docs/decisions/0006-structured-llm-answers.md).
 """
 
 from __future__ import annotations
@@ -53,17 +59,29 @@ def _client() -> openai.OpenAI:
     )
 
 
-def _complete(client: openai.OpenAI, messages: list[dict], temperature: float) -> str:
+class _FormatRefused(Exception):
+    """The server refused the requested response_format (HTTP 400/422/501)."""
+
+
+def _complete(
+    client: openai.OpenAI,
+    messages: list[dict],
+    temperature: float,
+    response_format: dict | None = None,
+) -> str:
     timeout = settings.PRIMER_LLM_TIMEOUT_S
+    extra = {"response_format": response_format} if response_format else {}
     try:
         response = client.chat.completions.create(
-            model=settings.PRIMER_LLM_MODEL, messages=messages, temperature=temperature
+            model=settings.PRIMER_LLM_MODEL, messages=messages, temperature=temperature, **extra
         )
     except openai.APITimeoutError:
         raise LlmUnavailable(
             "timeout", f"The LLM did not answer within {timeout:g} s; try again later."
         ) from None
     except openai.APIStatusError as exc:
+        if response_format and exc.status_code in {400, 422, 501}:
+            raise _FormatRefused(exc.status_code) from None
         raise LlmUnavailable(
             "server_error", f"The LLM server answered with HTTP {exc.status_code}."
         ) from None
@@ -85,11 +103,13 @@ def _complete(client: openai.OpenAI, messages: list[dict], temperature: float) -
     return content.strip()[:ANSWER_LIMIT]
 
 
-def _run(calls: list[tuple[list[dict], float]]) -> list[str]:
+def _run(calls: list[tuple[list[dict], float]], response_format: dict | None = None) -> list[str]:
     """Run chat calls in parallel under one overall deadline; raise the first failure."""
     client = _client()
     deadline = settings.PRIMER_LLM_TIMEOUT_S + 2.0
-    futures = [_POOL.submit(_complete, client, messages, temp) for messages, temp in calls]
+    futures = [
+        _POOL.submit(_complete, client, messages, temp, response_format) for messages, temp in calls
+    ]
     started = time.monotonic()
     answers = []
     try:
@@ -134,6 +154,108 @@ def llm_preview(*, prompt: str, question: str) -> Preview:
     )
 
 
+# What each server accepted last, by base URL: a server that refused the schema is not asked
+# with it again until the process restarts.
+_ACCEPTED_FORMAT: dict[str, str] = {}
+FORMATS = ("json_schema", "json_object", "text")
+_JSON_BLOCK_RE = re.compile(r"\{.*\}|\[.*\]", re.DOTALL)
+
+
+def _response_format(kind: str, name: str, schema: dict) -> dict | None:
+    if kind == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": schema, "strict": True},
+        }
+    if kind == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+def _lenient_json(content: str):
+    """Read JSON from an answer, tolerating a code fence or words around one JSON value."""
+    text = _FENCE_RE.sub("", content.strip())
+    try:
+        return json.loads(text)
+    except ValueError:
+        found = _JSON_BLOCK_RE.search(text)
+        if found is None:
+            raise
+        return json.loads(found.group(0))
+
+
+def schema_problem(value, schema: dict, path: str = "answer") -> str | None:
+    """Return why a value does not fit a (small, JSON) schema, or None when it fits."""
+    kind = schema.get("type")
+    expected = {"object": dict, "array": list, "string": str, "number": (int, float)}.get(kind)
+    if expected and not isinstance(value, expected):
+        return f"{path} is not a{'n' if kind[0] in 'aeio' else ''} {kind}"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"{path} is not one of the allowed values"
+    if kind == "object":
+        for key in schema.get("required", []):
+            if key not in value:
+                return f"{path} has no {key!r}"
+        for key, sub in schema.get("properties", {}).items():
+            if key in value and (problem := schema_problem(value[key], sub, f"{path}.{key}")):
+                return problem
+    if kind == "array":
+        for index, item in enumerate(value):
+            if problem := schema_problem(item, schema.get("items", {}), f"{path}[{index}]"):
+                return problem
+    return None
+
+
+def llm_structured(
+    *, messages: list[dict], name: str, schema: dict, temperature: float = 0.2
+) -> dict | list:
+    """Ask for an answer that fits the JSON schema, degrading gracefully on weaker servers.
+
+    Raises LlmUnavailable("malformed_response", …) naming what did not fit after one retry.
+    """
+    base_url = settings.PRIMER_LLM_BASE_URL or ""
+    kinds = FORMATS[FORMATS.index(_ACCEPTED_FORMAT.get(base_url, FORMATS[0])) :]
+    problem = "the answer was empty"
+    for kind in kinds:
+        for _attempt in range(2):  # one retry when the answer does not fit
+            try:
+                (content,) = _run([(messages, temperature)], _response_format(kind, name, schema))
+            except _FormatRefused:
+                break  # try the next, weaker format
+            _ACCEPTED_FORMAT[base_url] = kind
+            try:
+                value = _lenient_json(content)
+            except ValueError:
+                problem = "the answer was not JSON"
+                continue
+            problem = schema_problem(value, schema)
+            if problem is None:
+                return value
+        else:
+            break  # the server took this format but twice gave an answer that did not fit
+    raise LlmUnavailable(
+        "malformed_response",
+        f"The LLM's answer did not fit what was asked ({problem}), twice; try again or use a "
+        "model that follows JSON schemas.",
+    )
+
+
+DRAFTS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "messages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"subject": {"type": "string"}, "body": {"type": "string"}},
+                "required": ["subject", "body"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["messages"],
+    "additionalProperties": False,
+}
 DRAFT_SYSTEM = """\
 You write short marketing messages. Reply with JSON only, no prose, in this shape:
 {"messages": [{"subject": "...", "body": "..."}]}
@@ -163,23 +285,12 @@ class DraftText:
     body: str
 
 
-def parse_drafts(content: str, count: int) -> list[DraftText]:
-    """Read the LLM's JSON drafts, tolerating a code fence; raise LlmUnavailable if unusable."""
-    try:
-        data = json.loads(_FENCE_RE.sub("", content.strip()))
-        items = data["messages"] if isinstance(data, dict) else data
-        drafts = [
-            DraftText(
-                subject=str(item.get("subject", "")).strip()[:500],
-                body=str(item.get("body", "")).strip()[:2000],
-            )
-            for item in items
-            if isinstance(item, dict)
-        ]
-    except (ValueError, KeyError, TypeError):
-        raise LlmUnavailable(
-            "malformed_response", "The LLM's drafts were not the JSON asked for; try again."
-        ) from None
+def drafts_from(value: dict, count: int) -> list[DraftText]:
+    """Keep the usable drafts of a schema-checked answer; raise LlmUnavailable if none is."""
+    drafts = [
+        DraftText(subject=item["subject"].strip()[:500], body=item["body"].strip()[:2000])
+        for item in value["messages"]
+    ]
     drafts = [draft for draft in drafts if draft.subject or draft.body]
     if not drafts:
         raise LlmUnavailable("malformed_response", "The LLM proposed no usable message.")
@@ -204,5 +315,5 @@ def llm_draft_messages(
         existing=existing or [],
     )
     messages = [{"role": "system", "content": DRAFT_SYSTEM}, {"role": "user", "content": request}]
-    (content,) = _run([(messages, 0.7)])
-    return parse_drafts(content, count)
+    answer = llm_structured(messages=messages, name="drafts", schema=DRAFTS_SCHEMA, temperature=0.7)
+    return drafts_from(answer, count)

@@ -4,7 +4,6 @@ from rest_framework import serializers
 
 from campaigns.llm import MAX_DRAFTS
 from campaigns.models import LabelSet
-from campaigns.prompts.defaults import DEFAULT_QUESTION
 
 
 class PromptChoiceSerializer(serializers.Serializer):
@@ -59,7 +58,10 @@ class LlmErrorSerializer(ErrorSerializer):
 
 class PreviewRequestSerializer(PromptChoiceSerializer):
     question = serializers.CharField(
-        required=False, default=DEFAULT_QUESTION, max_length=2000, trim_whitespace=True
+        required=False,
+        max_length=2000,
+        trim_whitespace=True,
+        help_text="Default: a question a customer of this workspace might ask about its offers.",
     )
 
 

@@ -22,6 +22,7 @@ from campaigns.api.serializers import (
 )
 from campaigns.llm import LlmUnavailable, llm_preview
 from campaigns.models import ApiKey, Label
+from campaigns.prompts.defaults import default_preview_question
 from campaigns.prompts.drafts import message_drafts_propose
 from campaigns.prompts.engine import TemplateProblem, compile_template
 from campaigns.prompts.export import encode_chunks
@@ -121,7 +122,8 @@ class CustomerPromptPreviewView(PromptApiView):
         choice = self.choice(workspace, body.validated_data)
         prompt, _ = self.prompt(workspace, external_id, choice)
         try:
-            preview = llm_preview(prompt=prompt.text, question=body.validated_data["question"])
+            question = body.validated_data.get("question") or default_preview_question(workspace)
+            preview = llm_preview(prompt=prompt.text, question=question)
         except LlmUnavailable as error:
             return llm_unavailable(error)
         return Response(

@@ -1,8 +1,25 @@
-"""Primer's built-in template and the default preview question."""
+"""Primer's built-in template, and defaults for the preview question and the drafts' brief."""
 
 DEFAULT_TEMPLATE_SLUG = "default"
 DEFAULT_TEMPLATE_NAME = "Default"
-DEFAULT_QUESTION = "What should I look for in a new laptop?"
+
+
+def default_preview_question(workspace) -> str:
+    """Return a question a customer of this workspace might ask, so the preview shows its memory."""
+    return (
+        f"Which of {workspace.name}'s offers would suit me best right now, and why? "
+        "Answer in two sentences."
+    )
+
+
+def default_draft_brief(workspace) -> str:
+    """Return the drafts' default brief: the workspace's goal, in the voice of its messages."""
+    return (
+        f"Lead the customer to the goal ({workspace.goal_event}) within "
+        f"{workspace.attribution_window_h:g} h of the message; keep the tone and length of the "
+        "existing messages."
+    )
+
 
 DEFAULT_TEMPLATE = """\
 You are helping {{ workspace.name }} talk with one particular customer. Treat this person as an \

@@ -3,8 +3,8 @@
 from django import forms
 
 from campaigns.llm import MAX_DRAFTS
-from campaigns.models import Campaign, Label, PromptTemplate, slug_validator
-from campaigns.prompts.defaults import DEFAULT_QUESTION
+from campaigns.models import Campaign, Label, LabelSet, PromptTemplate, slug_validator
+from campaigns.prompts.defaults import default_draft_brief, default_preview_question
 from campaigns.prompts.engine import MAX_TEMPLATE_CHARS, TemplateProblem, compile_template
 
 
@@ -58,11 +58,19 @@ class PromptChoiceForm(forms.Form):
 
 
 class PreviewForm(forms.Form):
-    question = forms.CharField(max_length=2000, initial=DEFAULT_QUESTION)
+    question = forms.CharField(max_length=2000)
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["question"].initial = default_preview_question(workspace)
 
 
 class DraftRequestForm(forms.Form):
-    label = forms.ModelChoiceField(queryset=Label.unscoped.none(), label="Value proposition")
+    label = forms.ModelChoiceField(
+        queryset=Label.unscoped.none(),
+        label="Value proposition",
+        help_text="Drafts are written for one of the workspace's value propositions.",
+    )
     count = forms.IntegerField(min_value=1, max_value=MAX_DRAFTS, initial=3)
     guidance = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
@@ -70,13 +78,12 @@ class DraftRequestForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["label"].queryset = (
             Label.objects.for_workspace(workspace)
-            .filter(active=True)
+            .filter(active=True, label_set__slug=LabelSet.VALUE_PROPOSITION)
             .select_related("label_set")
-            .order_by("label_set__slug", "slug")
+            .order_by("slug")
         )
-        self.fields["label"].label_from_instance = lambda label: (
-            f"{label.label_set.name}: {label.phrase}"
-        )
+        self.fields["label"].label_from_instance = lambda label: label.phrase
+        self.fields["guidance"].initial = default_draft_brief(workspace)
 
 
 class DraftSaveForm(forms.Form):

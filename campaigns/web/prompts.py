@@ -279,7 +279,9 @@ def customer_prompt(request, external_id: str):
             raise Http404("No such customer.")
     prompt, context = found if found else (None, None)
 
-    preview_form = PreviewForm(request.POST if request.method == "POST" else None)
+    preview_form = PreviewForm(
+        request.POST if request.method == "POST" else None, workspace=request.workspace
+    )
     llm_error = None
     if request.method == "POST" and prompt is not None and preview_form.is_valid():
         try:
@@ -289,7 +291,7 @@ def customer_prompt(request, external_id: str):
         except LlmUnavailable as unavailable:
             llm_error = unavailable
     if request.method == "GET":
-        preview_form = PreviewForm()
+        preview_form = PreviewForm(workspace=request.workspace)
     return render(
         request,
         "campaigns/prompts/customer_prompt.html",

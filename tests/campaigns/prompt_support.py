@@ -205,10 +205,17 @@ class Recorder:
 
 
 class FakeLlm:
-    """An OpenAI-compatible chat server: answers, times out, fails or talks nonsense on demand."""
+    """An OpenAI-compatible chat server: answers, times out, fails or talks nonsense on demand.
+
+    `schemas` is "honour" (a JSON schema in response_format is accepted, as OpenAI, vLLM, Ollama
+    and llama.cpp do) or "refuse" (HTTP 400 for it, as a server without the feature answers);
+    `answers` are contents given first, one per request, before the usual ones.
+    """
 
     def __init__(self):
         self.mode = "ok"
+        self.schemas = "honour"
+        self.answers: list[str] = []
         self.drafts: list[dict] = []
         self.sleep_s = 3.0
         self.recorder = Recorder(self._respond)
@@ -234,8 +241,17 @@ class FakeLlm:
         if self.mode == "malformed":
             return 200, b"{this is not json", "application/json"
         body = json.loads(request["raw"])
+        wanted = (body.get("response_format") or {}).get("type")
+        if wanted == "json_schema" and self.schemas == "refuse":
+            return (
+                400,
+                b'{"error": {"message": "response_format not supported"}}',
+                "application/json",
+            )
         system = [m["content"] for m in body["messages"] if m["role"] == "system"]
-        if self.drafts and system and "JSON" in system[0]:
+        if self.answers:
+            content = self.answers.pop(0)
+        elif self.drafts and system and "JSON" in system[0]:
             content = json.dumps({"messages": self.drafts})
         elif system:
             content = "PERSONAL ANSWER for a known customer"

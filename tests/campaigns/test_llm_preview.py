@@ -50,7 +50,9 @@ def test_it_sends_the_customers_rendered_prompt_as_the_system_prompt(
 
 def test_it_asks_the_default_question_when_none_is_given(client, read_key, rich_customer, fake_llm):
     response = client.post(preview_url(), {}, content_type="application/json", **auth(read_key))
-    assert response.json()["question"] == "What should I look for in a new laptop?"
+    assert response.json()["question"] == (
+        "Which of Acme's offers would suit me best right now, and why? Answer in two sentences."
+    )
 
 
 def test_it_passes_an_injected_trait_to_the_llm_only_as_quoted_data(
