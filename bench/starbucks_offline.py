@@ -147,7 +147,7 @@ def to_contract(
         .alias("age"),
         pl.col("income").cast(pl.Float64),
         pl.col("gender").fill_null("unknown"),
-        # As the product reads a date trait (memory.selectors): the year, with its fraction.
+        # As the product reads a date trait (memory.db.reads): the year, with its fraction.
         date_as_year(pl.col("became_member_on").cast(pl.Utf8).str.to_date("%Y%m%d")).alias(
             "member_year"
         ),

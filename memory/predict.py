@@ -11,6 +11,7 @@ from datetime import datetime
 import polars as pl
 
 from campaigns.models import Label, Message, Workspace
+from memory.db.reads import CustomerFilter, hours_since_epoch, trait_keys_of
 from memory.models import Customer, RecomputeRun
 from memory.recompute import (
     EngineInputs,
@@ -21,7 +22,6 @@ from memory.recompute import (
 )
 from memory.scoring import sharded
 from memory.scoring.model import FEATURE_GROUPS
-from memory.selectors import CustomerFilter, hours_since_epoch, trait_keys_of
 
 
 class NoMemoryYet(LookupError):

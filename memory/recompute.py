@@ -34,12 +34,8 @@ from django.utils import timezone
 
 from campaigns.models import Workspace
 from config.allocator import heap_kept
-from memory import writeback
-from memory.models import Customer, Event, RecomputeRun, RecomputeShard
-from memory.scoring import sharded
-from memory.scoring.frames import EngineConfig
-from memory.scoring.model import ScoringModel
-from memory.selectors import (
+from memory.db import writeback
+from memory.db.reads import (
     Catalogue,
     CustomerFilter,
     catalogue_of,
@@ -48,6 +44,10 @@ from memory.selectors import (
     trait_keys_of,
     traits_frame,
 )
+from memory.models import Customer, Event, RecomputeRun, RecomputeShard
+from memory.scoring import sharded
+from memory.scoring.frames import EngineConfig
+from memory.scoring.model import ScoringModel
 
 logger = logging.getLogger(__name__)
 

@@ -16,17 +16,12 @@ from rest_framework.views import APIView
 from campaigns.api.renderers import ExportFormatMixin
 from campaigns.authentication import HasScope, request_workspace
 from campaigns.models import ApiKey
+from memory.db.reads import EXPORT_KINDS, memory_export_chunks
 from memory.exports import CONTENT_TYPES, FORMATS, encode_chunks
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_score
 from memory.recompute import memory_recompute, recompute_enqueue
-from memory.selectors import (
-    EXPORT_KINDS,
-    customer_memory_summary,
-    latest_succeeded_run,
-    memory_export_chunks,
-    memory_summary,
-)
+from memory.selectors import customer_memory_summary, latest_succeeded_run, memory_summary
 
 
 class RecomputeRunSerializer(serializers.ModelSerializer):

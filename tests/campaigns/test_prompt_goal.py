@@ -6,10 +6,10 @@ import pytest
 
 from campaigns.prompts.context import CUSTOMER_COLUMNS, CustomerRow, MemoryReader, per_week, span
 from campaigns.prompts.selectors import prompt_choice, prompt_for_customer
+from memory.db.reads import CustomerFilter, hours_since_epoch
 from memory.models import Customer, RecomputeRun
 from memory.recompute import engine_inputs, memory_recompute
 from memory.scoring import sharded
-from memory.selectors import CustomerFilter, hours_since_epoch
 from tests.campaigns.prompt_support import MEMORY_AT, customer, event, remember
 from tests.memory.engine_fixtures import AS_OF, load_synthetic
 

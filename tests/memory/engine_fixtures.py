@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from memory.db.synthetic import engine_frames_load
 from memory.scoring.synthetic import synthetic_workspace
-from memory.synthetic_db import engine_frames_load
 
 ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN_H = 2_000.0

@@ -74,7 +74,7 @@ def test_it_fits_the_model_while_the_write_is_behind_with_the_same_result(
     workspace, synthetic, monkeypatch
 ):
     require(connection.vendor == "postgresql", "the partitions are built on PostgreSQL only")
-    from memory import writeback
+    from memory.db import writeback
 
     stored = stored_shards_recompute(workspace)
     before = every_column(workspace)
@@ -92,7 +92,7 @@ def test_it_keeps_the_old_memory_when_the_build_fails_mid_way(workspace, synthet
     require(connection.vendor == "postgresql", "the streamed build runs on PostgreSQL only")
     memory_recompute(workspace=workspace, as_of=AS_OF)
     before = derived_rows(workspace)
-    from memory import writeback
+    from memory.db import writeback
 
     real_copy, parts = writeback.PartitionBuild._copy, []
 
@@ -123,7 +123,7 @@ def test_a_reader_sees_the_old_memory_while_the_new_one_is_written(
     require(connection.vendor == "postgresql", "the streamed build runs on PostgreSQL only")
     from django.db import connections
 
-    from memory import writeback
+    from memory.db import writeback
 
     memory_recompute(workspace=workspace, as_of=AS_OF)
     old = derived_rows(workspace)

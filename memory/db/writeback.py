@@ -15,7 +15,7 @@ import polars as pl
 from django.db import connection
 
 from campaigns.models import Workspace
-from memory.selectors import Catalogue, sequential_scan_ruled_out
+from memory.db.reads import Catalogue, sequential_scan_ruled_out
 
 WEIGHT_COLUMNS = [
     "customer_id",
