@@ -13,13 +13,8 @@ import polars as pl
 from campaigns.models import Label, Message, Workspace
 from memory.db.reads import CustomerFilter, hours_since_epoch, trait_keys_of
 from memory.models import Customer, RecomputeRun
-from memory.recompute import (
-    EngineInputs,
-    default_as_of,
-    engine_config,
-    engine_inputs,
-    population_filter,
-)
+from memory.recompute.inputs import EngineInputs, engine_inputs, population_sample
+from memory.recompute.plan import default_as_of, engine_config
 from memory.scoring import sharded
 from memory.scoring.model import FEATURE_GROUPS
 
@@ -55,7 +50,7 @@ def population_at(*, workspace: Workspace, as_of: datetime | None) -> Population
     inputs = engine_inputs(
         workspace=workspace,
         as_of=as_of,
-        customers=population_filter(workspace=workspace),
+        customers=population_sample(workspace=workspace, incremental=False),
         trait_keys=trait_keys,
     )
     population = sharded.fit_population(

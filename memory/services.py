@@ -33,7 +33,7 @@ from memory.ingest.store import (
 )
 from memory.ingest.timestamps import TimestampPolicy
 from memory.models import Customer
-from memory.recompute import recompute_schedule
+from memory.recompute.service import recompute_schedule
 
 STORED, DUPLICATE, IDENTIFIED, REJECTED = "stored", "duplicate", "identified", "rejected"
 
