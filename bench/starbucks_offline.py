@@ -419,7 +419,7 @@ def choose_calibration(use_traits: bool) -> None:
     """Score the calibration candidates on the checks before the cut-off; apply the rule."""
     started = time.perf_counter()
     config = EngineConfig(goal_event=GOAL_EVENT, send_event=SEND_EVENT, open_event=OPEN_EVENT)
-    with mock.patch("memory.scoring.population.candidate_features", _with_message_level):
+    with mock.patch("memory.scoring.population_fit.candidate_features", _with_message_level):
         checks = validation_checks(config, use_traits, features_of=_with_message_level)
     print(
         "Calibration candidates, events before 504 h only. Per check: AUC, log loss, "
