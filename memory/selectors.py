@@ -240,9 +240,9 @@ def _derived_counts(workspace: Workspace) -> dict[str, int]:
 def memory_at_a_glance(*, workspace: Workspace, run: RecomputeRun | None) -> dict:
     """Return the workspace's headline numbers: its memory's size, who is primed or worn out.
 
-    The counts of derived rows (a scan of them: ~0.2 s at 200k customers) are cached per
-    successful run, as only a run rewrites those rows; events, sends and the goal rate after a
-    send are the run's own, as it counted them.
+    The counts of derived rows (a scan of them) are cached per successful run, as only a run
+    rewrites those rows (decision 0104); events, sends and the goal rate after a send are the
+    run's own, as it counted them.
     """
     if run is None:
         derived = _derived_counts(workspace)

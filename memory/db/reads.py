@@ -107,10 +107,8 @@ def events_frame(
     return pl.DataFrame(rows, schema=EVENT_FRAME_SCHEMA, orient="row")
 
 
-# Events leave PostgreSQL as a few hundred big blocks of fixed-width binary rows that numpy
-# reads in one go: one round trip per block, and no time or name formatted as text (that cost
-# PostgreSQL ~1.3 µs a row, most of a 10M-event read). A row carries its name's 64-bit
-# hashtextextended(); the EventName dictionary maps the hashes back.
+# Events leave PostgreSQL as big blocks of fixed-width binary rows, no text formatted (see
+# docs/decisions/0100-binary-event-reads.md); EventName maps the name hashes back.
 EVENT_BLOCKS = 256
 _BINARY_ROW = np.dtype(
     [
@@ -142,10 +140,8 @@ def planner_methods_ruled_out(cursor, *methods: str) -> Iterator[None]:
 def sequential_scan_ruled_out(cursor):
     """Rule out the planner's sequential scan for the statements inside (PostgreSQL).
 
-    For a statement naming a few thousand customers by id, the planner sees their rows on most
-    pages of a table stored in time order and scans all of it; their index finds the same rows
-    in a fraction of the time (10M events: a 5k-customer read 1.3 s -> 0.6 s; 200k customers'
-    habituation rows: a 2k-customer delete 0.4 s -> 0.06 s).
+    For a few thousand customers named by id the planner scans the whole table; their index
+    finds the rows in a fraction of the time (docs/decisions/0100-binary-event-reads.md).
     """
     return planner_methods_ruled_out(cursor, "seqscan")
 
@@ -166,9 +162,8 @@ def _read_binary(
     # Django's cursors bind parameters client-side, which rules out binary results.
     with (
         psycopg.Cursor(connection.connection) as cursor,
-        # A hash bucket's events match far more rows than the planner guesses (mod(id, k) = 0:
-        # 0.5%), so it would sort them into blocks, spilling to disk, rather than hash them
-        # (a 2.7M-event sample of 10M: 3.2 s sorted, 2.2 s hashed).
+        # The planner underestimates a hash bucket and would sort it, spilling to disk;
+        # hashing is faster (docs/decisions/0100-binary-event-reads.md).
         planner_methods_ruled_out(cursor, "sort", *(["seqscan"] if by_ids else [])),
     ):
         cursor.execute(blocks_sql, params, binary=True)

@@ -62,8 +62,8 @@ class EngineInputs:
     def buckets(self, shards: int) -> Iterator[EngineInputs]:
         """Yield each hash bucket's inputs in turn, as ``subset`` would give them.
 
-        The events are split into buckets in one pass: filtering every event once per bucket
-        cost a full run at 10M events several seconds.
+        The events are split in one pass, not filtered once per bucket (a cost of seconds at
+        10M events; docs/decisions/0102-streamed-partition-build.md).
         """
         if shards == 1:
             yield self.subset(CustomerFilter())

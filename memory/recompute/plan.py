@@ -15,7 +15,7 @@ from memory.scoring import sharded
 from memory.scoring.frames import EngineConfig
 from memory.scoring.model import ScoringModel
 
-# At most this many tasks per run: a task costs ~2 ms of overhead and re-reads the catalogue.
+# At most this many tasks per run: each costs overhead and a catalogue read (decision 0103).
 MAX_SHARDS = 1000
 # Past this many changed customers an incremental run is a full one: it would cost about the
 # same, and an id list this long would pass the databases' limits on query parameters.

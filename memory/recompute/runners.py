@@ -85,8 +85,8 @@ def _bucket_inputs(plan: RecomputePlan, everyone: EngineInputs | None, index: in
 class StreamedRunner:
     """Run a full recompute here, writing each bucket into the new partitions as it goes.
 
-    The same rows as storing every bucket, then swapping them in; but PostgreSQL's COPY of a
-    bucket runs on the second core while the next one computes, and no bucket stays in memory.
+    PostgreSQL's COPY of a bucket runs on the second core while the next one computes, and no
+    bucket stays in memory (docs/decisions/0102-streamed-partition-build.md).
     """
 
     on_progress: Progress | None = None

@@ -68,7 +68,7 @@ def population_fit(*, plan: RecomputePlan, inputs: EngineInputs) -> sharded.Popu
 
 def population_store(*, plan: RecomputePlan, fit: sharded.PopulationFit) -> sharded.Population:
     """Take the fit's steps left and store the whole population on the run."""
-    population, _ = fit.finish()
+    population = fit.finish().population
     run = _runs().only("stats", "timings").get(pk=plan.run_id)
     _runs().filter(pk=plan.run_id).update(
         population=population.to_bytes(),
