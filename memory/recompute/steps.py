@@ -1,6 +1,7 @@
 """A run's steps, each on explicit inputs: fit the population, compute a bucket, swap it in.
 
-The compute steps are pure (frames in, frames out); the steps that store say so in their name.
+``population_fit`` and ``shard_compute`` are pure (frames in, frames out); the other steps read
+or write the run's rows, by its id.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def run_finish(
 
     `built`: the new partitions the shards were written into already (a streamed run).
     """
-    run = _runs().select_related("workspace").get(pk=plan.run_id)
+    run = _runs().get(pk=plan.run_id)
     if run.status == RecomputeRun.Status.SUCCEEDED:
         return run
     if len(shards) != plan.shards:
