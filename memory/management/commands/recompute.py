@@ -5,6 +5,7 @@ from tqdm import tqdm
 
 from memory.management.commands._common import parse_as_of, workspace_or_error
 from memory.models import RecomputeRun
+from memory.recompute.runners import Progress
 from memory.recompute.service import recompute_request
 
 
@@ -62,7 +63,7 @@ class Command(BaseCommand):
             )
         )
 
-    def _follow(self, run: RecomputeRun, progress) -> RecomputeRun:
+    def _follow(self, run: RecomputeRun, progress: Progress) -> RecomputeRun:
         while run.status in {RecomputeRun.Status.QUEUED, RecomputeRun.Status.RUNNING}:
             time.sleep(0.5)
             run.refresh_from_db()
