@@ -7,6 +7,7 @@ only the named customers' own events: the same split the sharded recompute uses.
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import polars as pl
 
@@ -64,9 +65,16 @@ def population_at(*, workspace: Workspace, as_of: datetime | None) -> Population
     return PopulationAt(population=population, as_of=as_of, trait_keys=trait_keys)
 
 
+class CustomerInputs(NamedTuple):
+    """Named customers' engine inputs, and each external id's dense index in them."""
+
+    inputs: EngineInputs
+    dense: dict[str, int]
+
+
 def _customer_inputs(
     *, workspace: Workspace, fitted: PopulationAt, external_ids: list[str]
-) -> tuple[EngineInputs, dict[str, int]]:
+) -> CustomerInputs:
     """Read the named customers' events; return the inputs and external id -> dense index."""
     found = dict(
         Customer.objects.for_workspace(workspace)
@@ -80,7 +88,8 @@ def _customer_inputs(
         trait_keys=fitted.trait_keys,
     )
     dense_of_id = {int(cid): i for i, cid in enumerate(inputs.customer_ids.to_list())}
-    return inputs, {ext: dense_of_id[pk] for ext, pk in found.items() if pk in dense_of_id}
+    dense = {ext: dense_of_id[pk] for ext, pk in found.items() if pk in dense_of_id}
+    return CustomerInputs(inputs, dense)
 
 
 def memory_score(
