@@ -32,9 +32,9 @@ from django.db import connection  # noqa: E402
 
 from campaigns.models import Workspace  # noqa: E402
 from campaigns.tenancy.services import workspace_create  # noqa: E402
+from memory.db.writeback import frame_insert  # noqa: E402
+from memory.importers.synthetic import engine_frames_load  # noqa: E402
 from memory.scoring.synthetic import synthetic_workspace  # noqa: E402
-from memory.synthetic_db import engine_frames_load  # noqa: E402
-from memory.writeback import frame_insert  # noqa: E402
 
 SIZES = {"1M": (20_000, 1_000_000), "10M": (200_000, 10_000_000)}
 ORIGIN = datetime(2025, 1, 1, tzinfo=UTC)

@@ -147,7 +147,7 @@ def to_contract(
         .alias("age"),
         pl.col("income").cast(pl.Float64),
         pl.col("gender").fill_null("unknown"),
-        # As the product reads a date trait (memory.selectors): the year, with its fraction.
+        # As the product reads a date trait (memory.db.reads): the year, with its fraction.
         date_as_year(pl.col("became_member_on").cast(pl.Utf8).str.to_date("%Y%m%d")).alias(
             "member_year"
         ),
@@ -419,7 +419,7 @@ def choose_calibration(use_traits: bool) -> None:
     """Score the calibration candidates on the checks before the cut-off; apply the rule."""
     started = time.perf_counter()
     config = EngineConfig(goal_event=GOAL_EVENT, send_event=SEND_EVENT, open_event=OPEN_EVENT)
-    with mock.patch("memory.scoring.population.candidate_features", _with_message_level):
+    with mock.patch("memory.scoring.population_fit.candidate_features", _with_message_level):
         checks = validation_checks(config, use_traits, features_of=_with_message_level)
     print(
         "Calibration candidates, events before 504 h only. Per check: AUC, log loss, "

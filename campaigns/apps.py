@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self):
+        from campaigns.receivers import changed_prompts_deliver
+        from memory.signals import memory_recomputed
+
+        memory_recomputed.connect(changed_prompts_deliver, dispatch_uid="campaigns.webhooks")

@@ -10,14 +10,11 @@ from django.template.loader import render_to_string
 
 from campaigns.models import Workspace
 from memory import charts
-from memory.recompute import engine_config, engine_inputs
+from memory.db.reads import CustomerFilter, hours_since_epoch, trait_keys_of
+from memory.recompute.inputs import engine_inputs
+from memory.recompute.plan import engine_config
 from memory.scoring.evaluation import Evaluation, evaluate, with_window
-from memory.selectors import (
-    CustomerFilter,
-    hours_since_epoch,
-    replay_level_rows,
-    trait_keys_of,
-)
+from memory.selectors import replay_level_rows
 
 
 def memory_evaluate(

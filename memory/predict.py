@@ -7,21 +7,17 @@ only the named customers' own events: the same split the sharded recompute uses.
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import polars as pl
 
 from campaigns.models import Label, Message, Workspace
+from memory.db.reads import CustomerFilter, hours_since_epoch, trait_keys_of
 from memory.models import Customer, RecomputeRun
-from memory.recompute import (
-    EngineInputs,
-    default_as_of,
-    engine_config,
-    engine_inputs,
-    population_filter,
-)
+from memory.recompute.inputs import EngineInputs, engine_inputs, population_sample
+from memory.recompute.plan import default_as_of, engine_config
 from memory.scoring import sharded
 from memory.scoring.model import FEATURE_GROUPS
-from memory.selectors import CustomerFilter, hours_since_epoch, trait_keys_of
 
 
 class NoMemoryYet(LookupError):
@@ -55,7 +51,7 @@ def population_at(*, workspace: Workspace, as_of: datetime | None) -> Population
     inputs = engine_inputs(
         workspace=workspace,
         as_of=as_of,
-        customers=population_filter(workspace=workspace),
+        customers=population_sample(workspace=workspace, incremental=False),
         trait_keys=trait_keys,
     )
     population = sharded.fit_population(
@@ -69,9 +65,16 @@ def population_at(*, workspace: Workspace, as_of: datetime | None) -> Population
     return PopulationAt(population=population, as_of=as_of, trait_keys=trait_keys)
 
 
+class CustomerInputs(NamedTuple):
+    """Named customers' engine inputs, and each external id's dense index in them."""
+
+    inputs: EngineInputs
+    dense: dict[str, int]
+
+
 def _customer_inputs(
     *, workspace: Workspace, fitted: PopulationAt, external_ids: list[str]
-) -> tuple[EngineInputs, dict[str, int]]:
+) -> CustomerInputs:
     """Read the named customers' events; return the inputs and external id -> dense index."""
     found = dict(
         Customer.objects.for_workspace(workspace)
@@ -85,7 +88,8 @@ def _customer_inputs(
         trait_keys=fitted.trait_keys,
     )
     dense_of_id = {int(cid): i for i, cid in enumerate(inputs.customer_ids.to_list())}
-    return inputs, {ext: dense_of_id[pk] for ext, pk in found.items() if pk in dense_of_id}
+    dense = {ext: dense_of_id[pk] for ext, pk in found.items() if pk in dense_of_id}
+    return CustomerInputs(inputs, dense)
 
 
 def memory_score(

@@ -16,7 +16,6 @@ import psycopg
 from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
-from campaigns.catalogue.services import messages_upsert
 from campaigns.models import Workspace
 from memory.importers import starbucks
 from memory.importers.lines import SourceLine
@@ -33,7 +32,7 @@ from memory.ingest.store import (
 )
 from memory.ingest.timestamps import TimestampPolicy
 from memory.models import Customer
-from memory.recompute import recompute_schedule
+from memory.recompute.service import recompute_schedule
 
 STORED, DUPLICATE, IDENTIFIED, REJECTED = "stored", "duplicate", "identified", "rejected"
 
@@ -439,9 +438,7 @@ def starbucks_import(
     """Import the Starbucks rewards data: offers as messages, profiles as traits, the transcript."""
     received_at = received_at or timezone.now()
     summary = ImportSummary()
-    messages_upsert(
-        workspace=workspace, specs=starbucks.read_portfolio(directory / "portfolio.json")
-    )
+    starbucks.starbucks_catalogue_load(workspace=workspace, portfolio=directory / "portfolio.json")
     events_import(
         workspace=workspace,
         lines=starbucks.profile_lines(directory / "profile.json"),

@@ -2,11 +2,12 @@
 
 import logging
 
-from celery import chord, shared_task
-from django.core.cache import cache
+from celery import shared_task
 from django.db import OperationalError
 
-from memory import recompute
+from memory.recompute import chord
+from memory.recompute.service import recompute_on_schedule, workspace_ids
+from memory.recompute.steps import run_fail
 
 logger = logging.getLogger(__name__)
 
@@ -19,44 +20,40 @@ RETRY = {
 }
 
 
-@shared_task(name="memory.recompute_population", **RETRY)
+@shared_task(name=chord.POPULATION_TASK, **RETRY)
 def recompute_population(run_id: int) -> None:
-    recompute.recompute_population(run_id=run_id)
+    chord.population_on_worker(run_id=run_id)
 
 
-@shared_task(name="memory.recompute_dispatch", **RETRY)
+@shared_task(name=chord.DISPATCH_TASK, **RETRY)
 def recompute_dispatch(run_id: int) -> None:
     """Fan the run's shards out to the workers; the swap runs when every shard is done."""
-    shards = recompute.recompute_shard_indices(run_id=run_id)
-    chord(recompute_shard.si(run_id, index) for index in shards)(
-        recompute_finish.si(run_id).on_error(recompute_failed.s(run_id))
-    )
+    chord.shards_fan_out(run_id=run_id)
 
 
-@shared_task(name="memory.recompute_shard", **RETRY)
+@shared_task(name=chord.SHARD_TASK, **RETRY)
 def recompute_shard(run_id: int, index: int) -> None:
-    recompute.recompute_shard(run_id=run_id, index=index)
+    chord.shard_on_worker(run_id=run_id, index=index)
 
 
-@shared_task(name="memory.recompute_finish", **RETRY)
+@shared_task(name=chord.FINISH_TASK, **RETRY)
 def recompute_finish(run_id: int) -> None:
-    recompute.recompute_finish(run_id=run_id)
+    chord.finish_on_worker(run_id=run_id)
 
 
-@shared_task(name="memory.recompute_failed")
+@shared_task(name=chord.FAILED_TASK)
 def recompute_failed(request, exc, traceback, run_id: int) -> None:
-    recompute.recompute_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+    run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
 
 
-@shared_task(name="memory.recompute_workspace", **RETRY)
+@shared_task(name=chord.WORKSPACE_TASK, **RETRY)
 def recompute_workspace(workspace_id: int, incremental: bool = True) -> None:
     """Start a recompute of one workspace (the debounced and periodic entry point)."""
-    cache.delete(recompute.pending_key(workspace_id))
-    recompute.recompute_enqueue(workspace_id=workspace_id, incremental=incremental)
+    recompute_on_schedule(workspace_id=workspace_id, incremental=incremental)
 
 
-@shared_task(name="memory.recompute_all_workspaces")
+@shared_task(name=chord.ALL_WORKSPACES_TASK)
 def recompute_all_workspaces() -> None:
     """Queue a full recompute of every workspace (the beat schedule's nightly job)."""
-    for workspace_id in recompute.workspace_ids():
+    for workspace_id in workspace_ids():
         recompute_workspace.delay(workspace_id, incremental=False)

@@ -4,7 +4,6 @@ Thin: validate with a serializer, call one service or selector, shape the answer
 """
 
 import polars as pl
-from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -16,17 +15,12 @@ from rest_framework.views import APIView
 from campaigns.models import ApiKey
 from campaigns.tenancy.authentication import HasScope, request_workspace
 from config.renderers import CONTENT_TYPES, ExportFormatMixin
+from memory.db.reads import EXPORT_KINDS, memory_export_chunks
 from memory.exports import FORMATS, encode_chunks
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_score
-from memory.recompute import memory_recompute, recompute_enqueue
-from memory.selectors import (
-    EXPORT_KINDS,
-    customer_memory_summary,
-    latest_succeeded_run,
-    memory_export_chunks,
-    memory_summary,
-)
+from memory.recompute.service import recompute_request
+from memory.selectors import customer_memory_summary, latest_succeeded_run, memory_summary
 
 
 class RecomputeRunSerializer(serializers.ModelSerializer):
@@ -129,16 +123,17 @@ class RecomputeView(APIView):
     )
     def post(self, request):
         data = _valid(RecomputeRequestSerializer, request.data)
-        workspace = request_workspace(request)
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            run = memory_recompute(
-                workspace=workspace, as_of=data["as_of"], incremental=data["incremental"]
-            )
-            return Response(RecomputeRunSerializer(run).data, status=status.HTTP_200_OK)
-        run = recompute_enqueue(
-            workspace_id=workspace.pk, as_of=data["as_of"], incremental=data["incremental"]
+        run = recompute_request(
+            workspace=request_workspace(request),
+            as_of=data["as_of"],
+            incremental=data["incremental"],
+            requested_by="api",
         )
-        return Response(RecomputeRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        queued = run.status == RecomputeRun.Status.QUEUED
+        return Response(
+            RecomputeRunSerializer(run).data,
+            status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK,
+        )
 
 
 class RecomputeDetailView(APIView):

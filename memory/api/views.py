@@ -29,12 +29,12 @@ from memory.api.serializers import (
     SegmentEventSerializer,
     SegmentSuccessSerializer,
 )
+from memory.api.throttling import ApiKeyRateThrottle
 from memory.ingest.body import MalformedBody, native_events, read_body, segment_batch, single_event
 from memory.ingest.limits import LimitExceeded
 from memory.ingest.segment import Inherited
 from memory.selectors import events_of_workspace
 from memory.services import REJECTED, events_ingest
-from memory.throttling import ApiKeyRateThrottle
 
 SEGMENT_ERRORS = {
     400: OpenApiResponse(IngestErrorSerializer, "Malformed JSON or over a limit (named)."),

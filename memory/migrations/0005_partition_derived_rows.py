@@ -1,7 +1,7 @@
 """Partition the derived tables by workspace on PostgreSQL (SQLite keeps plain tables).
 
 A full recompute then builds a workspace's new rows in a fresh, unindexed table, indexes it
-once and swaps it in as that workspace's partition (see memory/writeback.py): no row-by-row
+once and swaps it in as that workspace's partition (see memory/db/writeback.py): no row-by-row
 DELETE and no index maintenance on insert, which cost most of a large write-back.
 
 Rows written through the ORM (and every workspace until its first full recompute under this

@@ -18,7 +18,7 @@ from scipy.special import digamma, expit, ndtri
 from memory.scoring.frames import EngineConfig
 
 # Cells of draws per block: small enough that a block's arrays stay in the CPU's cache
-# (a block of 4M cells ran 1.7x slower, every pass going out to memory).
+# (docs/decisions/0105-draw-blocks-in-cache.md).
 DRAW_BLOCK_CELLS = 262_144
 COUNT_BLOCK_CELLS = 4_000_000
 TRIGAMMA_SHIFT = 12

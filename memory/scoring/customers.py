@@ -8,7 +8,6 @@ more than one customer, so a customer's rows are the same whoever else is in the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -19,9 +18,7 @@ from memory.scoring.baseline import apply_baseline, baseline_counts
 from memory.scoring.frames import EngineConfig, normalise_events
 from memory.scoring.model import MemoryState
 from memory.scoring.outcomes import send_outcomes
-
-if TYPE_CHECKING:
-    from memory.scoring.population import Population
+from memory.scoring.population import Population
 
 
 @dataclass

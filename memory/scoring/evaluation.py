@@ -21,7 +21,7 @@ from memory.scoring.frames import EngineConfig, normalise_events
 from memory.scoring.model import ALL_FEATURES, FEATURE_GROUPS, candidate_features, predict
 from memory.scoring.outcomes import events_before, send_outcomes
 from memory.scoring.pipeline import MemoryResult, compute_memory
-from memory.scoring.population import fit_model
+from memory.scoring.population_fit import fit_model
 
 
 def _without(group: str) -> tuple[str, ...]:

@@ -19,6 +19,20 @@ from dataclasses import dataclass
 
 import polars as pl
 
+# What the engine keeps per customer and label: the posterior and its summaries. The engine keys
+# the rows by dense customer and (label_set, label); the derived table by customer and label ids.
+WEIGHT_COLUMNS = (
+    "alpha",
+    "beta",
+    "exposures",
+    "conversions",
+    "weight",
+    "weight_low",
+    "weight_high",
+    "evidence",
+    "lift",
+)
+
 EVENTS_SCHEMA = {
     "customer": pl.Int64,
     "name": pl.Utf8,

@@ -13,29 +13,14 @@ import polars as pl
 
 from memory.scoring import habituation
 from memory.scoring.customers import customer_pass, habituation_rows, state_rows
-from memory.scoring.frames import EngineConfig, normalise_events
+from memory.scoring.frames import WEIGHT_COLUMNS, EngineConfig, normalise_events
 from memory.scoring.model import ALL_FEATURES, MemoryState, ScoringModel
 from memory.scoring.outcomes import events_before
-from memory.scoring.population import Population, fit_model, fit_population_with_replay
+from memory.scoring.population import Population
+from memory.scoring.population_fit import fit_model, fit_population_with_replay
 from memory.scoring.sharded import rank_state, score_state
 
 __all__ = ["MemoryResult", "compute_memory", "fit_model", "rank_messages", "score_candidates"]
-
-WEIGHT_COLUMNS = [
-    "customer",
-    "label_set",
-    "label",
-    "alpha",
-    "beta",
-    "exposures",
-    "conversions",
-    "rate",
-    "weight",
-    "weight_low",
-    "weight_high",
-    "evidence",
-    "lift",
-]
 
 
 @dataclass
@@ -112,7 +97,9 @@ def compute_memory(
     )
     return MemoryResult(
         as_of=horizon,
-        weights=passed.state.weights.select(WEIGHT_COLUMNS),
+        weights=passed.state.weights.select(
+            "customer", "label_set", "label", *WEIGHT_COLUMNS, "rate"
+        ),
         label_priors=population.label_priors,
         baselines=passed.baselines,
         habituation=habituation_rows(passed),

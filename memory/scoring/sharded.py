@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from memory.scoring.customers import CustomerPass, habituation_rows, run_pass, state_rows
+from memory.scoring.frames import WEIGHT_COLUMNS
 from memory.scoring.model import (
     MemoryState,
     ScoringModel,
@@ -19,7 +20,8 @@ from memory.scoring.model import (
     predict,
     thompson_association,
 )
-from memory.scoring.population import Population, PopulationFit, fit_population, fit_statistics
+from memory.scoring.population import Population
+from memory.scoring.population_fit import PopulationFit, fit_population, fit_statistics
 
 __all__ = [
     "Population",
@@ -31,21 +33,6 @@ __all__ = [
     "rank_with_population",
     "score_state",
     "score_with_population",
-]
-
-WEIGHT_COLUMNS = [
-    "customer",
-    "label_set",
-    "label",
-    "alpha",
-    "beta",
-    "exposures",
-    "conversions",
-    "weight",
-    "weight_low",
-    "weight_high",
-    "evidence",
-    "lift",
 ]
 
 
@@ -65,7 +52,7 @@ STATE_COLUMNS = [
 def memory_frames(passed: CustomerPass) -> dict[str, pl.DataFrame]:
     """Return the weights, habituation and state frames of a per-customer pass."""
     return {
-        "weights": passed.state.weights.select(WEIGHT_COLUMNS),
+        "weights": passed.state.weights.select("customer", "label_set", "label", *WEIGHT_COLUMNS),
         "habituation": habituation_rows(passed).select(
             "customer", "message", "load", "sends", "last_sent_t"
         ),

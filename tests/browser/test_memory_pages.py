@@ -3,8 +3,7 @@
 import pytest
 
 from campaigns.models import Membership
-from memory.recompute import memory_recompute
-from tests.memory.engine_fixtures import AS_OF, load_synthetic
+from tests.memory.engine_fixtures import AS_OF, load_synthetic, recompute_here
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +26,7 @@ def axis_titles(figure) -> list[str]:
 
 def test_it_draws_a_customers_memory(logged_in, workspace):
     load_synthetic(workspace, customers=60, events=6_000)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     page = logged_in
     failed = []
     page.on(

@@ -7,12 +7,12 @@ import pytest
 from campaigns.prompts.context import CUSTOMER_COLUMNS, CustomerRow, MemoryReader
 from campaigns.prompts.selectors import prompt_choice, prompt_for_customer
 from campaigns.prompts.wording import per_week, span
+from memory.db.reads import CustomerFilter, hours_since_epoch
 from memory.models import Customer, RecomputeRun
-from memory.recompute import engine_inputs, memory_recompute
+from memory.recompute.inputs import engine_inputs
 from memory.scoring import sharded
-from memory.selectors import CustomerFilter, hours_since_epoch
 from tests.campaigns.prompt_support import MEMORY_AT, customer, event, remember
-from tests.memory.engine_fixtures import AS_OF, load_synthetic
+from tests.memory.engine_fixtures import AS_OF, load_synthetic, recompute_here
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def test_it_counts_the_goals_before_the_memory_time(workspace):
     for hours in (-5, 30, 100, 500):  # the first after the memory time: not counted
         event(person, "Order Completed", hours)
     event(person, "Page Viewed", 600)
-    memory_recompute(workspace=workspace, as_of=MEMORY_AT)
+    recompute_here(workspace=workspace, as_of=MEMORY_AT)
     prompt, context = render(workspace, "buyer")
     goal = context["goal"]
     assert (goal["count"], goal["observed_h"], goal["hours_since"]) == (3, 600.0, 30.0)
@@ -52,7 +52,7 @@ def test_it_counts_the_goals_before_the_memory_time(workspace):
 def test_it_states_no_rates_without_the_run_that_fitted_them(workspace):
     person = customer(workspace, "buyer")
     event(person, "Order Completed", 30)
-    memory_recompute(workspace=workspace, as_of=MEMORY_AT)
+    recompute_here(workspace=workspace, as_of=MEMORY_AT)
     RecomputeRun.objects.for_workspace(workspace).update(population=None)
     _, context = render(workspace, "buyer")
     assert context["goal"]["population_rate_week"] is None
@@ -71,7 +71,7 @@ def test_it_says_nothing_of_the_goal_without_events(workspace):
 
 def test_it_states_the_rates_the_engine_scored_with(workspace):
     load_synthetic(workspace)
-    run = memory_recompute(workspace=workspace, as_of=AS_OF)
+    run = recompute_here(workspace=workspace, as_of=AS_OF)
     assert run.status == RecomputeRun.Status.SUCCEEDED
     population = sharded.Population.from_bytes(bytes(run.population))
     assert population.baseline.traits is not None  # the synthetic customers have traits

@@ -4,8 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from memory.importers.synthetic import engine_frames_load
+from memory.models import RecomputeRun
+from memory.recompute.plan import recompute_start
+from memory.recompute.service import recompute_runner
 from memory.scoring.synthetic import synthetic_workspace
-from memory.synthetic_db import engine_frames_load
 
 ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN_H = 2_000.0
@@ -70,3 +73,17 @@ def derived_rows(workspace) -> dict[str, list[tuple]]:
             )
         ),
     }
+
+
+def recompute_here(
+    *, workspace, as_of=None, incremental: bool = False, customers: list[int] | None = None
+) -> RecomputeRun:
+    """Recompute in this process, as the command line does; `customers` names who changed."""
+    plan = recompute_start(
+        workspace=workspace,
+        as_of=as_of,
+        customers=customers,
+        incremental=incremental,
+        requested_by="command",
+    )
+    return recompute_runner(plan=plan, on_workers=False).run(plan)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
+from memory.db.reads import CustomerFilter, events_frame, hours_since_epoch, traits_frame
 from memory.models import Customer, Event, EventName
-from memory.selectors import CustomerFilter, events_frame, hours_since_epoch, traits_frame
 
 pytestmark = pytest.mark.django_db
 

@@ -9,14 +9,13 @@ from django.core.management import call_command
 
 from campaigns.tenancy.services import api_key_create
 from memory.models import CustomerLabelWeight, RecomputeRun
-from memory.recompute import memory_recompute
-from tests.memory.engine_fixtures import AS_OF, load_synthetic
+from tests.memory.engine_fixtures import AS_OF, load_synthetic, recompute_here
 
 
 @pytest.fixture
 def recomputed(workspace):
     synthetic = load_synthetic(workspace, customers=80, events=8_000)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     return synthetic
 
 
@@ -185,9 +184,9 @@ def test_it_serves_the_workspaces_memory_at_a_glance(client, workspace, read_key
     assert empty["glance"]["with_memory"] == 0
 
     load_synthetic(workspace, customers=80, events=8_000)
-    run = memory_recompute(workspace=workspace, as_of=AS_OF)
+    run = recompute_here(workspace=workspace, as_of=AS_OF)
     load_synthetic(other_workspace, customers=30, events=3_000)
-    memory_recompute(workspace=other_workspace, as_of=AS_OF)
+    recompute_here(workspace=other_workspace, as_of=AS_OF)
 
     summary = client.get("/api/v1/memory/summary", **bearer(read_key)).json()
     assert summary["run"]["id"] == run.pk

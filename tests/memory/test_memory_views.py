@@ -6,11 +6,10 @@ import pytest
 
 from memory.models import CustomerMessageHabituation, CustomerState
 from memory.predict import memory_next_best
-from memory.recompute import memory_recompute
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
 from memory.selectors import memory_at_a_glance
-from tests.memory.engine_fixtures import AS_OF, load_synthetic
+from tests.memory.engine_fixtures import AS_OF, load_synthetic, recompute_here
 
 
 def listed(response) -> list[str]:
@@ -19,7 +18,7 @@ def listed(response) -> list[str]:
 
 def test_it_lists_only_the_customers_primed_now(member_client, workspace):
     load_synthetic(workspace, customers=60, events=6_000)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     scores = dict(
         CustomerState.objects.for_workspace(workspace).values_list(
             "customer__external_id", "primed_score"
@@ -38,7 +37,7 @@ def test_it_lists_only_the_customers_primed_now(member_client, workspace):
 
 def test_it_keeps_the_filter_on_the_next_page(member_client, workspace):
     load_synthetic(workspace, customers=60, events=6_000)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     CustomerState.objects.for_workspace(workspace).update(primed_score=1.0)
 
     first = member_client.get("/customers/?primed=1")
@@ -55,8 +54,8 @@ def test_it_keeps_the_filter_on_the_next_page(member_client, workspace):
 def test_it_shows_the_workspaces_own_numbers_at_a_glance(member_client, workspace, other_workspace):
     load_synthetic(workspace, customers=60, events=6_000)
     load_synthetic(other_workspace, customers=90, events=9_000)
-    run = memory_recompute(workspace=workspace, as_of=AS_OF)
-    memory_recompute(workspace=other_workspace, as_of=AS_OF)
+    run = recompute_here(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=other_workspace, as_of=AS_OF)
     states = CustomerState.objects.for_workspace(workspace)
     worn = CustomerMessageHabituation.objects.for_workspace(workspace).filter(
         load__gte=WORN_OUT_MIN_LOAD
@@ -81,12 +80,12 @@ def test_it_shows_a_workspace_without_memory(member_client, workspace):
 
 def test_it_counts_the_derived_rows_once_a_run(workspace, django_assert_num_queries):
     load_synthetic(workspace, customers=30, events=3_000)
-    first = memory_recompute(workspace=workspace, as_of=AS_OF)
+    first = recompute_here(workspace=workspace, as_of=AS_OF)
     counted = memory_at_a_glance(workspace=workspace, run=first)
     with django_assert_num_queries(1):  # the customers only: the run's counts are cached
         assert memory_at_a_glance(workspace=workspace, run=first) == counted
 
-    second = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    second = recompute_here(workspace=workspace, as_of=AS_OF, incremental=True)
     CustomerState.objects.for_workspace(workspace).update(primed_score=5.0)
     assert memory_at_a_glance(workspace=workspace, run=first) == counted  # as it was then
     assert memory_at_a_glance(workspace=workspace, run=second)["primed_now"] == 30
@@ -97,7 +96,7 @@ def test_it_counts_the_derived_rows_once_a_run(workspace, django_assert_num_quer
 )
 def test_it_sorts_customers_highest_first_across_pages(member_client, workspace, sort, column):
     load_synthetic(workspace, customers=60, events=6_000)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     states = CustomerState.objects.for_workspace(workspace)
     # Ties on the key, and a customer without memory, who comes last.
     states.filter(customer__external_id__in=["c10", "c11", "c12"]).update(**{column: 0.5})
@@ -126,7 +125,7 @@ def test_it_refuses_an_unknown_sort_or_a_malformed_key(member_client, workspace)
 
 def test_it_says_what_sets_each_next_best_message_apart(member_client, workspace):
     load_synthetic(workspace, customers=60, events=6_000)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     ranked = memory_next_best(workspace=workspace, external_id="c7", limit=5)
     parts = [name for name in ranked.columns if name.startswith("contribution_")]
     # The contributions add up to the calibrated logit of p.
@@ -146,8 +145,8 @@ def test_it_shows_the_weeks_the_kept_model_learned_from_after_an_incremental_run
     member_client, workspace
 ):
     load_synthetic(workspace, customers=60, events=6_000)
-    full = memory_recompute(workspace=workspace, as_of=AS_OF)
-    incremental = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    full = recompute_here(workspace=workspace, as_of=AS_OF)
+    incremental = recompute_here(workspace=workspace, as_of=AS_OF, incremental=True)
     # It replayed nothing: it kept the model, and with it the weeks that model learned from.
     assert incremental.stats["replay_levels"] == full.stats["replay_levels"]
 
@@ -162,7 +161,7 @@ def test_it_shows_the_weeks_the_kept_model_learned_from_after_an_incremental_run
 
 def test_it_lists_the_customers_worn_out_on_a_message(member_client, workspace):
     load_synthetic(workspace, customers=60, events=6_000)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     rows = CustomerMessageHabituation.objects.for_workspace(workspace)
     rows.update(load=WORN_OUT_MIN_LOAD / 2)
     rows.filter(customer__external_id__in=["c3", "c30", "c45"]).update(load=WORN_OUT_MIN_LOAD)

@@ -18,9 +18,8 @@ from memory.models import (
     RecomputeRun,
     RecomputeShard,
 )
-from memory.recompute import memory_recompute
 from tests.conftest import require
-from tests.memory.engine_fixtures import AS_OF, ORIGIN, derived_rows, load_synthetic
+from tests.memory.engine_fixtures import AS_OF, ORIGIN, derived_rows, load_synthetic, recompute_here
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def synthetic(workspace):
 
 
 def test_it_fills_every_derived_table(workspace, synthetic):
-    run = memory_recompute(workspace=workspace, as_of=AS_OF)
+    run = recompute_here(workspace=workspace, as_of=AS_OF)
     assert run.status == RecomputeRun.Status.SUCCEEDED
     customers = Customer.objects.for_workspace(workspace).count()
     assert CustomerState.objects.for_workspace(workspace).count() == customers
@@ -46,7 +45,7 @@ def test_it_fills_every_derived_table(workspace, synthetic):
 
 
 def test_it_recovers_planted_preferences(workspace, synthetic):
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     learned = pl.DataFrame(
         list(
             CustomerLabelWeight.objects.for_workspace(workspace).values_list(
@@ -67,14 +66,14 @@ def test_it_recovers_planted_preferences(workspace, synthetic):
 
 
 def test_it_gives_identical_rows_on_two_recomputes(workspace, synthetic):
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     first = derived_rows(workspace)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     assert derived_rows(workspace) == first
 
 
 def test_it_never_uses_events_at_or_after_as_of(workspace, synthetic):
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     before = derived_rows(workspace)
     customers = list(Customer.objects.for_workspace(workspace).order_by("pk")[:50])
     later = [
@@ -89,15 +88,15 @@ def test_it_never_uses_events_at_or_after_as_of(workspace, synthetic):
         for i in (0, 1, 30)
     ]
     Event.objects.bulk_create(later)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     assert derived_rows(workspace) == before
 
 
 def test_it_gives_the_same_rows_in_one_shard_or_many(workspace, synthetic, settings):
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     one_shard = derived_rows(workspace)
     settings.PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD = 37
-    run = memory_recompute(workspace=workspace, as_of=AS_OF)
+    run = recompute_here(workspace=workspace, as_of=AS_OF)
     assert run.shards_total == 7
     assert derived_rows(workspace) == one_shard
 
@@ -116,11 +115,11 @@ def _event_add(workspace, name: str, dedup_key: str, before: timedelta, external
 
 
 def test_it_recomputes_only_changed_customers_incrementally(workspace, synthetic):
-    full = memory_recompute(workspace=workspace, as_of=AS_OF)
+    full = recompute_here(workspace=workspace, as_of=AS_OF)
     changed = _event_add(workspace, "Product Viewed", "new-1", timedelta(hours=1))
     untouched_before = CustomerState.objects.for_workspace(workspace).exclude(customer=changed)
     untouched = sorted(untouched_before.values_list("customer_id", "last_recompute_at"))
-    run = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    run = recompute_here(workspace=workspace, as_of=AS_OF, incremental=True)
     assert run.mode == RecomputeRun.Mode.INCREMENTAL
     assert run.customers == 1
     assert run.events < full.events / 50
@@ -133,7 +132,7 @@ def test_it_recomputes_only_changed_customers_incrementally(workspace, synthetic
 
 
 def test_it_recomputes_an_empty_workspace(workspace):
-    run = memory_recompute(workspace=workspace)
+    run = recompute_here(workspace=workspace)
     assert run.status == RecomputeRun.Status.SUCCEEDED
     assert run.customers == 0
     assert derived_rows(workspace) == {"weights": [], "habituation": [], "state": [], "priming": []}
@@ -151,7 +150,7 @@ def test_it_remembers_a_customer_who_was_never_sent_anything(workspace, syntheti
         )
         for h in (10, 200, 900)
     )
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     state = CustomerState.objects.for_workspace(workspace).get(customer=loner)
     assert state.baseline_rate > 0
     assert not CustomerLabelWeight.objects.for_workspace(workspace).filter(customer=loner).exists()
@@ -159,24 +158,24 @@ def test_it_remembers_a_customer_who_was_never_sent_anything(workspace, syntheti
 
 def test_it_keeps_other_workspaces_memory_untouched(workspace, other_workspace, synthetic):
     load_synthetic(other_workspace, customers=60, events=5_000, seed=9)
-    memory_recompute(workspace=other_workspace, as_of=AS_OF)
+    recompute_here(workspace=other_workspace, as_of=AS_OF)
     theirs = derived_rows(other_workspace)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
-    memory_recompute(workspace=workspace)
+    recompute_here(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace)
     assert derived_rows(other_workspace) == theirs
     assert Workspace.objects.count() == 2
 
 
 def test_it_keeps_the_old_memory_when_a_recompute_fails(workspace, synthetic, monkeypatch):
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     before = derived_rows(workspace)
 
     def explode(**kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("memory.recompute.writeback.swap", explode)
+    monkeypatch.setattr("memory.db.writeback.swap", explode)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        memory_recompute(workspace=workspace)
+        recompute_here(workspace=workspace)
     run = RecomputeRun.objects.for_workspace(workspace).order_by("-created_at").first()
     assert run.status == RecomputeRun.Status.FAILED
     assert "disk on fire" in run.error
@@ -199,7 +198,7 @@ def test_it_sends_the_changed_prompts_to_webhooks_after_a_recompute(
     app.conf.task_always_eager = True
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            memory_recompute(workspace=workspace, as_of=AS_OF)
+            recompute_here(workspace=workspace, as_of=AS_OF)
     finally:
         app.conf.task_always_eager = eager
         receiver.close()
@@ -210,16 +209,16 @@ def test_it_sends_the_changed_prompts_to_webhooks_after_a_recompute(
 
 
 def test_it_recomputes_everyone_when_an_incremental_run_has_no_earlier_run(workspace, synthetic):
-    run = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    run = recompute_here(workspace=workspace, as_of=AS_OF, incremental=True)
     assert run.mode == RecomputeRun.Mode.FULL
     assert run.customers == Customer.objects.for_workspace(workspace).count()
 
 
 def test_it_turns_a_large_incremental_run_into_a_full_one(workspace, synthetic, monkeypatch):
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     Event.objects.for_workspace(workspace).update(received_at=timezone.now() + timedelta(days=1))
-    monkeypatch.setattr("memory.recompute.INCREMENTAL_MAX_CUSTOMERS", 10)
-    run = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    monkeypatch.setattr("memory.recompute.plan.INCREMENTAL_MAX_CUSTOMERS", 10)
+    run = recompute_here(workspace=workspace, as_of=AS_OF, incremental=True)
     assert run.mode == RecomputeRun.Mode.FULL
 
 
@@ -237,7 +236,7 @@ def test_it_swaps_in_a_whole_workspace_partition_on_postgresql(workspace, other_
     require(connection.vendor == "postgresql", "partitions exist on PostgreSQL only")
     load_synthetic(workspace)
     load_synthetic(other_workspace, customers=60, events=5_000, seed=9)
-    memory_recompute(workspace=other_workspace, as_of=AS_OF)
+    recompute_here(workspace=other_workspace, as_of=AS_OF)
     theirs = derived_rows(other_workspace)
     # A row written through the ORM lands in the default partition until the next full run.
     stray = CustomerState.objects.create(
@@ -248,7 +247,7 @@ def test_it_swaps_in_a_whole_workspace_partition_on_postgresql(workspace, other_
     )
     assert _rows_by_table("memory_customerstate", workspace) == {"memory_customerstate_default": 1}
 
-    run = memory_recompute(workspace=workspace, as_of=AS_OF)
+    run = recompute_here(workspace=workspace, as_of=AS_OF)
 
     for name, table in (
         ("weights", "memory_customerlabelweight"),
@@ -260,7 +259,7 @@ def test_it_swaps_in_a_whole_workspace_partition_on_postgresql(workspace, other_
         }
     assert not CustomerState.objects.for_workspace(workspace).filter(pk=stray.pk).exists()
     assert derived_rows(other_workspace) == theirs
-    again = memory_recompute(workspace=workspace, as_of=AS_OF)
+    again = recompute_here(workspace=workspace, as_of=AS_OF)
     assert _rows_by_table("memory_customerstate", workspace) == {
         f"memory_customerstate_w{workspace.pk}": again.stats["rows"]["state"]
     }
@@ -274,9 +273,9 @@ def _model_of(run):
 
 
 def test_an_incremental_run_keeps_the_last_runs_scoring_model(workspace, synthetic):
-    full = memory_recompute(workspace=workspace, as_of=AS_OF)
+    full = recompute_here(workspace=workspace, as_of=AS_OF)
     _event_add(workspace, "Order Completed", "new-goal", timedelta(hours=1))
-    incremental = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    incremental = recompute_here(workspace=workspace, as_of=AS_OF, incremental=True)
     kept, fitted = _model_of(incremental), _model_of(full)
     assert kept.features == fitted.features
     assert np.array_equal(kept.coefficients, fitted.coefficients)
@@ -286,6 +285,6 @@ def test_an_incremental_run_keeps_the_last_runs_scoring_model(workspace, synthet
     workspace.attribution_window_h = workspace.attribution_window_h * 2
     workspace.save()
     _event_add(workspace, "Order Completed", "new-goal-2", timedelta(minutes=30))
-    refitted = memory_recompute(workspace=workspace, as_of=AS_OF, incremental=True)
+    refitted = recompute_here(workspace=workspace, as_of=AS_OF, incremental=True)
     assert refitted.mode == RecomputeRun.Mode.INCREMENTAL
     assert not np.array_equal(_model_of(refitted).coefficients, fitted.coefficients)

@@ -10,15 +10,10 @@ from memory.models import (
     PrimingIndicator,
     RecomputeRun,
 )
-from memory.recompute import (
-    memory_recompute,
-    recompute_finish,
-    recompute_population,
-    recompute_shard,
-    recompute_start,
-)
+from memory.recompute.chord import finish_on_worker, population_on_worker, shard_on_worker
+from memory.recompute.plan import recompute_start
 from tests.conftest import require
-from tests.memory.engine_fixtures import AS_OF, derived_rows, load_synthetic
+from tests.memory.engine_fixtures import AS_OF, derived_rows, load_synthetic, recompute_here
 
 pytestmark = pytest.mark.django_db
 
@@ -43,11 +38,11 @@ def every_column(workspace) -> dict[str, list[tuple]]:
 
 def stored_shards_recompute(workspace):
     """Recompute the way workers do: every shard stored on its row, then one swap."""
-    run = recompute_start(workspace=workspace, as_of=AS_OF)
-    recompute_population(run_id=run.pk)
-    for index in range(run.shards_total):
-        recompute_shard(run_id=run.pk, index=index)
-    return recompute_finish(run_id=run.pk)
+    plan = recompute_start(workspace=workspace, as_of=AS_OF)
+    population_on_worker(run_id=plan.run_id)
+    for index in range(plan.shards):
+        shard_on_worker(run_id=plan.run_id, index=index)
+    return finish_on_worker(run_id=plan.run_id)
 
 
 @pytest.fixture
@@ -62,7 +57,7 @@ def test_it_writes_the_same_rows_as_storing_every_shard_first(workspace, synthet
     before = every_column(workspace)
     assert len(before["CustomerLabelWeight"]) > 240
 
-    streamed = memory_recompute(workspace=workspace, as_of=AS_OF)
+    streamed = recompute_here(workspace=workspace, as_of=AS_OF)
 
     assert streamed.status == RecomputeRun.Status.SUCCEEDED
     assert streamed.shards_done == 7
@@ -74,13 +69,13 @@ def test_it_fits_the_model_while_the_write_is_behind_with_the_same_result(
     workspace, synthetic, monkeypatch
 ):
     require(connection.vendor == "postgresql", "the partitions are built on PostgreSQL only")
-    from memory import writeback
+    from memory.db import writeback
 
     stored = stored_shards_recompute(workspace)
     before = every_column(workspace)
     monkeypatch.setattr(writeback.PartitionBuild, "behind", lambda build: True)
 
-    streamed = memory_recompute(workspace=workspace, as_of=AS_OF)
+    streamed = recompute_here(workspace=workspace, as_of=AS_OF)
 
     assert streamed.timings["fit_steps_after_shards"] == 0  # every step was taken in the gaps
     assert bytes(streamed.population) == bytes(stored.population)
@@ -90,9 +85,9 @@ def test_it_fits_the_model_while_the_write_is_behind_with_the_same_result(
 
 def test_it_keeps_the_old_memory_when_the_build_fails_mid_way(workspace, synthetic, monkeypatch):
     require(connection.vendor == "postgresql", "the streamed build runs on PostgreSQL only")
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     before = derived_rows(workspace)
-    from memory import writeback
+    from memory.db import writeback
 
     real_copy, parts = writeback.PartitionBuild._copy, []
 
@@ -104,7 +99,7 @@ def test_it_keeps_the_old_memory_when_the_build_fails_mid_way(workspace, synthet
 
     monkeypatch.setattr(writeback.PartitionBuild, "_copy", copy_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
-        memory_recompute(workspace=workspace, as_of=AS_OF)
+        recompute_here(workspace=workspace, as_of=AS_OF)
 
     run = RecomputeRun.objects.for_workspace(workspace).order_by("-created_at").first()
     assert run.status == RecomputeRun.Status.FAILED
@@ -123,9 +118,9 @@ def test_a_reader_sees_the_old_memory_while_the_new_one_is_written(
     require(connection.vendor == "postgresql", "the streamed build runs on PostgreSQL only")
     from django.db import connections
 
-    from memory import writeback
+    from memory.db import writeback
 
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     old = derived_rows(workspace)
     CustomerState.objects.for_workspace(workspace).update(primed_score=-1.0)  # mark the old rows
     real_copy, seen = writeback.PartitionBuild._copy, []
@@ -145,7 +140,7 @@ def test_a_reader_sees_the_old_memory_while_the_new_one_is_written(
             reader.close()
 
     monkeypatch.setattr(writeback.PartitionBuild, "_copy", copy_and_look)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
 
     assert seen == [(len(old["state"]), -1.0, -1.0)] * 7  # only the old rows, all of them
     assert derived_rows(workspace) == old
@@ -158,13 +153,13 @@ def test_it_fits_the_sample_while_another_connection_reads_everyone_else(
     require(connection.vendor == "postgresql", "the second reader runs on PostgreSQL only")
     from django.db import transaction
 
-    monkeypatch.setattr("memory.recompute.POPULATION_CUSTOMERS", 100)  # 3 buckets
-    monkeypatch.setattr("memory.recompute.SAMPLE_BY_IDS_MAX", 10)
+    monkeypatch.setattr("memory.recompute.inputs.POPULATION_CUSTOMERS", 100)  # 3 buckets
+    monkeypatch.setattr("memory.recompute.inputs.SAMPLE_BY_IDS_MAX", 10)
     with transaction.atomic():  # where a second connection could not see the events
-        one_read = memory_recompute(workspace=workspace, as_of=AS_OF)
+        one_read = recompute_here(workspace=workspace, as_of=AS_OF)
     rows = every_column(workspace)
 
-    two_reads = memory_recompute(workspace=workspace, as_of=AS_OF)
+    two_reads = recompute_here(workspace=workspace, as_of=AS_OF)
 
     assert "read_wait_s" in two_reads.timings and "read_wait_s" not in one_read.timings
     assert two_reads.events == one_read.events
@@ -181,23 +176,23 @@ def test_an_incremental_run_reads_its_customers_while_the_population_fits(
 
     from django.db import transaction
 
-    from memory import recompute
     from memory.models import Customer
+    from memory.recompute import overlap
 
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     everyone = Customer.objects.for_workspace(workspace).order_by("pk")
     changed = list(everyone.values_list("pk", flat=True))[::8]
     with transaction.atomic():  # where a second connection could not see the events
-        one_read = memory_recompute(workspace=workspace, as_of=AS_OF, customers=changed)
+        one_read = recompute_here(workspace=workspace, as_of=AS_OF, customers=changed)
     rows = every_column(workspace)
-    real_inputs, readers = recompute.engine_inputs, []
+    real_inputs, readers = overlap.engine_inputs, []
 
     def spied_inputs(**kwargs):
         readers.append(threading.current_thread() is threading.main_thread())
         return real_inputs(**kwargs)
 
-    monkeypatch.setattr(recompute, "engine_inputs", spied_inputs)
-    two_reads = memory_recompute(workspace=workspace, as_of=AS_OF, customers=changed)
+    monkeypatch.setattr(overlap, "engine_inputs", spied_inputs)
+    two_reads = recompute_here(workspace=workspace, as_of=AS_OF, customers=changed)
 
     assert readers.count(False) == 1  # the changed customers, on the other connection
     assert two_reads.mode == RecomputeRun.Mode.INCREMENTAL

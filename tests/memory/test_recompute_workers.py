@@ -5,8 +5,8 @@ import time
 import pytest
 
 from memory.models import RecomputeRun
-from memory.recompute import memory_recompute, recompute_enqueue, recompute_resume
-from tests.memory.engine_fixtures import AS_OF, derived_rows, load_synthetic
+from memory.recompute.service import recompute_request, recompute_resume
+from tests.memory.engine_fixtures import AS_OF, derived_rows, load_synthetic, recompute_here
 
 pytestmark = pytest.mark.worker
 
@@ -32,14 +32,16 @@ def uninterrupted(workspace, settings):
     """The rows an in-process run gives; the workers must give the very same."""
     load_synthetic(workspace)
     settings.PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD = 24
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     return derived_rows(workspace)
 
 
 def test_it_runs_a_sharded_recompute_on_two_workers(workspace, celery_workers, uninterrupted):
     for _ in range(2):
         celery_workers.start(PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD="24")
-    run = recompute_enqueue(workspace_id=workspace.pk, as_of=AS_OF)
+    run = recompute_request(
+        workspace=workspace, as_of=AS_OF, requested_by="command", on_workers=True
+    )
     assert run.shards_total == 10
     run = wait_for(run, finished)
     assert run.shards_done == 10
@@ -51,7 +53,9 @@ def test_it_finishes_the_same_after_a_worker_is_killed_mid_recompute(
 ):
     env = {"PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD": "24"}
     doomed = celery_workers.start(**env)
-    run = recompute_enqueue(workspace_id=workspace.pk, as_of=AS_OF)
+    run = recompute_request(
+        workspace=workspace, as_of=AS_OF, requested_by="command", on_workers=True
+    )
     run = wait_for(run, lambda r: r.shards_done >= 2)
     celery_workers.kill(doomed)
     run.refresh_from_db()

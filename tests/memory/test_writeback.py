@@ -7,8 +7,8 @@ import pytest
 from django.db import connection, transaction
 
 from campaigns.models import Message
+from memory.db.writeback import _binary_copy_rows, _delete_customers, frame_insert
 from memory.models import Customer, CustomerMessageHabituation
-from memory.writeback import _binary_copy_rows, _delete_customers, frame_insert
 
 pytestmark = pytest.mark.django_db
 

@@ -3,9 +3,9 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from memory.db.reads import EXPORT_KINDS, memory_export_chunks
 from memory.exports import FORMATS, encode_chunks
 from memory.management.commands._common import workspace_or_error
-from memory.selectors import EXPORT_KINDS, memory_export_chunks
 
 
 class Command(BaseCommand):

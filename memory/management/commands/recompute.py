@@ -5,7 +5,8 @@ from tqdm import tqdm
 
 from memory.management.commands._common import parse_as_of, workspace_or_error
 from memory.models import RecomputeRun
-from memory.recompute import memory_recompute, recompute_enqueue
+from memory.recompute.runners import Progress
+from memory.recompute.service import recompute_request
 
 
 class Command(BaseCommand):
@@ -30,23 +31,26 @@ class Command(BaseCommand):
         found = workspace_or_error(workspace)
         moment = parse_as_of(as_of)
         started = time.perf_counter()
-        if run_async:
-            run = recompute_enqueue(workspace_id=found.pk, as_of=moment, incremental=incremental)
-            run = self._follow(run)
-        else:
-            bar = tqdm(total=None, desc="shards", unit="shard", disable=options["verbosity"] == 0)
+        bar = tqdm(total=None, desc="shards", unit="shard", disable=options["verbosity"] == 0)
 
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
 
-            try:
-                run = memory_recompute(
-                    workspace=found, as_of=moment, incremental=incremental, on_progress=progress
-                )
-            finally:
-                bar.close()
+        try:
+            run = recompute_request(
+                workspace=found,
+                as_of=moment,
+                incremental=incremental,
+                requested_by="command",
+                on_workers=run_async,
+                on_progress=progress,
+            )
+            if run_async:
+                run = self._follow(run, progress)
+        finally:
+            bar.close()
         if run.status != RecomputeRun.Status.SUCCEEDED:
             raise CommandError(f"Recompute {run.pk} {run.status}: {run.error}")
         rows = run.stats.get("rows", {})
@@ -59,11 +63,9 @@ class Command(BaseCommand):
             )
         )
 
-    def _follow(self, run: RecomputeRun) -> RecomputeRun:
-        with tqdm(total=run.shards_total, desc="shards", unit="shard") as bar:
-            while run.status in {RecomputeRun.Status.QUEUED, RecomputeRun.Status.RUNNING}:
-                time.sleep(0.5)
-                run.refresh_from_db()
-                bar.n = run.shards_done
-                bar.refresh()
+    def _follow(self, run: RecomputeRun, progress: Progress) -> RecomputeRun:
+        while run.status in {RecomputeRun.Status.QUEUED, RecomputeRun.Status.RUNNING}:
+            time.sleep(0.5)
+            run.refresh_from_db()
+            progress(run.shards_done, run.shards_total)
         return run

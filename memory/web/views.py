@@ -5,7 +5,6 @@ Thin: a selector reads, charts.py shapes figures, a template renders.
 
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
@@ -15,7 +14,7 @@ from campaigns.tenancy.decorators import workspace_required
 from memory import charts
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons
-from memory.recompute import memory_recompute, recompute_enqueue
+from memory.recompute.service import recompute_request
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
 from memory.selectors import (
@@ -133,13 +132,15 @@ def recompute_now(request):
     if not request.membership.can_edit:
         messages.error(request, "Only editors and owners can start a recompute.")
         return redirect("memory-overview")
-    incremental = request.POST.get("mode") == "incremental"
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        run = memory_recompute(workspace=request.workspace, incremental=incremental)
-        messages.success(request, f"Recompute {run.pk} finished: {run.customers} customers.")
-    else:
-        run = recompute_enqueue(workspace_id=request.workspace.pk, incremental=incremental)
+    run = recompute_request(
+        workspace=request.workspace,
+        incremental=request.POST.get("mode") == "incremental",
+        requested_by="page",
+    )
+    if run.status == RecomputeRun.Status.QUEUED:
         messages.success(request, f"Recompute {run.pk} started on the workers.")
+    else:
+        messages.success(request, f"Recompute {run.pk} finished: {run.customers} customers.")
     return redirect("memory-overview")
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from memory import views
+from memory.web import views
 
 urlpatterns = [
     path("customers/", views.customer_list, name="customer-list"),

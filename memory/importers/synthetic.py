@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Workspace
-from memory.writeback import frame_insert
+from memory.db.writeback import frame_insert
 
 EVENT_COLUMNS = [
     "workspace_id",

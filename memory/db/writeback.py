@@ -15,21 +15,9 @@ import polars as pl
 from django.db import connection
 
 from campaigns.models import Workspace
-from memory.selectors import Catalogue, sequential_scan_ruled_out
+from memory.db.reads import Catalogue, sequential_scan_ruled_out
+from memory.scoring.frames import WEIGHT_COLUMNS
 
-WEIGHT_COLUMNS = [
-    "customer_id",
-    "label_id",
-    "alpha",
-    "beta",
-    "exposures",
-    "conversions",
-    "weight",
-    "weight_low",
-    "weight_high",
-    "evidence",
-    "lift",
-]
 HABITUATION_COLUMNS = ["customer_id", "message_id", "load", "sends", "last_sent_at"]
 STATE_COLUMNS = [
     "customer_id",
@@ -55,7 +43,7 @@ PRIMING_COLUMNS = [
 # bounded write however many messages a workspace has.
 HABITUATION_PER_CUSTOMER = 10
 TABLES = {
-    "weights": ("memory_customerlabelweight", WEIGHT_COLUMNS),
+    "weights": ("memory_customerlabelweight", ["customer_id", "label_id", *WEIGHT_COLUMNS]),
     "habituation": ("memory_customermessagehabituation", HABITUATION_COLUMNS),
     "state": ("memory_customerstate", STATE_COLUMNS),
 }
@@ -86,7 +74,7 @@ def to_database_ids(
         result["weights"]
         .join(customers, on="customer")
         .join(labels, on=["label_set", "label"])
-        .select(WEIGHT_COLUMNS)
+        .select("customer_id", "label_id", *WEIGHT_COLUMNS)
     )
     habituation = (
         result["habituation"]
