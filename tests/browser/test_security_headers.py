@@ -3,8 +3,7 @@
 import pytest
 
 from campaigns.models import Membership
-from memory.recompute import memory_recompute
-from tests.memory.engine_fixtures import AS_OF, load_synthetic
+from tests.memory.engine_fixtures import AS_OF, load_synthetic, recompute_here
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +29,7 @@ def watched(page, workspace, make_user):
 
 def test_it_draws_every_chart_under_the_policy(watched, workspace):
     load_synthetic(workspace, customers=30, events=3_000)
-    memory_recompute(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace, as_of=AS_OF)
     page, violations = watched
     response = page.goto("/memory/")
     assert "script-src 'self'" in response.headers["content-security-policy"]
