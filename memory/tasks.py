@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.db import OperationalError
 
 from memory import recompute
+from memory.imports import event_import_run
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +61,9 @@ def recompute_all_workspaces() -> None:
     """Queue a full recompute of every workspace (the beat schedule's nightly job)."""
     for workspace_id in recompute.workspace_ids():
         recompute_workspace.delay(workspace_id, incremental=False)
+
+
+@shared_task(name="memory.event_import", **RETRY)
+def event_import(import_id: int) -> None:
+    """Run one uploaded import (a finished or already running one is left alone)."""
+    event_import_run(job_id=import_id)

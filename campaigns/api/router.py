@@ -2,5 +2,10 @@
 
 from rest_framework.routers import SimpleRouter
 
+from campaigns.api.audit import AuditEntryViewSet
+from memory.api.imports import EventImportViewSet
+
 # No trailing slash, like every other route under /api/v1/.
 router = SimpleRouter(trailing_slash=False)
+router.register("audit", AuditEntryViewSet, basename="audit")
+router.register("imports", EventImportViewSet, basename="imports")

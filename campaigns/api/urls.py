@@ -18,4 +18,5 @@ urlpatterns = [
     ),
     path("prompts/export", views.PromptExportView.as_view(), name="api-prompts-export"),
     path("drafts", views.MessageDraftsView.as_view(), name="api-message-drafts"),
-] + router.urls
+    *router.urls,
+]
