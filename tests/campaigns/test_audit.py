@@ -41,6 +41,23 @@ def boost(workspace, label: Label, actor: Actor, value: float) -> Label:
     )
 
 
+def boosts_recorded(workspace, count: int) -> list[AuditEntry]:
+    """Record `count` boost changes of labels label-00, label-01, …, as a bulk job would."""
+    return [
+        audit_record(
+            workspace=workspace,
+            actor=Actor.system(),
+            action=AuditEntry.Action.UPDATE,
+            object_type="label",
+            object_id=str(number),
+            object_repr=f"label-{number:02d}",
+            before={"boost": 0},
+            after={"boost": number},
+        )
+        for number in range(count)
+    ]
+
+
 @pytest.fixture
 def history(workspace, other_workspace, member):
     """A label created by the system, boosted by the member, archived by an API key."""
@@ -86,17 +103,7 @@ def test_it_filters_by_object_type_and_actor(member_client, workspace, history):
 
 def test_it_pages_through_the_timeline_by_keyset(member_client, workspace):
     at = timezone.now()
-    for number in range(55):
-        entry = audit_record(
-            workspace=workspace,
-            actor=Actor.system(),
-            action=AuditEntry.Action.UPDATE,
-            object_type="label",
-            object_id=str(number),
-            object_repr=f"label-{number:02d}",
-            before={"boost": 0},
-            after={"boost": number},
-        )
+    for number, entry in enumerate(boosts_recorded(workspace, 55)):
         # Half share one instant: the keyset must break ties by id, not skip or repeat.
         AuditEntry.objects.for_workspace(workspace).filter(pk=entry.pk).update(
             at=at if number % 2 else at - timedelta(seconds=number)
@@ -177,15 +184,7 @@ def test_it_filters_the_api_by_type_actor_object_and_time(client, workspace, rea
 
 
 def test_it_pages_the_api_with_a_cursor(client, workspace, read_key):
-    for number in range(105):
-        audit_record(
-            workspace=workspace,
-            actor=Actor.system(),
-            action=AuditEntry.Action.UPDATE,
-            object_type="label",
-            object_id=str(number),
-            object_repr=f"label-{number}",
-        )
+    boosts_recorded(workspace, 105)
 
     first = get(client, read_key, "/api/v1/audit").json()
     second = client.get(first["next"], HTTP_AUTHORIZATION=f"Bearer {read_key}").json()

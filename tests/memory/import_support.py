@@ -1,7 +1,6 @@
 """Shared by the import tests: uploads in memory, a private MEDIA_ROOT, tasks run in-process."""
 
 import gzip
-import json
 import lzma
 from pathlib import Path
 
@@ -10,29 +9,11 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from memory.models import EventImport
+from tests.memory.test_import_files import SEGMENT_LINES
 
 STARBUCKS = Path(settings.BASE_DIR) / "data" / "starbucks"
 
-# Four events, one identify, one blank line, and a broken line 4 and a nameless line 5.
-SEGMENT_LINES = [
-    json.dumps({"type": "identify", "userId": "u1", "traits": {"plan": "pro"}}),
-    json.dumps(
-        {
-            "type": "track",
-            "userId": "u1",
-            "event": "Order Completed",
-            "properties": {"revenue": 12.5},
-            "timestamp": "2025-06-01T10:00:00Z",
-            "messageId": "m-1",
-        }
-    ),
-    "",
-    '{"type": "track", "userId": "u2", "event": "Broken", ',
-    json.dumps({"type": "track", "event": "Nobody"}),
-    json.dumps({"type": "page", "anonymousId": "a-1", "name": "Home", "timestamp": "2025-06-01"}),
-    json.dumps({"type": "track", "userId": "u3", "event": "Tap", "timestamp": "2025-06-02"}),
-    json.dumps({"type": "track", "userId": "u3", "event": "Tap", "timestamp": "2025-06-02"}),
-]
+# The command's test file: four events, an identify, a blank line, bad lines 4 and 5.
 SEGMENT_STORED = 4
 
 CSV_TEXT = (
