@@ -86,7 +86,7 @@ def _refuse_too_large(uploads: list[File]) -> None:
     for upload in uploads:
         if upload.size > limit:
             raise BadFile(
-                f"{upload.name} is {upload.size / 1024 / 1024:,.0f} MB; the limit is "
+                f"{upload.name} is {upload.size / 1024 / 1024:,.1f} MB; the limit is "
                 f"{settings.PRIMER_IMPORT_MAX_MB} MB (PRIMER_IMPORT_MAX_MB)."
             )
 
