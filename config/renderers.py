@@ -1,8 +1,9 @@
-"""Renderers that name the export formats, so `?format=jsonl|csv` picks one."""
+"""The API's shared output: renderers naming the export formats (`?format=jsonl|csv`), errors."""
 
 import json
 
 from django.http import Http404
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer
 
@@ -40,3 +41,9 @@ class ExportFormatMixin:
             if force:
                 return JsonLinesRenderer(), JsonLinesRenderer.media_type
             raise ValidationError({"format": "Use format=jsonl or format=csv."}) from None
+
+
+class ErrorSerializer(serializers.Serializer):
+    """DRF's error body, `{"detail": "..."}`, as the schema describes 401/403/404/409 answers."""
+
+    detail = serializers.CharField()

@@ -184,6 +184,10 @@ if PRODUCTION:
     }
 PRIMER_CSP_RELAXED_PATHS = ("/api/redoc/",)
 
+# Uploaded files (event imports): web and workers must share this folder.
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("PRIMER_MEDIA_ROOT", str(BASE_DIR / "media")))
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -199,6 +203,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Events in, per-customer memory and personalized prompts out.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "EventImportStatusEnum": "memory.models.EventImport.Status",
+        "EventImportFormatEnum": "memory.models.EventImport.Format",
+        "EventImportFormatOrAutoEnum": "memory.imports.FORMATS",
+    },
 }
 
 # The LLM, reached through the openai client at any OpenAI-compatible base URL.
@@ -245,3 +254,11 @@ PRIMER_WEBHOOK_TIMEOUT_S = env_float("PRIMER_WEBHOOK_TIMEOUT_S", 10.0, minimum=0
 PRIMER_WEBHOOK_BACKOFF_S = env_float("PRIMER_WEBHOOK_BACKOFF_S", 30.0, minimum=0.01)
 # Outside development and tests, refuse URLs resolving to private or local addresses (SSRF).
 PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS", not PRODUCTION)
+
+# Imports from the browser and the API (memory/imports.py): the largest upload accepted, how
+# many bad lines each import keeps for its report (all are counted), and after how long without
+# progress a running import counts as lost (its worker died) and may be run again.
+PRIMER_IMPORT_MAX_MB = env_int("PRIMER_IMPORT_MAX_MB", 200, minimum=1)
+PRIMER_IMPORT_ERRORS_KEPT = env_int("PRIMER_IMPORT_ERRORS_KEPT", 1000, minimum=1)
+PRIMER_IMPORT_STALLED_S = env_int("PRIMER_IMPORT_STALLED_S", 300, minimum=0)
+PRIMER_IMPORT_CHUNK_SIZE = env_int("PRIMER_IMPORT_CHUNK_SIZE", 5_000, minimum=1)

@@ -7,6 +7,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
+from config.router import router
 from memory.api.urls import api_urlpatterns, segment_urlpatterns
 
 urlpatterns = [
@@ -16,11 +17,13 @@ urlpatterns = [
     # Segment-compatible ingestion, so Segment's libraries and destinations work unchanged.
     path("v1/", include(segment_urlpatterns)),
     path("api/v1/", include("campaigns.api.urls")),
+    path("api/v1/", include(router.urls)),
     path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include("memory.api.engine_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("", include("memory.web.urls")),
+    path("", include("memory.web.import_urls")),
     path("", include("campaigns.web.urls")),
 ]

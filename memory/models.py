@@ -1,5 +1,6 @@
 """What Primer learns: customers and their events, and the memory derived from them."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -305,3 +306,95 @@ class RecomputeShard(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} shard {self.index}"
+
+
+def import_upload_to(job: "EventImport", filename: str) -> str:
+    """Keep each import's files in a folder of their own, under their canonical names."""
+    return f"imports/{job.workspace_id}/{job.folder}/{filename}"
+
+
+class EventImport(WorkspaceOwnedModel):
+    """A file import started in the browser or over the API: its files, progress and report.
+
+    The task reads the stored files from MEDIA_ROOT (shared by web and workers) and deletes
+    them once imported. Events deduplicate by messageId, so running a job again (a lost
+    worker) adds only what is missing.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Format(models.TextChoices):
+        JSONL = "jsonl", "Segment JSONL"
+        CSV = "csv", "CSV"
+        STARBUCKS = "starbucks", "Starbucks rewards data"
+
+    format = models.CharField(max_length=16, choices=Format.choices)
+    # As uploaded, for the list; the stored files carry canonical names in `folder`.
+    file_name = models.CharField(max_length=500)
+    file_size = models.PositiveBigIntegerField(default=0)
+    folder = models.CharField(max_length=32)
+    events_file = models.FileField(upload_to=import_upload_to, max_length=500, blank=True)
+    portfolio_file = models.FileField(upload_to=import_upload_to, max_length=500, blank=True)
+    profile_file = models.FileField(upload_to=import_upload_to, max_length=500, blank=True)
+    # The CSV column mapping (CsvMapping's fields); empty for JSONL and Starbucks.
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    lines_total = models.PositiveBigIntegerField(null=True, blank=True)
+    lines_done = models.PositiveBigIntegerField(default=0)
+    stored = models.PositiveBigIntegerField(default=0)
+    rejected = models.PositiveBigIntegerField(default=0)
+    # ImportSummary.counts() when finished; the first bad lines as {source, line, field, reason}.
+    summary = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "campaigns.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who, as shown (a user name or "API key <name> (<prefix>…)"); kept if they go.
+    actor = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Moved by every progress write: a running job whose heartbeat stopped lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="eventimport_recent")]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.file_name}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+    @property
+    def lost(self) -> bool:
+        """Tell whether an unfinished import has shown no progress for PRIMER_IMPORT_STALLED_S."""
+        if self.finished:
+            return False
+        last = self.heartbeat_at or self.created_at
+        return (timezone.now() - last).total_seconds() >= settings.PRIMER_IMPORT_STALLED_S
+
+    @property
+    def can_run_again(self) -> bool:
+        """Tell whether the import may be queued again: failed or lost, its files still kept."""
+        return bool(self.events_file) and (self.status == self.Status.FAILED or self.lost)
+
+    @property
+    def progress(self) -> float:
+        """Return the share of lines read, 0 to 1 (1 once succeeded)."""
+        if self.status == self.Status.SUCCEEDED:
+            return 1.0
+        if not self.lines_total:
+            return 0.0
+        return min(self.lines_done / self.lines_total, 1.0)

@@ -260,6 +260,44 @@ class ImportSummary:
     def messages_registered(self) -> int:
         return len(self.message_keys_registered)
 
+    def counts(self) -> dict[str, int]:
+        """Return the summary's figures by name, in SUMMARY_LABELS' order."""
+        return {
+            "lines": self.lines,
+            "blank": self.blank,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "repeats": self.repeats,
+            "identified": self.identified,
+            "rejected": len(self.rejected),
+            "messages_registered": self.messages_registered,
+            "unknown_message_keys": len(self.unknown_message_keys),
+            "customers": self.customers,
+        }
+
+    def unreadable(self, source: str, error: Exception) -> str:
+        """Say that a file broke off mid-way, what is stored, and that a re-import is safe."""
+        return (
+            f"{source} could not be read to the end ({error}); the {self.stored:,} events "
+            "before that are stored, and importing the file again once repaired adds only "
+            "what is missing."
+        )
+
+
+# How the command and the import page name ImportSummary.counts().
+SUMMARY_LABELS = {
+    "lines": "lines read",
+    "blank": "blank lines skipped",
+    "stored": "events stored",
+    "duplicates": "events already stored",
+    "repeats": "identical lines kept apart",
+    "identified": "identify calls applied",
+    "rejected": "bad lines (not imported)",
+    "messages_registered": "messages registered",
+    "unknown_message_keys": "unknown message keys",
+    "customers": "customers in the workspace",
+}
+
 
 def events_import(
     *,
@@ -434,10 +472,11 @@ def starbucks_import(
     directory: Path,
     received_at: datetime | None = None,
     on_chunk: Callable[[ImportSummary, int], None] | None = None,
+    summary: ImportSummary | None = None,
 ) -> ImportSummary:
     """Import the Starbucks rewards data: offers as messages, profiles as traits, the transcript."""
     received_at = received_at or timezone.now()
-    summary = ImportSummary()
+    summary = summary or ImportSummary()
     starbucks.starbucks_catalogue_load(workspace=workspace, portfolio=directory / "portfolio.json")
     events_import(
         workspace=workspace,
@@ -447,10 +486,11 @@ def starbucks_import(
         summary=summary,
         on_chunk=on_chunk,
     )
+    transcript = starbucks.transcript_path(directory)
     events_import(
         workspace=workspace,
-        lines=starbucks.transcript_lines(directory / "transcript.json.xz", workspace=workspace),
-        source="transcript.json.xz",
+        lines=starbucks.transcript_lines(transcript, workspace=workspace),
+        source=transcript.name,
         received_at=received_at,
         summary=summary,
         on_chunk=on_chunk,

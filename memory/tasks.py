@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 
+from memory.imports import event_import_run
 from memory.recompute import chord
 from memory.recompute.service import recompute_on_schedule, workspace_ids
 from memory.recompute.steps import run_fail
@@ -57,3 +58,9 @@ def recompute_all_workspaces() -> None:
     """Queue a full recompute of every workspace (the beat schedule's nightly job)."""
     for workspace_id in workspace_ids():
         recompute_workspace.delay(workspace_id, incremental=False)
+
+
+@shared_task(name="memory.event_import", **RETRY)
+def event_import(import_id: int) -> None:
+    """Run one uploaded import (a finished or already running one is left alone)."""
+    event_import_run(job_id=import_id)

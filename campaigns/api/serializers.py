@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from campaigns.llm import MAX_DRAFTS
 from campaigns.models import LabelSet
+from config.renderers import ErrorSerializer
 
 
 class PromptChoiceSerializer(serializers.Serializer):
@@ -38,10 +39,6 @@ class PromptSerializer(serializers.Serializer):
 
 class ExportQuerySerializer(PromptChoiceSerializer):
     format = serializers.ChoiceField(choices=["jsonl", "csv"], default="jsonl")
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 class LlmErrorSerializer(ErrorSerializer):

@@ -3,7 +3,6 @@
 from django.urls import path
 
 from campaigns.api import views
-from campaigns.api.router import router
 
 urlpatterns = [
     path(
@@ -18,5 +17,4 @@ urlpatterns = [
     ),
     path("prompts/export", views.PromptExportView.as_view(), name="api-prompts-export"),
     path("drafts", views.MessageDraftsView.as_view(), name="api-message-drafts"),
-    *router.urls,
 ]

@@ -1,11 +1,12 @@
 from django.urls import path
 
+from campaigns.web import audit, views
 from campaigns.web import prompts as prompt_views
-from campaigns.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("workspaces/switch/", views.workspace_switch, name="workspace-switch"),
+    path("audit/", audit.audit_timeline, name="audit"),
     # Prompts: templates, customers' prompts and the LLM preview, drafts, webhooks.
     path("prompts/templates/", prompt_views.prompt_templates, name="prompt-templates"),
     path("prompts/new-template/", prompt_views.prompt_template_new, name="prompt-template-new"),

@@ -52,6 +52,17 @@ def numbered_lines(path: Path, block_size: int = 1 << 20) -> Iterator[tuple[int,
         yield number + 1, rest
 
 
+def count_lines(path: Path, block_size: int = 1 << 20) -> int:
+    """Return how many lines `numbered_lines` will yield (a last line without its end counts)."""
+    count = 0
+    last = b"\n"
+    with open_binary(path) as handle:
+        while block := handle.read(block_size):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
 def jsonl_lines(path: Path) -> Iterator[SourceLine | None]:
     """Yield each line of a Segment-format JSONL file as raw JSON (None for a blank line)."""
     for number, line in numbered_lines(path):

@@ -92,6 +92,14 @@ def starbucks_catalogue_load(*, workspace: Workspace, portfolio: Path | None) ->
         )
 
 
+def transcript_path(directory: Path) -> Path:
+    """Return the directory's transcript: transcript.json, or compressed (.xz as shipped, .gz)."""
+    for name in ("transcript.json.xz", "transcript.json.gz", "transcript.json"):
+        if (directory / name).exists():
+            return directory / name
+    return directory / "transcript.json.xz"
+
+
 def profile_lines(path: Path) -> Iterator[SourceLine | None]:
     """Yield each profile as an identify call carrying the person's traits.
 

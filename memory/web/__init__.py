@@ -1,0 +1,1 @@
+"""Pages of what Primer learns: views and their urls."""

@@ -32,3 +32,6 @@ def post_json(client):
         return client.post(path, data=data, content_type="application/json", **headers)
 
     return post
+
+
+from tests.memory.import_support import eager_tasks, media_root, run_on_commit  # noqa: E402, F401

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from campaigns.models import Workspace
 from memory.importers.lines import CsvMapping, csv_lines, jsonl_lines
-from memory.services import ImportSummary, events_import, starbucks_import
+from memory.services import SUMMARY_LABELS, ImportSummary, events_import, starbucks_import
 
 FORMATS = ["auto", "jsonl", "csv", "starbucks"]
 
@@ -91,11 +91,7 @@ class Command(BaseCommand):
                     except ValueError as error:  # a CSV mapping that does not fit the header
                         raise CommandError(f"{path}: {error}") from None
                     except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
-                        raise CommandError(
-                            f"{path} could not be read to the end ({error}); the "
-                            f"{summary.stored:,} events before that are stored, and importing "
-                            "the file again once repaired adds only what is missing."
-                        ) from None
+                        raise CommandError(summary.unreadable(str(path), error)) from None
         finally:
             progress.close()
         self._report(summary, time.perf_counter() - started, show_errors)
@@ -129,18 +125,7 @@ class Command(BaseCommand):
             self.stderr.write(f"… and {hidden:,} more bad lines.")
         events = summary.stored + summary.duplicates
         rate = events / seconds if seconds else 0.0
-        rows = [
-            ("lines read", summary.lines),
-            ("blank lines skipped", summary.blank),
-            ("events stored", summary.stored),
-            ("events already stored", summary.duplicates),
-            ("identical lines kept apart", summary.repeats),
-            ("identify calls applied", summary.identified),
-            ("bad lines (not imported)", len(summary.rejected)),
-            ("messages registered", summary.messages_registered),
-            ("unknown message keys", len(summary.unknown_message_keys)),
-            ("customers in the workspace", summary.customers),
-        ]
+        rows = [(SUMMARY_LABELS[name], value) for name, value in summary.counts().items()]
         width = max(len(label) for label, _ in rows)
         self.stdout.write(f"Imported in {seconds:.1f} s ({rate:,.0f} events/s):")
         for label, value in rows:

@@ -1,0 +1,11 @@
+"""The REST resources of both apps: ViewSets on one router under /api/v1/."""
+
+from rest_framework.routers import SimpleRouter
+
+from campaigns.api.audit import AuditEntryViewSet
+from memory.api.imports import EventImportViewSet
+
+# No trailing slash, like every other route under /api/v1/.
+router = SimpleRouter(trailing_slash=False)
+router.register("audit", AuditEntryViewSet, basename="audit")
+router.register("imports", EventImportViewSet, basename="imports")
