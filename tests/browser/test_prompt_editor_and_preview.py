@@ -4,6 +4,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from campaigns.models import PromptTemplate
 from tests.campaigns.prompt_support import fake_llm, rich_customer  # noqa: F401 (fixtures)
@@ -24,16 +25,11 @@ def test_it_edits_saves_diffs_and_reverts_a_template(page, member, workspace, ri
     page.click("text=Templates")
     page.click("a[href='/prompts/templates/default/']")
     # The live render shows the first customer's prompt from the built-in text.
-    page.wait_for_function(
-        "document.getElementById('render-output').textContent.includes('convenience')"
-    )
+    expect(page.locator("#render-output")).to_contain_text("convenience")
 
     editor = page.locator("#template-form textarea")
     editor.fill("Customer {{ customer.id }} likes {{ label_sets.0.labels.0.phrase }}.")
-    page.wait_for_function(
-        "document.getElementById('render-output').textContent"
-        ".includes('Customer \"cust-1\" likes convenience.')"
-    )
+    expect(page.locator("#render-output")).to_contain_text('Customer "cust-1" likes convenience.')
     page.fill("input[name=note]", "terse")
     page.click("#save-template")
     page.wait_for_selector("text=Saved version 1.")
