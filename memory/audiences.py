@@ -126,11 +126,11 @@ def _condition(data, path: str) -> TraitCondition:
     operators = {OPERATOR_KEYS[key] for key in data if key in OPERATOR_KEYS}
     if len(operators) != 1:
         raise _invalid(path, "give exactly one of 'equals', 'in', or 'min'/'max'.")
-    kind_of_test = operators.pop()
+    chosen = operators.pop()
     trait = trait.strip()
-    if kind_of_test == "equals":
+    if chosen == "equals":
         return TraitCondition(trait, "equals", (_scalar(data["equals"], f"{path}.equals"),))
-    if kind_of_test == "in":
+    if chosen == "in":
         values = data["in"]
         if not isinstance(values, list) or not values:
             raise _invalid(f"{path}.in", "give a non-empty list of values.")

@@ -2,8 +2,11 @@
 
 from django.urls import path
 
-from campaigns.api import views
+from campaigns.api import config_views, views
 from campaigns.api.router import router
+
+# The workspace is a singleton (no id in the path), so it is routed by hand.
+workspace = config_views.WorkspaceViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
 
 urlpatterns = [
     path(
@@ -18,4 +21,6 @@ urlpatterns = [
     ),
     path("prompts/export", views.PromptExportView.as_view(), name="api-prompts-export"),
     path("drafts", views.MessageDraftsView.as_view(), name="api-message-drafts"),
-] + router.urls
+    path("workspace", workspace, name="api-workspace"),
+    *router.urls,
+]

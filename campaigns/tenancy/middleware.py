@@ -1,4 +1,7 @@
-"""Attach the browser user's current workspace and membership to each request."""
+"""Attach the browser user's current workspace and membership to each request, and show times
+in the workspace's time zone."""
+
+from django.utils import timezone
 
 from campaigns.tenancy.selectors import membership_current
 
@@ -18,4 +21,12 @@ class CurrentWorkspaceMiddleware:
             )
         request.membership = membership
         request.workspace = membership.workspace if membership else None
-        return self.get_response(request)
+        if request.workspace is not None:
+            timezone.activate(request.workspace.time_zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            # The thread serves the next request, maybe another workspace's.
+            timezone.deactivate()
