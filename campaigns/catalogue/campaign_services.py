@@ -104,6 +104,8 @@ def campaign_create(
         },
     )
     _dates_in_order(starts_at, ends_at)
+    if Campaign.objects.for_workspace(workspace).filter(slug=slug).exists():
+        raise _slug_taken()
     campaign = Campaign(
         workspace=workspace,
         slug=slug,
