@@ -1,6 +1,5 @@
 """Fixtures of the prompt, LLM, webhook and configuration tests (in *_support.py)."""
 
-from tests.campaigns.prompt_support import fake_llm, receiver, rich_customer  # noqa: F401
 from tests.campaigns.config_support import (  # noqa: F401
     admin_key,
     config_key,
@@ -10,3 +9,4 @@ from tests.campaigns.config_support import (  # noqa: F401
     viewer,
     viewer_client,
 )
+from tests.campaigns.prompt_support import fake_llm, receiver, rich_customer  # noqa: F401
