@@ -96,14 +96,22 @@ def campaign_numbers(*, campaign: Campaign) -> CampaignNumbers:
     """
     workspace = campaign.workspace
     window = timedelta(hours=campaign.effective_attribution_window_h)
-    sends = Event.objects.for_workspace(workspace).filter(
-        name=workspace.send_event, message__campaigns=campaign
+    message_ids = list(
+        Message.objects.for_workspace(workspace)
+        .filter(campaigns=campaign)
+        .values_list("pk", flat=True)
+    )
+    # Scoped by the workspace's own message and customer ids rather than by workspace_id: the
+    # planner then probes the message and customer-timeline indexes instead of intersecting
+    # them with every event of the workspace.
+    sends = Event.objects.all_workspaces().filter(
+        message_id__in=message_ids, name=workspace.send_event
     )
     if campaign.starts_at is not None:
         sends = sends.filter(occurred_at__gte=campaign.starts_at)
     if campaign.ends_at is not None:
         sends = sends.filter(occurred_at__lt=campaign.ends_at)
-    goal_after = Event.objects.for_workspace(workspace).filter(
+    goal_after = Event.objects.all_workspaces().filter(
         customer_id=OuterRef("customer_id"),
         name=campaign.effective_goal_event,
         occurred_at__gt=OuterRef("occurred_at"),
