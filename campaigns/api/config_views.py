@@ -115,6 +115,13 @@ class ConfigViewSet(viewsets.GenericViewSet):
             exc = DrfValidationError(as_serializer_error(exc))
         return super().handle_exception(exc)
 
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, **lookup):
+        return Response(self.get_serializer(self.get_object()).data)
+
     def valid(self, serializer_class, *, partial: bool = False) -> dict:
         serializer = serializer_class(
             data=self.request.data, partial=partial, context=self.get_serializer_context()
@@ -144,13 +151,6 @@ class CampaignViewSet(ConfigViewSet):
         )
         active = _flag(self.request.query_params.get("active"))
         return campaigns if active is None else campaigns.filter(active=active)
-
-    def list(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    def retrieve(self, request, slug: str):
-        return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(
         summary="Create a campaign",
@@ -253,13 +253,6 @@ class MemberViewSet(ConfigViewSet):
     def get_queryset(self):
         return Membership.objects.for_workspace(self.workspace).select_related("user")
 
-    def list(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    def retrieve(self, request, pk: str):
-        return Response(self.get_serializer(self.get_object()).data)
-
     @extend_schema(
         summary="Give an existing user a role",
         request=MemberInputSerializer,
@@ -303,13 +296,6 @@ class ApiKeyViewSet(ConfigViewSet):
     def get_queryset(self):
         return ApiKey.objects.for_workspace(self.workspace).select_related("created_by")
 
-    def list(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    def retrieve(self, request, pk: str):
-        return Response(self.get_serializer(self.get_object()).data)
-
     @extend_schema(
         summary="Create a key with scopes your key holds (never admin); the secret shows once",
         request=ApiKeyInputSerializer,
@@ -347,13 +333,6 @@ class WebhookViewSet(ConfigViewSet):
         )
         active = _flag(self.request.query_params.get("active"))
         return hooks if active is None else hooks.filter(active=active)
-
-    def list(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-    def retrieve(self, request, pk: str):
-        return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(
         summary="Register a webhook; its signing secret is in the answer",

@@ -24,7 +24,7 @@ from campaigns.catalogue.campaign_services import (
 )
 from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, workspace_required
-from campaigns.web.errors import form_refused
+from campaigns.web.support import form_refused, int_or_none
 from memory.audiences import customers_matching_count, trait_filter_parse
 from memory.models import Customer
 from memory.predict import NoMemoryYet, memory_next_best
@@ -111,20 +111,13 @@ def campaign_archive_view(request, slug: str):
             actor=Actor.of_user(request.user),
             campaign=campaign,
             active=active,
-            expected_version=_int(request.POST.get("version")),
+            expected_version=int_or_none(request.POST.get("version")),
         )
     except StaleEdit as stale:
         messages.error(request, str(stale))
     else:
         messages.success(request, f"{'Restored' if active else 'Archived'} {campaign.name}.")
     return redirect("campaign", slug=slug)
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _next_best(workspace, campaign, customers) -> tuple[dict[str, dict], str]:

@@ -46,7 +46,7 @@ from campaigns.prompts.services import (
 from campaigns.tasks import webhook_ping, webhooks_deliver_changed_prompts_task
 from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, viewers_cannot, workspace_required
-from campaigns.web.errors import form_refused
+from campaigns.web.support import form_refused, int_or_none
 from campaigns.webhooks.selectors import (
     webhook_deliveries,
     webhook_of_workspace,
@@ -171,14 +171,14 @@ def prompt_template(request, slug: str):
                 messages.success(request, f"Saved version {saved.number}.")
             return redirect("prompt-template", slug=slug)
     else:
-        shown = by_number.get(_int(request.GET.get("version")), current)
+        shown = by_number.get(int_or_none(request.GET.get("version")), current)
         form = TemplateSaveForm(initial={"text": shown.text if shown else DEFAULT_TEMPLATE})
 
     diff = None
     diff_pair = None
-    new = by_number.get(_int(request.GET.get("diff")))
+    new = by_number.get(int_or_none(request.GET.get("diff")))
     if new is not None:
-        old = by_number.get(_int(request.GET.get("against")), by_number.get(new.number - 1))
+        old = by_number.get(int_or_none(request.GET.get("against")), by_number.get(new.number - 1))
         if old is not None:
             diff = template_diff(old=old, new=new)
             diff_pair = (old.number, new.number)
@@ -199,13 +199,6 @@ def prompt_template(request, slug: str):
             or (customers[0]["external_id"] if customers else ""),
         },
     )
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 @editor_required

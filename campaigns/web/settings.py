@@ -27,7 +27,7 @@ from campaigns.tenancy.services import (
     member_role_change,
     workspace_settings_update,
 )
-from campaigns.web.errors import form_refused
+from campaigns.web.support import form_refused, int_or_none
 from memory.staleness import memory_stale_settings
 
 
@@ -91,7 +91,7 @@ def members(request):
                 membership = (
                     Membership.objects.for_workspace(workspace)
                     .select_related("user")
-                    .filter(pk=_int(request.POST.get("membership")))
+                    .filter(pk=int_or_none(request.POST.get("membership")))
                     .first()
                 )
                 if membership is None:
@@ -129,13 +129,6 @@ def members(request):
     )
 
 
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 @workspace_required
 @require_http_methods(["GET", "POST"])
 def api_keys(request):
@@ -148,7 +141,7 @@ def api_keys(request):
         actor = Actor.of_user(request.user)
         if request.POST.get("action") == "revoke":
             found = api_keys_of_workspace(workspace=workspace).filter(
-                pk=_int(request.POST.get("key"))
+                pk=int_or_none(request.POST.get("key"))
             )
             api_key = found.first()
             if api_key is None:

@@ -1,4 +1,4 @@
-"""Put a service's refusal on the form that asked: beside the field it names, else on top."""
+"""What the pages share: a service's refusal put on the form, a number read from a request."""
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -20,3 +20,11 @@ def form_refused(form: forms.Form, error: ValidationError | StaleEdit) -> None:
         else:
             label = "" if field == "__all__" else f"{field}: "
             form.add_error(None, [f"{label}{message}" for message in messages])
+
+
+def int_or_none(value) -> int | None:
+    """Return the value as an int, or None when it is missing or not a number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
