@@ -6,6 +6,8 @@ from django.utils import timezone
 from campaigns.tenancy.selectors import membership_current
 
 SESSION_KEY = "workspace_id"
+# Answers to machines keep UTC; pages show the workspace's local time.
+UTC_PATHS = ("/api/", "/v1/")
 
 
 class CurrentWorkspaceMiddleware:
@@ -21,7 +23,7 @@ class CurrentWorkspaceMiddleware:
             )
         request.membership = membership
         request.workspace = membership.workspace if membership else None
-        if request.workspace is not None:
+        if request.workspace is not None and not request.path.startswith(UTC_PATHS):
             timezone.activate(request.workspace.time_zone)
         else:
             timezone.deactivate()

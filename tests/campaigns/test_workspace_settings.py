@@ -9,7 +9,11 @@ from django.urls import reverse
 
 from campaigns.models import AuditEntry, Workspace
 from campaigns.tenancy.changes import Actor, StaleEdit
-from campaigns.tenancy.services import SETTINGS_FIELDS, workspace_settings_update
+from campaigns.tenancy.services import (
+    SETTINGS_FIELDS,
+    api_key_create,
+    workspace_settings_update,
+)
 from memory.models import RecomputeRun
 from memory.staleness import memory_stale_settings
 from tests.campaigns.config_support import api
@@ -117,9 +121,7 @@ def test_it_lets_only_owners_change_settings(client, member, viewer, workspace):
     assert Workspace.objects.get(pk=workspace.pk).name == "Acme"
 
 
-def test_it_shows_times_in_the_workspaces_time_zone(owner_client, workspace, owner):
-    from campaigns.tenancy.services import api_key_create
-
+def test_it_shows_page_times_in_the_workspaces_time_zone(owner_client, workspace, owner):
     api_key, _ = api_key_create(workspace=workspace, scopes=["read"], name="tz")
     api_key.created_at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     api_key.save()
@@ -131,6 +133,9 @@ def test_it_shows_times_in_the_workspaces_time_zone(owner_client, workspace, own
         changes={"time_zone": "Asia/Tokyo"},
     )
     assert "2026-03-01 21:00 JST" in owner_client.get(reverse("api-keys")).content.decode()
+    # The API answers in UTC whoever asks.
+    listed = api(owner_client, "get", "/api/v1/api-keys").json()["results"]
+    assert listed[0]["created_at"] == "2026-03-01T12:00:00Z"
 
 
 def test_it_reads_and_patches_the_workspace_over_the_api(client, config_key, read_key, computed):
