@@ -8,6 +8,7 @@ a 404.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -60,7 +61,7 @@ from campaigns.webhooks.services import (
 from memory.staleness import memory_stale_settings
 
 ERRORS = {
-    400: OpenApiResponse(description="A field's value is refused: {field: [reasons]}."),
+    400: OpenApiResponse(OpenApiTypes.OBJECT, 'A value is refused: {"field": ["reason", ...]}.'),
     401: OpenApiResponse(description="Missing, wrong or revoked API key."),
     403: OpenApiResponse(description="The key lacks the scope, or the user the role."),
     404: OpenApiResponse(ErrorSerializer, "No such object in this workspace."),
