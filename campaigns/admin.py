@@ -1,4 +1,4 @@
-"""Admin for configuration models; staff see only workspaces they belong to, superusers all."""
+"""Admin for configuration models; only superusers enter it (config/admin_site.py)."""
 
 from django.contrib import admin
 

@@ -2,6 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
+from campaigns.api import config_views
 from campaigns.api.audit import AuditEntryViewSet
 from memory.api.imports import EventImportViewSet
 
@@ -9,3 +10,7 @@ from memory.api.imports import EventImportViewSet
 router = SimpleRouter(trailing_slash=False)
 router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("imports", EventImportViewSet, basename="imports")
+router.register("campaigns", config_views.CampaignViewSet, basename="api-campaign")
+router.register("members", config_views.MemberViewSet, basename="api-member")
+router.register("api-keys", config_views.ApiKeyViewSet, basename="api-key")
+router.register("webhooks", config_views.WebhookViewSet, basename="api-webhook")

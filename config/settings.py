@@ -49,7 +49,7 @@ else:
 CSRF_TRUSTED_ORIGINS = env_list("PRIMER_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.PrimerAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -2,7 +2,10 @@
 
 from django.urls import path
 
-from campaigns.api import views
+from campaigns.api import config_views, views
+
+# The workspace is a singleton (no id in the path), so it is routed by hand.
+workspace = config_views.WorkspaceViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
 
 urlpatterns = [
     path(
@@ -17,4 +20,5 @@ urlpatterns = [
     ),
     path("prompts/export", views.PromptExportView.as_view(), name="api-prompts-export"),
     path("drafts", views.MessageDraftsView.as_view(), name="api-message-drafts"),
+    path("workspace", workspace, name="api-workspace"),
 ]

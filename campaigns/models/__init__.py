@@ -289,7 +289,7 @@ class Campaign(WorkspaceOwnedModel):
         PromptTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
     )
     guidance = models.TextField(blank=True, help_text="The marketer's guidance for the LLM.")
-    # A trait filter (campaigns.catalogue.audience): who the campaign may reach; empty: everyone.
+    # A trait filter (memory.audiences): who the campaign may reach; empty: everyone.
     audience = models.JSONField(default=dict, blank=True)
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)

@@ -104,9 +104,9 @@ CUSTOMER_COLUMNS = ("pk", "external_id", "traits", "first_seen_at", "last_seen_a
 class MemoryReader:
     """Read one workspace's memory into template contexts, a chunk of customers at a time."""
 
-    def __init__(self, workspace: Workspace, *, guidance: str = ""):
+    def __init__(self, workspace: Workspace, *, guidance: str = "", campaign: dict | None = None):
         self.workspace = workspace
-        self.guidance = guidance
+        self.guidance, self.campaign = guidance, campaign or {}
         sets = {
             label_set.pk: label_set
             for label_set in LabelSet.objects.for_workspace(workspace).only("slug", "name")
@@ -495,4 +495,5 @@ class MemoryReader:
                 "summary": "; ".join(signal_text(item) for item in signal_items),
             },
             "guidance": self.guidance,
+            "campaign": self.campaign,  # its name, goal and attribution window ({}: none)
         }

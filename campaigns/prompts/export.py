@@ -60,7 +60,8 @@ _worker: dict = {}
 
 def _worker_start(workspace_id: int, choice: PromptChoice) -> None:
     workspace = Workspace.objects.get(pk=workspace_id)
-    _worker.update(reader=MemoryReader(workspace, guidance=choice.guidance), choice=choice)
+    reader = MemoryReader(workspace, guidance=choice.guidance, campaign=choice.campaign_context())
+    _worker.update(reader=reader, choice=choice)
 
 
 def _worker_render(bounds: tuple[int, int], fmt: str) -> tuple[int, str]:

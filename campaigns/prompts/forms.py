@@ -107,3 +107,11 @@ class WebhookForm(forms.Form):
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["campaign"].queryset = Campaign.objects.for_workspace(workspace)
+
+
+class WebhookEditForm(WebhookForm):
+    active = forms.BooleanField(required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def changes(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if k != "version"}

@@ -20,6 +20,8 @@ from campaigns.models import (
 from campaigns.prompts.context import CUSTOMER_COLUMNS, ChunkMemory, CustomerRow, MemoryReader
 from campaigns.prompts.defaults import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_SLUG
 from campaigns.prompts.engine import RenderedPrompt, compile_template, content_hash, render_text
+from campaigns.prompts.quoting import one_line, quote
+from campaigns.prompts.wording import PHRASE_LIMIT, span
 from memory.models import Customer
 
 CHUNK_SIZE = 1000
@@ -38,6 +40,30 @@ class PromptChoice:
     text: str
     guidance: str
     campaign_slug: str = ""
+    campaign: CampaignTerms | None = None
+
+    def campaign_context(self) -> dict:
+        """Return the campaign's terms for the template context ({} without a campaign)."""
+        return self.campaign.context() if self.campaign else {}
+
+
+@dataclass(frozen=True)
+class CampaignTerms:
+    """What a prompt says about its campaign: its goal and the window its sends are credited in."""
+
+    slug: str
+    name: str
+    goal_event: str
+    attribution_window_h: float
+
+    def context(self) -> dict:
+        return {
+            "slug": self.slug,
+            "name": one_line(self.name, PHRASE_LIMIT),
+            "goal_event": quote(self.goal_event),
+            "attribution_window_h": self.attribution_window_h,
+            "window": span(self.attribution_window_h),
+        }
 
 
 def prompt_settings_of(*, workspace: Workspace) -> PromptSettings | None:
@@ -66,11 +92,18 @@ def prompt_choice(
     guidance = settings.guidance if settings else ""
     chosen: PromptTemplate | None = None
     campaign_slug = ""
+    terms = None
     if campaign:
         found = Campaign.objects.for_workspace(workspace).filter(slug=campaign).first()
         if found is None:
             raise PromptChoiceError(f"No campaign {campaign!r} in this workspace.")
         campaign_slug = found.slug
+        terms = CampaignTerms(
+            found.slug,
+            found.name,
+            found.effective_goal_event,
+            found.effective_attribution_window_h,
+        )
         guidance = found.guidance or guidance
         if found.prompt_template_id and not template:
             chosen = PromptTemplate.objects.for_workspace(workspace).get(
@@ -92,7 +125,9 @@ def prompt_choice(
     if chosen is None:
         if version not in (None, 0):
             raise PromptChoiceError("The built-in template has only version 0.")
-        return PromptChoice(DEFAULT_TEMPLATE_SLUG, 0, DEFAULT_TEMPLATE, guidance, campaign_slug)
+        return PromptChoice(
+            DEFAULT_TEMPLATE_SLUG, 0, DEFAULT_TEMPLATE, guidance, campaign_slug, terms
+        )
     versions = PromptTemplateVersion.objects.filter(template=chosen)
     found_version = (
         versions.filter(number=version).first()
@@ -101,10 +136,12 @@ def prompt_choice(
     )
     if found_version is None:
         if version is None and chosen.slug == DEFAULT_TEMPLATE_SLUG:
-            return PromptChoice(DEFAULT_TEMPLATE_SLUG, 0, DEFAULT_TEMPLATE, guidance, campaign_slug)
+            return PromptChoice(
+                DEFAULT_TEMPLATE_SLUG, 0, DEFAULT_TEMPLATE, guidance, campaign_slug, terms
+            )
         raise PromptChoiceError(f"Template {chosen.slug!r} has no version {version}.")
     return PromptChoice(
-        chosen.slug, found_version.number, found_version.text, guidance, campaign_slug
+        chosen.slug, found_version.number, found_version.text, guidance, campaign_slug, terms
     )
 
 
@@ -150,7 +187,7 @@ def prompt_for_customer(
     if row is None:
         return None
     compile_template(choice.text)  # a broken template fails before any memory is read
-    reader = MemoryReader(workspace, guidance=choice.guidance)
+    reader = MemoryReader(workspace, guidance=choice.guidance, campaign=choice.campaign_context())
     return _render_chunk(reader, choice, [CustomerRow(*row)])[0]
 
 
@@ -189,7 +226,7 @@ def prompt_chunks(
     overlap; two chunks at most are held.
     """
     compile_template(choice.text)
-    reader = MemoryReader(workspace, guidance=choice.guidance)
+    reader = MemoryReader(workspace, guidance=choice.guidance, campaign=choice.campaign_context())
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         while True:
             rows, memory = _read_next(reader, after_pk, chunk_size)

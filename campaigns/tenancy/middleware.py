@@ -1,8 +1,13 @@
-"""Attach the browser user's current workspace and membership to each request."""
+"""Attach the browser user's current workspace and membership to each request, and show times
+in the workspace's time zone."""
+
+from django.utils import timezone
 
 from campaigns.tenancy.selectors import membership_current
 
 SESSION_KEY = "workspace_id"
+# Answers to machines keep UTC; pages show the workspace's local time.
+UTC_PATHS = ("/api/", "/v1/")
 
 
 class CurrentWorkspaceMiddleware:
@@ -18,4 +23,12 @@ class CurrentWorkspaceMiddleware:
             )
         request.membership = membership
         request.workspace = membership.workspace if membership else None
-        return self.get_response(request)
+        if request.workspace is not None and not request.path.startswith(UTC_PATHS):
+            timezone.activate(request.workspace.time_zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            # The thread serves the next request, maybe another workspace's.
+            timezone.deactivate()

@@ -28,3 +28,12 @@ def membership_current(*, user, workspace_id: int | None) -> Membership | None:
 def api_keys_of_workspace(*, workspace: Workspace) -> QuerySet[ApiKey]:
     """Return the workspace's API keys, newest first (prefixes only; secrets are not stored)."""
     return ApiKey.objects.for_workspace(workspace).order_by("-created_at")
+
+
+def members_of_workspace(*, workspace: Workspace) -> QuerySet[Membership]:
+    """Return the workspace's memberships with their users, by role, then name."""
+    return (
+        Membership.objects.for_workspace(workspace)
+        .select_related("user")
+        .order_by("role", "user__username")
+    )

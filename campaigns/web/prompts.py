@@ -23,6 +23,7 @@ from campaigns.prompts.forms import (
     PromptSettingsForm,
     TemplateCreateForm,
     TemplateSaveForm,
+    WebhookEditForm,
     WebhookForm,
 )
 from campaigns.prompts.selectors import (
@@ -43,7 +44,9 @@ from campaigns.prompts.services import (
     prompt_template_save,
 )
 from campaigns.tasks import webhook_ping, webhooks_deliver_changed_prompts_task
+from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, viewers_cannot, workspace_required
+from campaigns.web.support import form_refused, int_or_none
 from campaigns.webhooks.selectors import (
     webhook_deliveries,
     webhook_of_workspace,
@@ -52,7 +55,9 @@ from campaigns.webhooks.selectors import (
 from campaigns.webhooks.services import (
     webhook_create,
     webhook_delete,
+    webhook_rotate_secret,
     webhook_set_active,
+    webhook_update,
 )
 from campaigns.webhooks.signing import SIGNATURE_HEADER
 from memory.selectors import customers_page
@@ -166,14 +171,14 @@ def prompt_template(request, slug: str):
                 messages.success(request, f"Saved version {saved.number}.")
             return redirect("prompt-template", slug=slug)
     else:
-        shown = by_number.get(_int(request.GET.get("version")), current)
+        shown = by_number.get(int_or_none(request.GET.get("version")), current)
         form = TemplateSaveForm(initial={"text": shown.text if shown else DEFAULT_TEMPLATE})
 
     diff = None
     diff_pair = None
-    new = by_number.get(_int(request.GET.get("diff")))
+    new = by_number.get(int_or_none(request.GET.get("diff")))
     if new is not None:
-        old = by_number.get(_int(request.GET.get("against")), by_number.get(new.number - 1))
+        old = by_number.get(int_or_none(request.GET.get("against")), by_number.get(new.number - 1))
         if old is not None:
             diff = template_diff(old=old, new=new)
             diff_pair = (old.number, new.number)
@@ -194,13 +199,6 @@ def prompt_template(request, slug: str):
             or (customers[0]["external_id"] if customers else ""),
         },
     )
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 @editor_required
@@ -382,9 +380,11 @@ def webhooks(request):
         form = WebhookForm(request.POST, workspace=workspace)
         if form.is_valid():
             try:
-                webhook = webhook_create(workspace=workspace, **form.cleaned_data)
+                webhook = webhook_create(
+                    workspace=workspace, actor=Actor.of_user(request.user), **form.cleaned_data
+                )
             except ValidationError as invalid:
-                form.add_error("url", invalid)
+                form_refused(form, invalid)
             else:
                 messages.success(request, "Registered. Its secret signs every delivery.")
                 return redirect("webhook", webhook_id=webhook.pk)
@@ -419,12 +419,19 @@ def webhook_action(request, webhook_id: int):
     if found is None:
         raise Http404("No such webhook.")
     action = request.POST.get("action")
+    actor = Actor.of_user(request.user)
     if action == "pause":
-        webhook_set_active(webhook=found, active=False)
+        webhook_set_active(webhook=found, active=False, actor=actor)
         messages.success(request, "Paused: no deliveries until resumed.")
     elif action == "resume":
-        webhook_set_active(webhook=found, active=True)
+        webhook_set_active(webhook=found, active=True, actor=actor)
         messages.success(request, "Resumed.")
+    elif action == "rotate":
+        webhook_rotate_secret(workspace=request.workspace, actor=actor, webhook=found)
+        messages.success(
+            request,
+            "New signing secret: the old one no longer verifies; give the receiver this one.",
+        )
     elif action == "test":
         webhook_ping.delay_on_commit(found.pk)
         messages.success(request, "Sent a signed ping; its outcome is in the log.")
@@ -433,7 +440,42 @@ def webhook_action(request, webhook_id: int):
         webhooks_deliver_changed_prompts_task.delay_on_commit(request.workspace.pk)
         messages.success(request, "Finding changed prompts; deliveries appear in the log.")
     elif action == "delete":
-        webhook_delete(webhook=found)
+        webhook_delete(webhook=found, actor=actor)
         messages.success(request, "Deleted the webhook and its log.")
         return redirect("webhooks")
     return redirect(reverse("webhook", args=[webhook_id]))
+
+
+@editor_required
+@require_http_methods(["GET", "POST"])
+def webhook_edit(request, webhook_id: int):
+    workspace = request.workspace
+    found = webhook_of_workspace(workspace=workspace, webhook_id=webhook_id)
+    if found is None:
+        raise Http404("No such webhook.")
+    if request.method == "POST":
+        form = WebhookEditForm(request.POST, workspace=workspace)
+        if form.is_valid():
+            try:
+                webhook_update(
+                    workspace=workspace,
+                    actor=Actor.of_user(request.user),
+                    webhook=found,
+                    expected_version=form.cleaned_data["version"],
+                    changes=form.changes(),
+                )
+            except (ValidationError, StaleEdit) as refused:
+                form_refused(form, refused)
+            else:
+                messages.success(request, "Saved the webhook.")
+                return redirect("webhook", webhook_id=webhook_id)
+    else:
+        initial = {
+            "url": found.url,
+            "description": found.description,
+            "campaign": found.campaign_id,
+            "active": found.active,
+            "version": found.version,
+        }
+        form = WebhookEditForm(initial=initial, workspace=workspace)
+    return render(request, "campaigns/prompts/webhook_edit.html", {"webhook": found, "form": form})

@@ -23,10 +23,25 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, Webhook, WebhookDelivery, WebhookPromptHash, Workspace
+from campaigns.models import (
+    AuditEntry,
+    Campaign,
+    Webhook,
+    WebhookDelivery,
+    WebhookPromptHash,
+    Workspace,
+)
 from campaigns.prompts.engine import RenderedPrompt
 from campaigns.prompts.selectors import prompt_choice, prompt_chunks
 from campaigns.prompts.wording import iso
+from campaigns.tenancy.changes import (
+    Actor,
+    audit_record,
+    change_archive,
+    change_create,
+    change_update,
+    snapshot,
+)
 from campaigns.webhooks.signing import SIGNATURE_HEADER, new_secret, signature_header
 from memory.models import Customer
 
@@ -45,30 +60,103 @@ def backoff_s(retries: int) -> float:
     return min(base * 2**retries, BACKOFF_MAX_S)
 
 
-def webhook_create(
-    *, workspace: Workspace, url: str, description: str = "", campaign: Campaign | None = None
-) -> Webhook:
-    """Register a URL to receive changed prompts; its signing secret is generated."""
-    URLValidator(schemes=["http", "https"])(url)
+WEBHOOK_AUDITED = ["url", "description", "campaign", "active"]
+
+
+def _webhook_checks(workspace: Workspace, url: str | None, campaign: Campaign | None) -> None:
+    if url is not None:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            raise ValidationError({"url": "Enter an http or https URL."}) from None
     if campaign is not None and campaign.workspace_id != workspace.pk:
-        raise ValidationError("That campaign belongs to another workspace.")
-    return Webhook.objects.create(
+        raise ValidationError({"campaign": "That campaign belongs to another workspace."})
+
+
+def webhook_create(
+    *,
+    workspace: Workspace,
+    url: str,
+    description: str = "",
+    campaign: Campaign | None = None,
+    actor: Actor | None = None,
+) -> Webhook:
+    """Register a URL to receive changed prompts, audited; its signing secret is generated."""
+    _webhook_checks(workspace, url, campaign)
+    return change_create(
         workspace=workspace,
-        url=url,
-        description=description.strip(),
-        campaign=campaign,
-        secret=new_secret(),
+        actor=actor or Actor.system(),
+        obj=Webhook(
+            workspace=workspace,
+            url=url,
+            description=description.strip(),
+            campaign=campaign,
+            secret=new_secret(),
+        ),
+        audited=WEBHOOK_AUDITED,
     )
 
 
-def webhook_set_active(*, webhook: Webhook, active: bool) -> None:
-    """Pause or resume a webhook."""
+def webhook_update(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    webhook: Webhook,
+    expected_version: int | None,
+    changes: dict,
+) -> Webhook:
+    """Change a webhook's URL, description, campaign or active flag; refuse a stale edit."""
+    unknown = set(changes) - set(WEBHOOK_AUDITED)
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    if "description" in changes:
+        changes = changes | {"description": (changes["description"] or "").strip()}
+    _webhook_checks(workspace, changes.get("url"), changes.get("campaign"))
+    return change_update(
+        workspace=workspace,
+        actor=actor,
+        obj=webhook,
+        changes=changes,
+        expected_version=expected_version,
+        audited=WEBHOOK_AUDITED,
+    )
+
+
+def webhook_rotate_secret(
+    *, workspace: Workspace, actor: Actor, webhook: Webhook, expected_version: int | None = None
+) -> Webhook:
+    """Give a webhook a new signing secret at once (the old one stops verifying), audited.
+
+    The audit records when and by whom, never the secret itself.
+    """
+    return change_update(
+        workspace=workspace,
+        actor=actor,
+        obj=webhook,
+        changes={"secret": new_secret(), "secret_rotated_at": timezone.now()},
+        expected_version=expected_version,
+        audited=["secret_rotated_at"],
+    )
+
+
+def webhook_set_active(*, webhook: Webhook, active: bool, actor: Actor | None = None) -> None:
+    """Pause or resume a webhook, audited."""
+    change_archive(
+        workspace=webhook.workspace, actor=actor or Actor.system(), obj=webhook, active=active
+    )
     webhook.active = active
-    webhook.save(update_fields=["active"])
 
 
-def webhook_delete(*, webhook: Webhook) -> None:
-    """Remove a webhook with its delivery log."""
+@transaction.atomic
+def webhook_delete(*, webhook: Webhook, actor: Actor | None = None) -> None:
+    """Remove a webhook with its delivery log, audited."""
+    audit_record(
+        workspace=webhook.workspace,
+        actor=actor or Actor.system(),
+        action=AuditEntry.Action.DELETE,
+        obj=webhook,
+        before=snapshot(webhook, WEBHOOK_AUDITED),
+    )
     webhook.delete()
 
 

@@ -1,3 +1,12 @@
-"""Fixtures of the prompt, LLM and webhook tests (defined in prompt_support.py)."""
+"""Fixtures of the prompt, LLM, webhook and configuration tests (in *_support.py)."""
 
+from tests.campaigns.config_support import (  # noqa: F401
+    admin_key,
+    config_key,
+    owner,
+    owner_client,
+    their_config_key,
+    viewer,
+    viewer_client,
+)
 from tests.campaigns.prompt_support import fake_llm, receiver, rich_customer  # noqa: F401

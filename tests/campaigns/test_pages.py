@@ -62,7 +62,7 @@ def test_it_tells_a_user_without_workspace_what_to_do(client, make_user):
     assert b"create_workspace" in response.content
 
 
-def test_it_scopes_the_admin_to_the_staff_users_workspaces(
+def test_it_keeps_staff_who_are_not_superusers_out_of_the_admin(
     client, make_user, workspace, other_workspace
 ):
     from django.contrib.auth.models import Permission
@@ -73,7 +73,16 @@ def test_it_scopes_the_admin_to_the_staff_users_workspaces(
     staff.is_staff = True
     staff.save()
     staff.user_permissions.add(Permission.objects.get(codename="view_message"))
+    staff.user_permissions.add(Permission.objects.get(codename="add_campaign"))
     client.force_login(staff)
+    for url in ("/admin/campaigns/message/", "/admin/campaigns/campaign/add/"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+    assert b"secret-theirs" not in client.get("/admin/campaigns/campaign/add/", follow=True).content
+
+    staff.is_superuser = True
+    staff.save()
     page = client.get("/admin/campaigns/message/").content.decode()
     assert "ours" in page
-    assert "secret-theirs" not in page
+    assert "secret-theirs" in page

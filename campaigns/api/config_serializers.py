@@ -1,0 +1,232 @@
+"""Shapes of the configuration resources (campaigns, workspace, members, keys, webhooks).
+
+Input serializers check types and resolve slugs and keys within the caller's workspace; the
+service decides everything else (goal, audience, dates, scopes, last owner), so a form and the
+API refuse the same things with the same words.
+"""
+
+from rest_framework import serializers
+
+from campaigns.models import (
+    ApiKey,
+    Campaign,
+    Membership,
+    Message,
+    PromptTemplate,
+    Webhook,
+    Workspace,
+)
+from campaigns.tenancy.services import SETTINGS_FIELDS
+
+
+class VersionedInput(serializers.Serializer):
+    version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The version you read; an older one is refused with 409 (omit: overwrite).",
+    )
+
+
+def _workspace(serializer) -> Workspace:
+    return serializer.context["workspace"]
+
+
+# Campaigns -------------------------------------------------------------------------------------
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    messages = serializers.SlugRelatedField(many=True, read_only=True, slug_field="key")
+    prompt_template = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    effective_attribution_window_h = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "goal_event",
+            "attribution_window_h",
+            "effective_attribution_window_h",
+            "messages",
+            "prompt_template",
+            "guidance",
+            "audience",
+            "starts_at",
+            "ends_at",
+            "active",
+            "version",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CampaignInputSerializer(VersionedInput):
+    slug = serializers.SlugField(max_length=64, help_text="Set once, on create.")
+    name = serializers.CharField(max_length=200)
+    goal_event = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Blank or the workspace's."
+    )
+    attribution_window_h = serializers.FloatField(required=False, allow_null=True, min_value=0.01)
+    messages = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, help_text="Message keys."
+    )
+    prompt_template = serializers.SlugField(
+        required=False, allow_null=True, help_text="A template's slug; null: the default."
+    )
+    guidance = serializers.CharField(required=False, allow_blank=True)
+    audience = serializers.JSONField(
+        required=False,
+        help_text='A trait filter: {"all": [{"trait": "age", "min": 30}, ...]}; {}: everyone.',
+    )
+    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    active = serializers.BooleanField(required=False)
+
+    def validate_messages(self, keys: list[str]) -> list[Message]:
+        found = {
+            m.key: m
+            for m in Message.objects.for_workspace(_workspace(self)).filter(key__in=set(keys))
+        }
+        missing = sorted(set(keys) - found.keys())
+        if missing:
+            raise serializers.ValidationError(f"No such messages in this workspace: {missing}.")
+        return [found[key] for key in dict.fromkeys(keys)]
+
+    def validate_prompt_template(self, slug: str | None) -> PromptTemplate | None:
+        if slug is None:
+            return None
+        found = PromptTemplate.objects.for_workspace(_workspace(self)).filter(slug=slug).first()
+        if found is None:
+            raise serializers.ValidationError(f"No prompt template {slug!r} in this workspace.")
+        return found
+
+
+# The workspace ---------------------------------------------------------------------------------
+
+
+class WorkspaceSerializer(serializers.ModelSerializer):
+    memory_stale = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Settings changed since the last recompute (empty: memory is current).",
+    )
+
+    class Meta:
+        model = Workspace
+        fields = ["slug", *SETTINGS_FIELDS, "version", "memory_stale"]
+        read_only_fields = fields
+
+
+class WorkspaceInputSerializer(VersionedInput):
+    name = serializers.CharField(max_length=200, required=False)
+    time_zone = serializers.CharField(max_length=64, required=False, help_text="IANA name.")
+    goal_event = serializers.CharField(max_length=200, required=False)
+    send_event = serializers.CharField(max_length=200, required=False)
+    open_event = serializers.CharField(max_length=200, required=False)
+    attribution_window_h = serializers.FloatField(required=False, min_value=0.01)
+    habituation_half_life_h = serializers.FloatField(required=False, min_value=0.01)
+    priming_horizon_h = serializers.FloatField(required=False, min_value=0.01)
+
+
+# Members and keys ------------------------------------------------------------------------------
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role"]
+        read_only_fields = fields
+
+
+class MemberInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150, help_text="An existing user.")
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "created_at",
+            "created_by",
+            "last_used_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+
+class ApiKeyInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiKey.Scope.choices),
+        allow_empty=False,
+        help_text="Only scopes your key holds itself; never admin (an owner grants it in the "
+        "browser).",
+    )
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    secret = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+# Webhooks --------------------------------------------------------------------------------------
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    campaign = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+
+    class Meta:
+        model = Webhook
+        fields = [
+            "id",
+            "url",
+            "description",
+            "campaign",
+            "active",
+            "created_at",
+            "secret_rotated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class WebhookSecretSerializer(WebhookSerializer):
+    secret = serializers.CharField(read_only=True, help_text="Signs every delivery (HMAC).")
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class WebhookInputSerializer(VersionedInput):
+    url = serializers.URLField(max_length=500)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    campaign = serializers.SlugField(
+        required=False, allow_null=True, help_text="A campaign's slug; null: workspace default."
+    )
+    active = serializers.BooleanField(required=False)
+
+    def validate_campaign(self, slug: str | None) -> Campaign | None:
+        if slug is None:
+            return None
+        found = Campaign.objects.for_workspace(_workspace(self)).filter(slug=slug).first()
+        if found is None:
+            raise serializers.ValidationError(f"No campaign {slug!r} in this workspace.")
+        return found

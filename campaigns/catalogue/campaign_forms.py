@@ -1,0 +1,71 @@
+"""The campaign form: fields only; the service validates the goal, audience and dates."""
+
+from django import forms
+from django.db.models import Q
+
+from campaigns.models import Campaign, Message, PromptTemplate, slug_validator
+
+AUDIENCE_HELP = (
+    'Conditions on customer traits, all of which must hold, e.g. {"all": [{"trait": "gender", '
+    '"equals": "F"}, {"trait": "income", "min": 50000}, {"trait": "became_member_on", "min": '
+    '"2017-01-01"}, {"trait": "city", "in": ["Paris", "Lyon"]}]}. Empty: everyone.'
+)
+
+
+class CampaignForm(forms.Form):
+    slug = forms.SlugField(max_length=64, validators=[slug_validator])
+    name = forms.CharField(max_length=200)
+    goal_event = forms.CharField(
+        max_length=200, required=False, help_text="Blank: the workspace's goal event."
+    )
+    attribution_window_h = forms.FloatField(
+        min_value=0.01,
+        required=False,
+        label="Attribution window (hours)",
+        help_text="Blank: the workspace's window.",
+    )
+    messages = forms.ModelMultipleChoiceField(
+        queryset=Message.unscoped.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The messages this campaign may send.",
+    )
+    prompt_template = forms.ModelChoiceField(
+        queryset=PromptTemplate.unscoped.none(), required=False, empty_label="Workspace default"
+    )
+    guidance = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    audience = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=AUDIENCE_HELP,
+    )
+    starts_at = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    ends_at = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    active = forms.BooleanField(required=False, initial=True)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, workspace, campaign: Campaign | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Archived messages stay offered only where the campaign already has them.
+        offered = Q(active=True) | Q(campaigns=campaign) if campaign else Q(active=True)
+        self.fields["messages"].queryset = (
+            Message.objects.for_workspace(workspace).filter(offered).distinct().order_by("key")
+        )
+        self.fields["prompt_template"].queryset = PromptTemplate.objects.for_workspace(workspace)
+        if campaign is not None:
+            # The slug names the campaign in prompts, webhooks and the API: it stays.
+            del self.fields["slug"]
+
+    def changes(self) -> dict:
+        """Return the cleaned fields a service takes (all but the version)."""
+        data = dict(self.cleaned_data)
+        data.pop("version", None)
+        data["audience"] = data.get("audience") or {}
+        data["goal_event"] = data.get("goal_event") or ""
+        return data

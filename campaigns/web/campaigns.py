@@ -1,0 +1,184 @@
+"""Campaign pages: the list, one campaign (messages, numbers, audience and next best), the form,
+and the audience's live count. Thin: a form validates, one service or selector runs."""
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from campaigns.catalogue.campaign_forms import CampaignForm
+from campaigns.catalogue.campaign_selectors import (
+    campaign_customers,
+    campaign_messages,
+    campaign_numbers,
+    campaign_of_workspace,
+    campaigns_of_workspace,
+)
+from campaigns.catalogue.campaign_services import (
+    campaign_archive,
+    campaign_create,
+    campaign_update,
+)
+from campaigns.tenancy.changes import Actor, StaleEdit
+from campaigns.tenancy.decorators import editor_required, workspace_required
+from campaigns.web.support import form_refused, int_or_none
+from memory.audiences import customers_matching_count, trait_filter_parse
+from memory.models import Customer
+from memory.predict import NoMemoryYet, memory_next_best
+
+# Next best ranks every active message; enough rows to find the campaign's best among them.
+RANK_LIMIT = 1000
+
+
+def _campaign_or_404(workspace, slug: str):
+    found = campaign_of_workspace(workspace=workspace, slug=slug)
+    if found is None:
+        raise Http404("No such campaign.")
+    return found
+
+
+@workspace_required
+@require_GET
+def campaign_list(request):
+    return render(
+        request,
+        "campaigns/campaigns/list.html",
+        {"campaigns": campaigns_of_workspace(workspace=request.workspace)},
+    )
+
+
+@editor_required
+@require_http_methods(["GET", "POST"])
+def campaign_new(request):
+    workspace = request.workspace
+    form = CampaignForm(request.POST or None, workspace=workspace)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = campaign_create(
+                workspace=workspace, actor=Actor.of_user(request.user), **form.changes()
+            )
+        except ValidationError as refused:
+            form_refused(form, refused)
+        else:
+            messages.success(request, f"Created campaign {campaign.name}.")
+            return redirect("campaign", slug=campaign.slug)
+    return render(request, "campaigns/campaigns/form.html", {"form": form, "campaign": None})
+
+
+@editor_required
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request, slug: str):
+    workspace = request.workspace
+    campaign = _campaign_or_404(workspace, slug)
+    if request.method == "POST":
+        form = CampaignForm(request.POST, workspace=workspace, campaign=campaign)
+        if form.is_valid():
+            try:
+                campaign_update(
+                    workspace=workspace,
+                    actor=Actor.of_user(request.user),
+                    campaign=campaign,
+                    expected_version=form.cleaned_data["version"],
+                    changes=form.changes(),
+                )
+            except (ValidationError, StaleEdit) as refused:
+                form_refused(form, refused)
+            else:
+                messages.success(request, f"Saved campaign {campaign.name}.")
+                return redirect("campaign", slug=slug)
+    else:
+        initial = {
+            name: getattr(campaign, name)
+            for name in CampaignForm.base_fields
+            if name not in ("messages", "slug")
+        }
+        initial["messages"] = list(campaign.messages.values_list("pk", flat=True))
+        form = CampaignForm(initial=initial, workspace=workspace, campaign=campaign)
+    return render(request, "campaigns/campaigns/form.html", {"form": form, "campaign": campaign})
+
+
+@editor_required
+@require_POST
+def campaign_archive_view(request, slug: str):
+    campaign = _campaign_or_404(request.workspace, slug)
+    active = request.POST.get("active") == "1"
+    try:
+        campaign_archive(
+            workspace=request.workspace,
+            actor=Actor.of_user(request.user),
+            campaign=campaign,
+            active=active,
+            expected_version=int_or_none(request.POST.get("version")),
+        )
+    except StaleEdit as stale:
+        messages.error(request, str(stale))
+    else:
+        messages.success(request, f"{'Restored' if active else 'Archived'} {campaign.name}.")
+    return redirect("campaign", slug=slug)
+
+
+def _next_best(workspace, campaign, customers) -> tuple[dict[str, dict], str]:
+    """Return each customer's best message among the campaign's, and why none when there is none."""
+    keys = set(campaign.messages.values_list("key", flat=True))
+    if not keys:
+        return {}, "The campaign has no messages to rank."
+    best: dict[str, dict] = {}
+    for customer in customers:
+        try:
+            ranked = memory_next_best(
+                workspace=workspace, external_id=customer.external_id, limit=RANK_LIMIT
+            )
+        except NoMemoryYet as missing:
+            return {}, f"{missing} Recompute on the memory page."
+        except Customer.DoesNotExist:
+            continue
+        for row in ranked.to_dicts():
+            if row["key"] in keys:
+                best[customer.external_id] = row
+                break
+    return best, ""
+
+
+@workspace_required
+@require_GET
+def campaign_detail(request, slug: str):
+    workspace = request.workspace
+    campaign = _campaign_or_404(workspace, slug)
+    customers, next_after = campaign_customers(
+        campaign=campaign, after=request.GET.get("after", "")
+    )
+    next_best, next_best_problem = _next_best(workspace, campaign, customers)
+    return render(
+        request,
+        "campaigns/campaigns/detail.html",
+        {
+            "campaign": campaign,
+            "campaign_messages": campaign_messages(campaign=campaign),
+            "numbers": campaign_numbers(campaign=campaign),
+            "audience_count": customers_matching_count(
+                workspace=workspace, trait_filter=trait_filter_parse(campaign.audience)
+            ),
+            "customers": [(c, next_best.get(c.external_id)) for c in customers],
+            "next_after": next_after,
+            "next_best_problem": next_best_problem,
+        },
+    )
+
+
+@workspace_required
+@require_POST
+def audience_count(request):
+    """Count the customers an audience (JSON in the `audience` field) selects: the live count."""
+    raw = request.POST.get("audience", "").strip()
+    try:
+        data = json.loads(raw) if raw else {}
+        trait_filter = trait_filter_parse(data, workspace=request.workspace)
+    except json.JSONDecodeError as error:
+        return JsonResponse({"error": f"Not JSON: {error.msg} (line {error.lineno})."}, status=400)
+    except ValidationError as invalid:
+        return JsonResponse({"error": " ".join(invalid.messages)}, status=400)
+    count = customers_matching_count(workspace=request.workspace, trait_filter=trait_filter)
+    return JsonResponse({"count": count, "text": f"matches {count:,} customers"})
