@@ -53,11 +53,16 @@ def _client() -> openai.OpenAI:
     )
 
 
-def _complete(client: openai.OpenAI, messages: list[dict], temperature: float) -> str:
+def _complete(
+    client: openai.OpenAI, messages: list[dict], temperature: float, extra: dict | None = None
+) -> str:
     timeout = settings.PRIMER_LLM_TIMEOUT_S
     try:
         response = client.chat.completions.create(
-            model=settings.PRIMER_LLM_MODEL, messages=messages, temperature=temperature
+            model=settings.PRIMER_LLM_MODEL,
+            messages=messages,
+            temperature=temperature,
+            **(extra or {}),
         )
     except openai.APITimeoutError:
         raise LlmUnavailable(
@@ -85,11 +90,12 @@ def _complete(client: openai.OpenAI, messages: list[dict], temperature: float) -
     return content.strip()[:ANSWER_LIMIT]
 
 
-def _run(calls: list[tuple[list[dict], float]]) -> list[str]:
-    """Run chat calls in parallel under one overall deadline; raise the first failure."""
+def _run(calls: list[tuple]) -> list[str]:
+    """Run chat calls (messages, temperature[, extra arguments]) in parallel under one overall
+    deadline; raise the first failure."""
     client = _client()
     deadline = settings.PRIMER_LLM_TIMEOUT_S + 2.0
-    futures = [_POOL.submit(_complete, client, messages, temp) for messages, temp in calls]
+    futures = [_POOL.submit(_complete, client, *call) for call in calls]
     started = time.monotonic()
     answers = []
     try:
@@ -206,3 +212,50 @@ def llm_draft_messages(
     messages = [{"role": "system", "content": DRAFT_SYSTEM}, {"role": "user", "content": request}]
     (content,) = _run([(messages, 0.7)])
     return parse_drafts(content, count)
+
+
+SUGGEST_SYSTEM = """\
+You tag marketing messages with labels from a fixed taxonomy. Reply with JSON only: \
+{"labels": ["set:label", ...]}, choosing only among the labels listed by the user, at most one \
+per set unless the set says several are allowed. Choose none rather than a poor fit."""
+
+
+def llm_suggest_labels(*, text: str, taxonomy: dict[str, dict]) -> list[str]:
+    """Ask the LLM which of the taxonomy's labels (`set:label`) fit a message's text.
+
+    `taxonomy` maps a set's slug to {"name", "multiple", "labels": {slug: meaning}}. The answer
+    is constrained by a JSON schema listing the allowed labels; the caller still validates it.
+    """
+    allowed = [f"{s}:{label}" for s, spec in taxonomy.items() for label in spec["labels"]]
+    lines = ["The taxonomy (set, then its labels with what they mean):"]
+    for set_slug, spec in taxonomy.items():
+        rule = "several allowed" if spec["multiple"] else "one at most"
+        lines.append(f"- {set_slug} ({spec['name']}; {rule}):")
+        lines.extend(
+            f"  - {set_slug}:{slug}: {json.dumps(meaning)}"
+            for slug, meaning in spec["labels"].items()
+        )
+    lines.append(f"The message (quoted data): {json.dumps(text[:ANSWER_LIMIT])}")
+    schema = {
+        "type": "object",
+        "properties": {"labels": {"type": "array", "items": {"type": "string", "enum": allowed}}},
+        "required": ["labels"],
+        "additionalProperties": False,
+    }
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "message_labels", "strict": True, "schema": schema},
+    }
+    messages = [
+        {"role": "system", "content": SUGGEST_SYSTEM},
+        {"role": "user", "content": "\n".join(lines)},
+    ]
+    (content,) = _run([(messages, 0.0, {"response_format": response_format})])
+    try:
+        data = json.loads(_FENCE_RE.sub("", content.strip()))
+        labels = data["labels"] if isinstance(data, dict) else data
+        return [str(label) for label in labels if isinstance(label, str)]
+    except (ValueError, KeyError, TypeError):
+        raise LlmUnavailable(
+            "malformed_response", "The LLM's labels were not the JSON asked for; try again."
+        ) from None

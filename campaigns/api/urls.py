@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns.api import views
+from campaigns.api import catalogue, views  # noqa: F401  (catalogue registers its ViewSets)
 from campaigns.api.router import router
 
 urlpatterns = [
@@ -18,4 +18,5 @@ urlpatterns = [
     ),
     path("prompts/export", views.PromptExportView.as_view(), name="api-prompts-export"),
     path("drafts", views.MessageDraftsView.as_view(), name="api-message-drafts"),
-] + router.urls
+    *router.urls,
+]

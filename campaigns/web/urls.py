@@ -1,11 +1,52 @@
 from django.urls import path
 
+from campaigns.web import labels as label_views
+from campaigns.web import messages as message_views
 from campaigns.web import prompts as prompt_views
 from campaigns.web import views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("workspaces/switch/", views.workspace_switch, name="workspace-switch"),
+    # Catalogue: label sets and labels, messages.
+    path("catalogue/labels/", label_views.labels, name="catalogue-labels"),
+    path("catalogue/labels/new/", label_views.label_new, name="catalogue-label-new"),
+    path("catalogue/labels/<int:pk>/", label_views.label_edit, name="catalogue-label"),
+    path(
+        "catalogue/labels/<int:pk>/active/", label_views.label_active, name="catalogue-label-active"
+    ),
+    path("catalogue/label-sets/new/", label_views.label_set_new, name="catalogue-label-set-new"),
+    path(
+        "catalogue/label-sets/<slug:slug>/", label_views.label_set_edit, name="catalogue-label-set"
+    ),
+    path(
+        "catalogue/label-sets/<slug:slug>/active/",
+        label_views.label_set_active,
+        name="catalogue-label-set-active",
+    ),
+    path("catalogue/messages/", message_views.message_list, name="catalogue-messages"),
+    path("catalogue/messages/new/", message_views.message_new, name="catalogue-message-new"),
+    path(
+        "catalogue/messages/import/",
+        message_views.message_import,
+        name="catalogue-messages-import",
+    ),
+    path(
+        "catalogue/messages/similar/",
+        message_views.message_similar,
+        name="catalogue-messages-similar",
+    ),
+    path(
+        "catalogue/messages/suggest-labels/",
+        message_views.message_suggest_labels,
+        name="catalogue-messages-suggest-labels",
+    ),
+    path("catalogue/messages/<int:pk>/", message_views.message_edit, name="catalogue-message"),
+    path(
+        "catalogue/messages/<int:pk>/active/",
+        message_views.message_active,
+        name="catalogue-message-active",
+    ),
     # Prompts: templates, customers' prompts and the LLM preview, drafts, webhooks.
     path("prompts/templates/", prompt_views.prompt_templates, name="prompt-templates"),
     path("prompts/new-template/", prompt_views.prompt_template_new, name="prompt-template-new"),
