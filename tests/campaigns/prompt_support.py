@@ -210,6 +210,8 @@ class FakeLlm:
     def __init__(self):
         self.mode = "ok"
         self.drafts: list[dict] = []
+        # What a structured-output request (response_format) answers: {"labels": labels}.
+        self.labels: list[str] = []
         self.sleep_s = 3.0
         self.recorder = Recorder(self._respond)
         self.base_url = self.recorder.url + "/v1"
@@ -235,7 +237,9 @@ class FakeLlm:
             return 200, b"{this is not json", "application/json"
         body = json.loads(request["raw"])
         system = [m["content"] for m in body["messages"] if m["role"] == "system"]
-        if self.drafts and system and "JSON" in system[0]:
+        if "response_format" in body:
+            content = json.dumps({"labels": self.labels})
+        elif self.drafts and system and "JSON" in system[0]:
             content = json.dumps({"messages": self.drafts})
         elif system:
             content = "PERSONAL ANSWER for a known customer"
