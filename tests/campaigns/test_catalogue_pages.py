@@ -191,6 +191,7 @@ def test_it_lets_viewers_look_without_edit_controls(viewer_client, taxonomy):
     label = Label.objects.for_workspace(taxonomy).get(slug="discount")
     message = Message.objects.for_workspace(taxonomy).get(key="spring")
     labels_page = viewer_client.get(reverse("catalogue-labels")).content.decode()
+    assert reverse("catalogue-label", args=[label.pk]) not in labels_page
     assert (
         "discounts" in labels_page
         and "New label" not in labels_page
