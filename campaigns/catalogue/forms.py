@@ -71,8 +71,10 @@ class LabelForm(VersionedForm):
         if editing:
             del self.fields["label_set"], self.fields["slug"]
         else:
-            self.fields["label_set"].queryset = LabelSet.objects.for_workspace(workspace).filter(
-                active=True
+            sets = LabelSet.objects.for_workspace(workspace).filter(active=True)
+            self.fields["label_set"].queryset = sets
+            self.fields["label_set"].initial = (
+                sets.filter(slug=LabelSet.VALUE_PROPOSITION).values_list("pk", flat=True).first()
             )
 
 

@@ -78,7 +78,11 @@ def taxonomy_overview(*, workspace: Workspace) -> TaxonomyOverview:
                 favoured_by=found.favoured_by,
             )
         )
-    sets = LabelSet.objects.for_workspace(workspace).order_by("-active", "slug")
+    # Active sets first, the value propositions leading: they are what the marketer tunes most.
+    sets = sorted(
+        LabelSet.objects.for_workspace(workspace),
+        key=lambda s: (not s.active, s.slug != LabelSet.VALUE_PROPOSITION, s.slug),
+    )
     return TaxonomyOverview(
         sets=[(label_set, by_set.get(label_set.pk, [])) for label_set in sets], stats=stats
     )
