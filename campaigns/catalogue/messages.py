@@ -63,8 +63,13 @@ def labels_resolve(*, workspace: Workspace, refs: Iterable[str]) -> list[Label]:
     return sorted((found[pair] for pair in wanted), key=label_ref)
 
 
-def labels_check(*, labels: list[Label], carried: Iterable[Label] = ()) -> None:
-    """Refuse labels breaking a set's one-or-several rule, and newly added retired labels."""
+def labels_check(
+    *, workspace: Workspace, labels: list[Label], carried: Iterable[Label] = ()
+) -> None:
+    """Refuse labels of another workspace, labels breaking a set's one-or-several rule, and
+    newly added retired labels."""
+    if any(label.workspace_id != workspace.pk for label in labels):
+        raise ValidationError({"labels": "No such label in this workspace."})
     carried_ids = {label.pk for label in carried}
     problems = []
     by_set: dict[int, list[Label]] = {}
@@ -105,12 +110,12 @@ def message_create(
     key: str,
     subject: str = "",
     body: str = "",
-    labels: list[Label] = (),
+    labels: Iterable[Label] = (),
 ) -> Message:
     """Create a message with its labels; its key is unique in the workspace."""
     fields = _message_fields(key=key, subject=subject, body=body)
     labels = list(labels)
-    labels_check(labels=labels)
+    labels_check(workspace=workspace, labels=labels)
     if Message.objects.for_workspace(workspace).filter(key=fields["key"]).exists():
         raise _key_taken(fields["key"])
     message = Message(workspace=workspace, channel=channel_of(labels), **fields)
@@ -155,7 +160,7 @@ def message_update(
             locked = Message.unscoped.select_for_update().get(pk=message.pk)
             carried = list(locked.labels.select_related("label_set"))
             new_labels = carried if labels is None else list(labels)
-            labels_check(labels=new_labels, carried=carried)
+            labels_check(workspace=workspace, labels=new_labels, carried=carried)
             saved = change_update(
                 workspace=workspace,
                 actor=actor,

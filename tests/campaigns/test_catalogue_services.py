@@ -9,7 +9,12 @@ from campaigns.catalogue.labels import (
     label_set_update,
     label_update,
 )
-from campaigns.catalogue.messages import labels_resolve, message_archive, message_update
+from campaigns.catalogue.messages import (
+    labels_resolve,
+    message_archive,
+    message_create,
+    message_update,
+)
 from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import AuditEntry, LabelSet, Message
 from campaigns.tenancy.changes import Actor, StaleEdit
@@ -215,3 +220,10 @@ def test_it_archives_a_message_that_events_name_and_audits_it_with_the_key(taxon
         api_key,
         Actor.of_api_key(api_key).name,
     )
+
+
+def test_it_refuses_a_label_of_another_workspace(taxonomy, other_workspace):
+    theirs = make_label(other_workspace, "theirs")
+    with pytest.raises(ValidationError) as excinfo:
+        message_create(workspace=taxonomy, actor=SYSTEM, key="m", body="x", labels=[theirs])
+    assert "No such label" in errors_of(excinfo)["labels"][0]
