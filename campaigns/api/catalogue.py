@@ -11,7 +11,6 @@ from contextlib import contextmanager
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -42,7 +41,8 @@ from campaigns.catalogue.messages import (
 )
 from campaigns.catalogue.selectors import (
     NEAR_DUPLICATE_SIMILARITY,
-    labels_with_counts,
+    label_sets_filtered,
+    labels_filtered,
     messages_filtered,
     messages_similar,
 )
@@ -214,15 +214,14 @@ class LabelSetViewSet(CatalogueViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator
             return LabelSet.unscoped.none()
-        sets = LabelSet.objects.for_workspace(self.workspace)
-        if self.action == "list":
-            active = flag(self.request.query_params.get("active"))
-            if active is not None:
-                sets = sets.filter(active=active)
-            q = self.request.query_params.get("q", "").strip()
-            if q:
-                sets = sets.filter(Q(slug__icontains=q) | Q(name__icontains=q))
-        return sets
+        if self.action != "list":
+            return label_sets_filtered(workspace=self.workspace)
+        params = self.request.query_params
+        return label_sets_filtered(
+            workspace=self.workspace,
+            active=flag(params.get("active")),
+            q=params.get("q", "").strip(),
+        )
 
     def create(self, request, *args, **kwargs):
         data = self.body(shapes.LabelSetCreateSerializer)
@@ -266,18 +265,15 @@ class LabelViewSet(CatalogueViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator
             return Label.unscoped.none()
-        labels = labels_with_counts(workspace=self.workspace)
-        if self.action == "list":
-            params = self.request.query_params
-            if params.get("label_set"):
-                labels = labels.filter(label_set__slug=params["label_set"])
-            active = flag(params.get("active"))
-            if active is not None:
-                labels = labels.filter(active=active)
-            q = params.get("q", "").strip()
-            if q:
-                labels = labels.filter(Q(slug__icontains=q) | Q(name__icontains=q))
-        return labels
+        if self.action != "list":
+            return labels_filtered(workspace=self.workspace)
+        params = self.request.query_params
+        return labels_filtered(
+            workspace=self.workspace,
+            label_set=params.get("label_set", ""),
+            active=flag(params.get("active")),
+            q=params.get("q", "").strip(),
+        )
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

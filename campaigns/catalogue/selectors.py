@@ -38,6 +38,32 @@ def labels_with_counts(*, workspace: Workspace) -> QuerySet[Label]:
     )
 
 
+def _named(rows: QuerySet, q: str) -> QuerySet:
+    return rows.filter(Q(slug__icontains=q) | Q(name__icontains=q)) if q else rows
+
+
+def label_sets_filtered(
+    *, workspace: Workspace, active: bool | None = None, q: str = ""
+) -> QuerySet[LabelSet]:
+    """Return the workspace's label sets, active or retired, whose slug or name contains q."""
+    sets = LabelSet.objects.for_workspace(workspace)
+    if active is not None:
+        sets = sets.filter(active=active)
+    return _named(sets, q)
+
+
+def labels_filtered(
+    *, workspace: Workspace, label_set: str = "", active: bool | None = None, q: str = ""
+) -> QuerySet[Label]:
+    """Return labels (with active message counts) of a set, active or retired, named like q."""
+    labels = labels_with_counts(workspace=workspace)
+    if label_set:
+        labels = labels.filter(label_set__slug=label_set)
+    if active is not None:
+        labels = labels.filter(active=active)
+    return _named(labels, q)
+
+
 @dataclass(frozen=True)
 class LabelRow:
     label: Label

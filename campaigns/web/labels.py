@@ -96,56 +96,48 @@ def label_new(request):
     return _labels_page(request, label_form=form, status=400)
 
 
-def _save(form, request, update, obj, fields) -> bool:
-    """Call an update service with the form's fields; put its refusal on the form."""
-    try:
-        update(
-            workspace=request.workspace,
-            actor=Actor.of_user(request.user),
-            changes={name: form.cleaned_data[name] for name in fields},
-            expected_version=form.cleaned_data["version"] or obj.version,
-        )
-    except StaleEdit as error:
-        form.add_error(None, str(error))
-    except ValidationError as error:
-        form.add_service_error(error)
+def _edit(request, *, obj, make_form, update, fields: list[str], template: str, context: dict):
+    """Show an edit form; on POST call the update service with its fields and the version read.
+
+    A stale version or a service's refusal comes back on the form, beside its field.
+    """
+    if request.method == "POST":
+        if not request.membership.can_edit:
+            return viewers_cannot()
+        form = make_form(request.POST)
+        if form.is_valid():
+            try:
+                update(
+                    workspace=request.workspace,
+                    actor=Actor.of_user(request.user),
+                    changes={name: form.cleaned_data[name] for name in fields},
+                    expected_version=form.cleaned_data["version"] or obj.version,
+                )
+            except StaleEdit as error:
+                form.add_error(None, str(error))
+            except ValidationError as error:
+                form.add_service_error(error)
+            else:
+                messages.success(request, f"Saved {obj._meta.verbose_name} {obj.slug}.")
+                return redirect("catalogue-labels")
     else:
-        return True
-    return False
+        initial = {name: getattr(obj, name) for name in fields}
+        form = make_form(None, initial=initial | {"version": obj.version})
+    return render(request, template, context | {"form": form}, status=400 if form.errors else 200)
 
 
 @workspace_required
 @require_http_methods(["GET", "POST"])
 def label_set_edit(request, slug: str):
     label_set = get_object_or_404(LabelSet.objects.for_workspace(request.workspace), slug=slug)
-    if request.method == "POST":
-        if not request.membership.can_edit:
-            return viewers_cannot()
-        form = LabelSetForm(request.POST, editing=True)
-        if form.is_valid() and _save(
-            form,
-            request,
-            lambda **kw: label_set_update(label_set=label_set, **kw),
-            label_set,
-            ["name", "description", "multiple"],
-        ):
-            messages.success(request, f"Saved the label set {form.cleaned_data['name']}.")
-            return redirect("catalogue-labels")
-    else:
-        form = LabelSetForm(
-            editing=True,
-            initial={
-                "name": label_set.name,
-                "description": label_set.description,
-                "multiple": label_set.multiple,
-                "version": label_set.version,
-            },
-        )
-    return render(
+    return _edit(
         request,
-        "campaigns/catalogue/label_set_edit.html",
-        {"label_set": label_set, "form": form},
-        status=400 if form.errors else 200,
+        obj=label_set,
+        make_form=lambda data, **kw: LabelSetForm(data, editing=True, **kw),
+        update=lambda **kw: label_set_update(label_set=label_set, **kw),
+        fields=["name", "description", "multiple"],
+        template="campaigns/catalogue/label_set_edit.html",
+        context={"label_set": label_set},
     )
 
 
@@ -156,36 +148,14 @@ def label_edit(request, pk: int):
     label = get_object_or_404(
         Label.objects.for_workspace(workspace).select_related("label_set"), pk=pk
     )
-    if request.method == "POST":
-        if not request.membership.can_edit:
-            return viewers_cannot()
-        form = LabelForm(request.POST, workspace=workspace, editing=True)
-        if form.is_valid() and _save(
-            form,
-            request,
-            lambda **kw: label_update(label=label, **kw),
-            label,
-            ["name", "prompt_phrase", "description", "boost"],
-        ):
-            messages.success(request, f"Saved the label {label}.")
-            return redirect("catalogue-labels")
-    else:
-        form = LabelForm(
-            workspace=workspace,
-            editing=True,
-            initial={
-                "name": label.name,
-                "prompt_phrase": label.prompt_phrase,
-                "description": label.description,
-                "boost": label.boost,
-                "version": label.version,
-            },
-        )
-    return render(
+    return _edit(
         request,
-        "campaigns/catalogue/label_edit.html",
-        {"label": label, "form": form},
-        status=400 if form.errors else 200,
+        obj=label,
+        make_form=lambda data, **kw: LabelForm(data, workspace=workspace, editing=True, **kw),
+        update=lambda **kw: label_update(label=label, **kw),
+        fields=["name", "prompt_phrase", "description", "boost"],
+        template="campaigns/catalogue/label_edit.html",
+        context={"label": label},
     )
 
 
