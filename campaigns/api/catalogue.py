@@ -102,7 +102,23 @@ class CatalogueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     permission_classes = [HasScope]
     pagination_class = ByIdCursor
     lookup_value_regex = "[0-9]+"
-    create_serializer = update_serializer = None
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    # Set by each resource: its model, the selector listing it, and its own query filters.
+    model = selector = update_serializer = None
+    text_filters: tuple[str, ...] = ()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no request
+            return self.model.unscoped.none()
+        if self.action != "list":
+            return self.selector(workspace=self.workspace)
+        params = self.request.query_params
+        return self.selector(
+            workspace=self.workspace,
+            active=flag(params.get("active")),
+            q=params.get("q", "").strip(),
+            **{name: params.get(name, "") for name in self.text_filters},
+        )
 
     @property
     def required_scope(self) -> str:
@@ -207,21 +223,10 @@ class LabelSetViewSet(CatalogueViewSet):
 
     serializer_class = shapes.LabelSetSerializer
     update_serializer = shapes.LabelSetUpdateSerializer
+    model = LabelSet
+    selector = staticmethod(label_sets_filtered)
     archive_service = staticmethod(label_set_archive)
     model_argument = "label_set"
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # the schema generator
-            return LabelSet.unscoped.none()
-        if self.action != "list":
-            return label_sets_filtered(workspace=self.workspace)
-        params = self.request.query_params
-        return label_sets_filtered(
-            workspace=self.workspace,
-            active=flag(params.get("active")),
-            q=params.get("q", "").strip(),
-        )
 
     def create(self, request, *args, **kwargs):
         data = self.body(shapes.LabelSetCreateSerializer)
@@ -258,22 +263,11 @@ class LabelViewSet(CatalogueViewSet):
 
     serializer_class = shapes.LabelSerializer
     update_serializer = shapes.LabelUpdateSerializer
+    model = Label
+    selector = staticmethod(labels_filtered)
+    text_filters = ("label_set",)
     archive_service = staticmethod(label_archive)
     model_argument = "label"
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # the schema generator
-            return Label.unscoped.none()
-        if self.action != "list":
-            return labels_filtered(workspace=self.workspace)
-        params = self.request.query_params
-        return labels_filtered(
-            workspace=self.workspace,
-            label_set=params.get("label_set", ""),
-            active=flag(params.get("active")),
-            q=params.get("q", "").strip(),
-        )
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -338,23 +332,11 @@ class MessageViewSet(CatalogueViewSet):
 
     serializer_class = shapes.MessageSerializer
     update_serializer = shapes.MessageUpdateSerializer
+    model = Message
+    selector = staticmethod(messages_filtered)
+    text_filters = ("label", "label_set")
     archive_service = staticmethod(message_archive)
     model_argument = "message"
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # the schema generator
-            return Message.unscoped.none()
-        if self.action != "list":
-            return messages_filtered(workspace=self.workspace)
-        params = self.request.query_params
-        return messages_filtered(
-            workspace=self.workspace,
-            label=params.get("label", ""),
-            label_set=params.get("label_set", ""),
-            active=flag(params.get("active")),
-            q=params.get("q", "").strip(),
-        )
 
     def create(self, request, *args, **kwargs):
         data = dict(self.body(shapes.MessageCreateSerializer))
