@@ -242,6 +242,9 @@ def test_it_hides_another_workspaces_objects(config_api, other_workspace):
         == 404
     )
     assert config_api.delete(f"/api/v1/messages/{theirs.pk}").status_code == 404
+    their_set = LabelSet.objects.for_workspace(other_workspace).get(slug="tone")
+    assert config_api.get(f"/api/v1/label-sets/{their_set.pk}").status_code == 404
+    assert config_api.post(f"/api/v1/label-sets/{their_set.pk}/archive").status_code == 404
     assert Message.objects.for_workspace(other_workspace).get().active is True
 
 
