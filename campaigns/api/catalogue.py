@@ -147,8 +147,8 @@ class CatalogueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def answer(self, obj) -> Response:
         return Response(self.get_serializer(self.refetch(obj)).data)
 
-    def body(self, serializer_class, partial: bool = False) -> dict:
-        serializer = serializer_class(data=self.request.data, partial=partial)
+    def body(self, serializer_class) -> dict:
+        serializer = serializer_class(data=self.request.data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
