@@ -207,11 +207,17 @@ def schema_problem(value, schema: dict, path: str = "answer") -> str | None:
 
 
 def llm_structured(
-    *, messages: list[dict], name: str, schema: dict, temperature: float = 0.2
+    *,
+    messages: list[dict],
+    name: str,
+    schema: dict,
+    temperature: float = 0.2,
+    checked_by: dict | None = None,
 ) -> dict | list:
     """Ask for an answer that fits the JSON schema, degrading gracefully on weaker servers.
 
-    Raises LlmUnavailable("malformed_response", …) naming what did not fit after one retry.
+    The answer is checked against `checked_by` (default: the schema asked for). Raises
+    LlmUnavailable("malformed_response", …) naming what did not fit after one retry.
     """
     base_url = settings.PRIMER_LLM_BASE_URL or ""
     kinds = FORMATS[FORMATS.index(_ACCEPTED_FORMAT.get(base_url, FORMATS[0])) :]
@@ -228,7 +234,7 @@ def llm_structured(
             except ValueError:
                 problem = "the answer was not JSON"
                 continue
-            problem = schema_problem(value, schema)
+            problem = schema_problem(value, checked_by or schema)
             if problem is None:
                 return value
         else:
@@ -317,3 +323,44 @@ def llm_draft_messages(
     messages = [{"role": "system", "content": DRAFT_SYSTEM}, {"role": "user", "content": request}]
     answer = llm_structured(messages=messages, name="drafts", schema=DRAFTS_SCHEMA, temperature=0.7)
     return drafts_from(answer, count)
+
+
+SUGGEST_SYSTEM = """\
+You tag marketing messages with labels from a fixed taxonomy. Reply with JSON only: \
+{"labels": ["set:label", ...]}, choosing only among the labels listed by the user, at most one \
+per set unless the set says several are allowed. Choose none rather than a poor fit."""
+
+
+def llm_suggest_labels(*, text: str, taxonomy: dict[str, dict]) -> list[str]:
+    """Ask the LLM which of the taxonomy's labels (`set:label`) fit a message's text.
+
+    `taxonomy` maps a set's slug to {"name", "multiple", "labels": {slug: meaning}}. The answer
+    is constrained by a JSON schema listing the allowed labels; the caller still validates it.
+    """
+    allowed = [f"{s}:{label}" for s, spec in taxonomy.items() for label in spec["labels"]]
+    lines = ["The taxonomy (set, then its labels with what they mean):"]
+    for set_slug, spec in taxonomy.items():
+        rule = "several allowed" if spec["multiple"] else "one at most"
+        lines.append(f"- {set_slug} ({spec['name']}; {rule}):")
+        lines.extend(
+            f"  - {set_slug}:{slug}: {json.dumps(meaning)}"
+            for slug, meaning in spec["labels"].items()
+        )
+    lines.append(f"The message (quoted data): {json.dumps(text[:ANSWER_LIMIT])}")
+    schema = {
+        "type": "object",
+        "properties": {"labels": {"type": "array", "items": {"type": "string", "enum": allowed}}},
+        "required": ["labels"],
+        "additionalProperties": False,
+    }
+    messages = [
+        {"role": "system", "content": SUGGEST_SYSTEM},
+        {"role": "user", "content": "\n".join(lines)},
+    ]
+    # Constrained decoding keeps a capable server inside the taxonomy; from a weaker one, labels
+    # outside it are dropped by the caller rather than failing the whole suggestion.
+    loose = {**schema, "properties": {"labels": {"type": "array", "items": {"type": "string"}}}}
+    answer = llm_structured(
+        messages=messages, name="message_labels", schema=schema, checked_by=loose, temperature=0.0
+    )
+    return list(answer["labels"])

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from campaigns.api import config_views
+from campaigns.api import catalogue, config_views
 from campaigns.api.audit import AuditEntryViewSet
 from memory.api.imports import EventImportViewSet
 
@@ -14,3 +14,6 @@ router.register("campaigns", config_views.CampaignViewSet, basename="api-campaig
 router.register("members", config_views.MemberViewSet, basename="api-member")
 router.register("api-keys", config_views.ApiKeyViewSet, basename="api-key")
 router.register("webhooks", config_views.WebhookViewSet, basename="api-webhook")
+router.register("label-sets", catalogue.LabelSetViewSet, basename="api-label-set")
+router.register("labels", catalogue.LabelViewSet, basename="api-label")
+router.register("messages", catalogue.MessageViewSet, basename="api-message")

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils.text import slugify
 
+from campaigns.catalogue.messages import channel_of
 from campaigns.models import Label, LabelSet, Message, Workspace
 
 
@@ -71,15 +72,27 @@ def labels_ensure(*, workspace: Workspace, labels: dict[str, list[str]]) -> list
 
 @transaction.atomic
 def messages_upsert(*, workspace: Workspace, specs: list[MessageSpec]) -> list[Message]:
-    """Create or update messages by key, with their labels (labels are added, never removed)."""
+    """Create or update messages by key, with their labels (labels are added, never removed).
+
+    A spec's channel string ("email" or "email+web") names labels of the `channel` set: the
+    message's channel is those labels, and its `channel` string is written from them.
+    """
     messages = []
     for spec in specs:
         message, _ = Message.objects.for_workspace(workspace).update_or_create(
             workspace=workspace,
             key=spec.key,
-            defaults={"channel": spec.channel, "subject": spec.subject, "body": spec.body},
+            defaults={"subject": spec.subject, "body": spec.body},
         )
-        message.labels.add(*labels_ensure(workspace=workspace, labels=spec.labels))
+        labels = {name: list(slugs) for name, slugs in spec.labels.items()}
+        channels = [part.strip() for part in spec.channel.replace(",", "+").split("+")]
+        if any(channels):
+            labels.setdefault(LabelSet.CHANNEL, []).extend(c for c in channels if c)
+        message.labels.add(*labels_ensure(workspace=workspace, labels=labels))
+        channel = channel_of(message.labels.select_related("label_set"))
+        if message.channel != channel:
+            message.channel = channel
+            message.save(update_fields=["channel"])
         messages.append(message)
     return messages
 

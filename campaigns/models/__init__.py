@@ -204,7 +204,14 @@ class Message(WorkspaceOwnedModel):
     """A message a customer can receive, tagged with labels."""
 
     key = models.CharField(max_length=200)
-    channel = models.CharField(max_length=64, blank=True)
+    # The message's labels in the `channel` set, '+'-joined: written by the catalogue services
+    # from those labels, never edited on its own (docs/decisions/0200).
+    channel = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="Written from the message's labels in the `channel` set.",
+    )
     subject = models.CharField(max_length=500, blank=True)
     body = models.TextField(blank=True)
     labels = models.ManyToManyField(Label, blank=True, related_name="messages")

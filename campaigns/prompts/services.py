@@ -1,14 +1,11 @@
-"""Writes: templates and their versions, the workspace's prompt defaults, drafts saved."""
+"""Writes: templates and their versions, and the workspace's prompt defaults."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 
 from campaigns.models import (
-    Label,
-    Message,
     PromptSettings,
     PromptTemplate,
     PromptTemplateVersion,
@@ -93,27 +90,3 @@ def prompt_settings_update(
         workspace=workspace, defaults={"template": template, "guidance": guidance.strip()}
     )
     return settings
-
-
-def message_create_from_draft(
-    *, workspace: Workspace, key: str, subject: str, body: str, label: Label, channel: str = ""
-) -> Message:
-    """Save a drafted text as a new message carrying the chosen label."""
-    key = key.strip()
-    if not key:
-        raise ValidationError("A message needs a key.")
-    if not (subject.strip() or body.strip()):
-        raise ValidationError("A message needs a subject or a body.")
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                workspace=workspace,
-                key=key,
-                subject=subject.strip(),
-                body=body.strip(),
-                channel=channel,
-            )
-            message.labels.add(label)
-    except IntegrityError:
-        raise ValidationError(f"A message with key {key!r} already exists.") from None
-    return message

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from campaigns.catalogue.messages import message_create
 from campaigns.llm import LlmUnavailable, llm_configured, llm_preview
 from campaigns.models import PromptTemplate
 from campaigns.prompts.defaults import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_SLUG
@@ -37,7 +38,6 @@ from campaigns.prompts.selectors import (
     templates_of_workspace,
 )
 from campaigns.prompts.services import (
-    message_create_from_draft,
     prompt_settings_update,
     prompt_template_create,
     prompt_template_revert,
@@ -323,12 +323,14 @@ def message_drafts(request):
         if save_form.is_valid():
             data = save_form.cleaned_data
             try:
-                message = message_create_from_draft(
+                # The catalogue's own service: the set rules, the channel and the audit apply.
+                message = message_create(
                     workspace=workspace,
+                    actor=Actor.of_user(request.user),
                     key=data["key"],
                     subject=data["subject"],
                     body=data["body"],
-                    label=data["label"],
+                    labels=[data["label"]],
                 )
             except ValidationError as invalid:
                 messages.error(request, "; ".join(invalid.messages))

@@ -2,6 +2,8 @@ from django.urls import path
 
 from campaigns.web import audit, views
 from campaigns.web import campaigns as campaign_views
+from campaigns.web import labels as label_views
+from campaigns.web import messages as message_views
 from campaigns.web import prompts as prompt_views
 from campaigns.web import settings as settings_views
 
@@ -20,10 +22,49 @@ urlpatterns = [
         campaign_views.campaign_archive_view,
         name="campaign-archive",
     ),
-    # Workspace settings, members and API keys (owners change them).
+    # Workspace settings, members and API keys (editors change settings; owners members and keys).
     path("settings/", settings_views.workspace_settings, name="workspace-settings"),
     path("settings/members/", settings_views.members, name="members"),
     path("settings/keys/", settings_views.api_keys, name="api-keys"),
+    # Catalogue: label sets and labels, messages.
+    path("catalogue/labels/", label_views.labels, name="catalogue-labels"),
+    path("catalogue/labels/new/", label_views.label_new, name="catalogue-label-new"),
+    path("catalogue/labels/<int:pk>/", label_views.label_edit, name="catalogue-label"),
+    path(
+        "catalogue/labels/<int:pk>/active/", label_views.label_active, name="catalogue-label-active"
+    ),
+    path("catalogue/label-sets/new/", label_views.label_set_new, name="catalogue-label-set-new"),
+    path(
+        "catalogue/label-sets/<slug:slug>/", label_views.label_set_edit, name="catalogue-label-set"
+    ),
+    path(
+        "catalogue/label-sets/<slug:slug>/active/",
+        label_views.label_set_active,
+        name="catalogue-label-set-active",
+    ),
+    path("catalogue/messages/", message_views.message_list, name="catalogue-messages"),
+    path("catalogue/messages/new/", message_views.message_new, name="catalogue-message-new"),
+    path(
+        "catalogue/messages/import/",
+        message_views.message_import,
+        name="catalogue-messages-import",
+    ),
+    path(
+        "catalogue/messages/similar/",
+        message_views.message_similar,
+        name="catalogue-messages-similar",
+    ),
+    path(
+        "catalogue/messages/suggest-labels/",
+        message_views.message_suggest_labels,
+        name="catalogue-messages-suggest-labels",
+    ),
+    path("catalogue/messages/<int:pk>/", message_views.message_edit, name="catalogue-message"),
+    path(
+        "catalogue/messages/<int:pk>/active/",
+        message_views.message_active,
+        name="catalogue-message-active",
+    ),
     # Prompts: templates, customers' prompts and the LLM preview, drafts, webhooks.
     path("prompts/templates/", prompt_views.prompt_templates, name="prompt-templates"),
     path("prompts/new-template/", prompt_views.prompt_template_new, name="prompt-template-new"),

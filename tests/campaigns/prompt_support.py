@@ -217,6 +217,8 @@ class FakeLlm:
         self.schemas = "honour"
         self.answers: list[str] = []
         self.drafts: list[dict] = []
+        # What a structured-output request (response_format) answers: {"labels": labels}.
+        self.labels: list[str] = []
         self.sleep_s = 3.0
         self.recorder = Recorder(self._respond)
         self.base_url = self.recorder.url + "/v1"
@@ -251,6 +253,8 @@ class FakeLlm:
         system = [m["content"] for m in body["messages"] if m["role"] == "system"]
         if self.answers:
             content = self.answers.pop(0)
+        elif system and "taxonomy" in system[0]:
+            content = json.dumps({"labels": self.labels})
         elif self.drafts and system and "JSON" in system[0]:
             content = json.dumps({"messages": self.drafts})
         elif system:

@@ -351,7 +351,9 @@ def test_a_send_event_registers_an_unknown_message_with_its_text_and_labels(work
     assert result.messages_registered == 1
     message = Message.objects.for_workspace(workspace).get(key="spring-promo")
     assert (message.body, message.channel) == ("Spring is here: 20% off", "email")
+    # The channel is a label of the `channel` set (docs/decisions/0200).
     assert sorted(str(label) for label in message.labels.all()) == [
+        "channel:email",
         "tone:playful",
         "tone:urgent",
         "value_proposition:price",
