@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from campaigns.authentication import HasScope, request_workspace
 from campaigns.models import ApiKey
 from memory.api import schema  # noqa: F401 (registers the authentication schemes)
-from memory.api.authentication import SegmentWriteKeyAuthentication
+from memory.api.authentication import HasKeyScope, SegmentWriteKeyAuthentication
 from memory.api.errors import bad_request
 from memory.api.serializers import (
     EventSerializer,
@@ -64,6 +64,7 @@ class SegmentCallView(IngestView):
     """POST /v1/track, /v1/identify, /v1/page, /v1/screen: one call, answered as Segment does."""
 
     authentication_classes = [SegmentWriteKeyAuthentication]
+    permission_classes = [HasKeyScope]  # keys only: no session, so no CSRF to forge
     event_type = "track"
 
     def post(self, request):
@@ -120,6 +121,7 @@ class SegmentBatchView(IngestView):
     """POST /v1/batch: up to 2,500 calls; invalid ones are skipped and listed, as Segment does."""
 
     authentication_classes = [SegmentWriteKeyAuthentication]
+    permission_classes = [HasKeyScope]  # keys only: no session, so no CSRF to forge
 
     @extend_schema(
         operation_id="segment_batch",
