@@ -148,6 +148,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "memory.recompute_all_workspaces",
         "schedule": crontab(hour=env_int("PRIMER_NIGHTLY_RECOMPUTE_HOUR", 3, minimum=0), minute=0),
     },
+    # Debounced recomputes recorded in the database while Redis did not answer.
+    "recompute-outbox-drain": {"task": "memory.recompute_outbox_drain", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -305,3 +305,19 @@ class RecomputeShard(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} shard {self.index}"
+
+
+class RecomputeOutbox(models.Model):
+    """A debounced recompute that could not be queued (Redis did not answer), kept until it is.
+
+    Written in the ingest transaction, so it commits (or rolls back) with the events it is for;
+    the beat's drain task and the next successful enqueue queue it and delete it.
+    """
+
+    workspace = models.OneToOneField(
+        "campaigns.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"recompute of workspace {self.workspace_id} asked at {self.requested_at}"

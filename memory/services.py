@@ -22,6 +22,7 @@ from memory.importers import starbucks
 from memory.importers.lines import SourceLine
 from memory.ingest.dedup import Occurrences
 from memory.ingest.messages import message_ids_resolve
+from memory.ingest.outbox import recompute_request
 from memory.ingest.segment import EventRow, Inherited, Rejection, parse_events
 from memory.ingest.store import (
     CustomerRecord,
@@ -33,7 +34,6 @@ from memory.ingest.store import (
 )
 from memory.ingest.timestamps import TimestampPolicy
 from memory.models import Customer
-from memory.recompute import recompute_schedule
 
 STORED, DUPLICATE, IDENTIFIED, REJECTED = "stored", "duplicate", "identified", "rejected"
 
@@ -144,8 +144,8 @@ def _rows_ingest(
             look_up=look_up,
         )
         if inserted:
-            # Debounced and queued after commit; never computed inline.
-            recompute_schedule(workspace_id=workspace.pk)
+            # Debounced and queued after commit (or kept in the outbox); never computed inline.
+            recompute_request(workspace_id=workspace.pk)
 
     result.stored = inserted
     result.identified = len(rows) - len(events)

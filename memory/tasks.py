@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.db import OperationalError
 
 from memory import recompute
+from memory.ingest import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,12 @@ def recompute_workspace(workspace_id: int, incremental: bool = True) -> None:
     """Start a recompute of one workspace (the debounced and periodic entry point)."""
     cache.delete(recompute.pending_key(workspace_id))
     recompute.recompute_enqueue(workspace_id=workspace_id, incremental=incremental)
+
+
+@shared_task(name="memory.recompute_outbox_drain")
+def recompute_outbox_drain() -> None:
+    """Queue the debounced recomputes recorded while Redis did not answer (every minute)."""
+    outbox.recompute_outbox_drain()
 
 
 @shared_task(name="memory.recompute_all_workspaces")

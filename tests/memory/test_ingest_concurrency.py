@@ -20,7 +20,7 @@ def no_recompute(monkeypatch):
     """Keep these committed ingests from queueing recomputes on a real broker."""
     scheduled = []
     monkeypatch.setattr(
-        "memory.services.recompute_schedule",
+        "memory.services.recompute_request",
         lambda *, workspace_id: scheduled.append(workspace_id),
     )
     return scheduled
