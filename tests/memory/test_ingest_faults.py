@@ -3,8 +3,10 @@
 import json
 import logging
 
+import psycopg
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -156,3 +158,61 @@ def test_it_shows_the_memory_page_from_the_database_when_redis_is_unreachable(
         response = member_client.get("/memory/")
     assert response.status_code == 200
     assert response.context["glance"]["with_memory"] == 20
+
+
+def _events(count: int) -> list[dict]:
+    return [
+        {"userId": f"u{i % 7}", "event": "Order Completed", "messageId": f"lost-{i}"}
+        for i in range(count)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_503_when_the_database_connection_drops_mid_copy_and_a_retry_stores_once(
+    client, write_auth, workspace, monkeypatch
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY and pg_terminate_backend are PostgreSQL's")
+    monkeypatch.setattr("memory.services.recompute_request", lambda *, workspace_id: None)
+    params = connection.settings_dict
+    write_row = psycopg.Copy.write_row
+    terminated: list[int] = []
+
+    def write_row_then_lose_the_connection(copy, row):
+        if not terminated:
+            pid = copy.cursor.connection.info.backend_pid
+            with psycopg.connect(
+                dbname=params["NAME"],
+                host=params["HOST"] or None,
+                port=params["PORT"] or None,
+                user=params["USER"] or None,
+                password=params["PASSWORD"] or None,
+                autocommit=True,
+            ) as other:
+                # Waits (up to 5 s) until the backend is gone: no sleep needed.
+                other.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+            terminated.append(pid)
+        return write_row(copy, row)
+
+    body = json.dumps(_events(300))
+    send = lambda: client.post(  # noqa: E731
+        "/api/v1/events", data=body, content_type="application/json", HTTP_AUTHORIZATION=write_auth
+    )
+    with monkeypatch.context() as patched:
+        patched.setattr(psycopg.Copy, "write_row", write_row_then_lose_the_connection)
+        lost = send()
+    assert terminated, "the COPY never ran"
+    assert lost.status_code == 503, lost.content
+    assert lost["Retry-After"] == "1"
+    assert lost.json()["retryable"] is True
+    assert Event.objects.for_workspace(workspace).count() == 0
+
+    retried = send()
+    assert retried.status_code == 200
+    assert retried.json()["stored"] == 300
+    again = send()
+    assert again.json()["duplicates"] == 300
+    assert Event.objects.for_workspace(workspace).count() == 300
+    assert (
+        len(set(Event.objects.for_workspace(workspace).values_list("dedup_key", flat=True))) == 300
+    )
