@@ -230,6 +230,10 @@ PRIMER_INGEST_RATE_WINDOW_S = env_int("PRIMER_INGEST_RATE_WINDOW_S", 10, minimum
 # Event times before January 1st of this year, or this many hours after receipt, are rejected.
 PRIMER_INGEST_EARLIEST_YEAR = env_int("PRIMER_INGEST_EARLIEST_YEAR", 2000, minimum=1970)
 PRIMER_INGEST_MAX_FUTURE_H = env_int("PRIMER_INGEST_MAX_FUTURE_H", 24, minimum=0)
+# Label sets and labels that send events may create per workspace; past them the event is
+# rejected with the reason (labels created on the pages or by the API are not capped).
+PRIMER_MAX_LABEL_SETS = env_int("PRIMER_MAX_LABEL_SETS", 50, minimum=1)
+PRIMER_MAX_LABELS = env_int("PRIMER_MAX_LABELS", 2000, minimum=1)
 
 # Prompts: webhooks that receive changed prompts (campaigns/webhooks, docs/prompts.md).
 PRIMER_WEBHOOK_TIMEOUT_S = env_float("PRIMER_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.1)

@@ -21,6 +21,7 @@ from campaigns.services import messages_upsert
 from memory.importers import starbucks
 from memory.importers.lines import SourceLine
 from memory.ingest.dedup import Occurrences
+from memory.ingest.label_caps import rows_within_label_caps
 from memory.ingest.messages import message_ids_resolve
 from memory.ingest.outbox import recompute_request
 from memory.ingest.segment import EventRow, Inherited, Rejection, parse_events
@@ -86,6 +87,7 @@ def events_ingest(
         inherited=inherited or Inherited(),
         occurrences=occurrences,
     )
+    rows, rejections = rows_within_label_caps(workspace=workspace, rows=rows, rejections=rejections)
     return _rows_ingest(
         workspace=workspace,
         count=len(payloads),
@@ -364,6 +366,9 @@ def events_import(
             policy=policy,
             send_event=workspace.send_event,
             occurrences=occurrences,
+        )
+        rows, rejections = rows_within_label_caps(
+            workspace=workspace, rows=rows, rejections=rejections
         )
         batch = _batch_of(rows)
         _spans_widen(spans, batch.customers)

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from campaigns.models import Label, LabelSet, Message
 from memory.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -117,4 +118,59 @@ def test_it_reads_the_write_key_beside_an_item_nested_too_deep(client, write_key
     response = client.post("/v1/batch", data=body, content_type="application/json")
     assert response.status_code == 200, response.content
     assert [r["index"] for r in response.json()["rejected"]] == [1]
+    assert Event.objects.for_workspace(workspace).count() == 1
+
+
+def send(index: int, labels: dict) -> dict:
+    return {
+        "type": "track",
+        "userId": f"u{index}",
+        "event": "Message Sent",
+        "messageId": f"send-{index}",
+        "properties": {"message_id": f"msg-{index}", "text": "Hi", "labels": labels},
+    }
+
+
+def test_it_rejects_the_events_that_would_pass_the_label_caps(
+    client, write_auth, workspace, settings
+):
+    sets_before = LabelSet.objects.for_workspace(workspace).count()
+    labels_before = Label.objects.for_workspace(workspace).count()
+    settings.PRIMER_MAX_LABEL_SETS = sets_before + 2
+    settings.PRIMER_MAX_LABELS = labels_before + 3
+    events = [
+        send(0, {"mood": ["playful", "calm"]}),
+        send(1, {"perk": "discount", "style": "bold"}),  # a third new set
+        send(2, {"perk": "discount"}),
+        send(3, {"mood": ["serious"]}),  # a fourth new label
+        send(4, {"mood": "calm"}),  # both exist by now: nothing new
+    ]
+    response = client.post(
+        "/api/v1/events",
+        data=json.dumps(events),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=write_auth,
+    )
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["stored", "rejected", "stored", "rejected", "stored"]
+    assert results[1]["field"] == "properties.labels"
+    assert "PRIMER_MAX_LABEL_SETS" in results[1]["reason"]
+    assert "PRIMER_MAX_LABELS" in results[3]["reason"]
+    assert LabelSet.objects.for_workspace(workspace).count() == sets_before + 2
+    assert Label.objects.for_workspace(workspace).count() == labels_before + 3
+    assert not Message.objects.for_workspace(workspace).filter(key__in=["msg-1", "msg-3"]).exists()
+
+
+def test_it_reports_the_label_cap_on_the_line_of_an_imported_file(tmp_path, workspace, settings):
+    labels_before = Label.objects.for_workspace(workspace).count()
+    settings.PRIMER_MAX_LABELS = labels_before + 1
+    path = tmp_path / "sends.jsonl"
+    path.write_text("\n".join(json.dumps(send(i, {"tone": f"t{i}"})) for i in range(3)) + "\n")
+    err = io.StringIO()
+    call_command(
+        "import_events", str(path), workspace=workspace.slug, stdout=io.StringIO(), stderr=err
+    )
+    assert f"{path}:2: properties.labels:" in err.getvalue()
+    assert f"{path}:3: properties.labels:" in err.getvalue()
+    assert Label.objects.for_workspace(workspace).count() == labels_before + 1
     assert Event.objects.for_workspace(workspace).count() == 1
