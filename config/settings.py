@@ -161,6 +161,14 @@ AUTH_PASSWORD_VALIDATORS = [
 if PRIMER_ENV == "test":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Sign-in lockout (login page and admin): this many failures for one user name, or from one
+# address, within the lockout time lock sign-in until the oldest of them is that old.
+PRIMER_LOGIN_MAX_FAILURES = env_int("PRIMER_LOGIN_MAX_FAILURES", 5, minimum=1)
+PRIMER_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int(
+    "PRIMER_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1
+)
+PRIMER_LOGIN_LOCKOUT_S = env_int("PRIMER_LOGIN_LOCKOUT_S", 900, minimum=1)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
