@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 MAX_DEPTH = 64
 
 # A string (escapes included; any byte, even invalid UTF-8, inside) or one structural byte.
-_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:,]', re.DOTALL)
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]', re.DOTALL)
 
 
 TOO_DEEP = f"is nested deeper than {MAX_DEPTH} levels of arrays and objects"
