@@ -100,9 +100,9 @@ def generate(port: int, auth: str, rate: float, seconds: float, senders: int, re
 
     def send(index: int) -> tuple[int, float]:
         due = started + index * interval
-        if due >= deadline:
-            return 0, 0.0  # never sent: past the end
         time.sleep(max(0.0, due - time.perf_counter()))
+        if time.perf_counter() >= deadline:
+            return 0, 0.0  # never sent: the server fell behind the schedule past the end
         if not hasattr(local, "conn"):
             local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         begun = time.perf_counter()
@@ -217,8 +217,9 @@ def main() -> None:
     latencies_ms = [latency * 1000 for status, latency in sent if status == 200]
     stored = Event.objects.for_workspace(workspace).count()
     print(
-        f"sent {len(sent)} batches of {BATCH} in {elapsed:.1f} s at a target of "
-        f"{args.rate:,.0f} events/s ({args.workers} gunicorn workers, {args.senders} connections)"
+        f"sent {len(sent)} of {len(outcome)} scheduled batches of {BATCH} in {elapsed:.1f} s "
+        f"at a target of {args.rate:,.0f} events/s ({args.workers} gunicorn workers, "
+        f"{args.senders} connections; the rest fell behind the schedule past the end)"
     )
     print(f"throughput: {accepted * BATCH / elapsed:,.0f} events/s accepted")
     print(
