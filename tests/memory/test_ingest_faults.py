@@ -2,6 +2,7 @@
 
 import json
 import logging
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -42,6 +43,36 @@ def batch(*message_ids: str) -> str:
 
 
 @pytest.fixture
+def send_batch(client, write_auth):
+    """POST a /v1/batch of track events with these message ids, authenticated."""
+
+    def send(*message_ids: str):
+        return client.post(
+            "/v1/batch",
+            data=batch(*message_ids),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=write_auth,
+        )
+
+    return send
+
+
+@pytest.fixture
+def committing(django_capture_on_commit_callbacks):
+    """Run on-commit callbacks as a real commit would, with a broker configured."""
+
+    @contextmanager
+    def run():
+        with (
+            override_settings(CELERY_TASK_ALWAYS_EAGER=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            yield
+
+    return run
+
+
+@pytest.fixture
 def queued(monkeypatch):
     """The workspaces whose recompute was handed to the broker (kept off the real queue)."""
     sent: list[int] = []
@@ -61,16 +92,9 @@ def broker_gone(monkeypatch):
     monkeypatch.setattr(tasks.recompute_workspace, "apply_async", refuse)
 
 
-def test_it_stores_events_and_answers_200_when_redis_is_unreachable(
-    client, write_auth, workspace, caplog
-):
+def test_it_stores_events_and_answers_200_when_redis_is_unreachable(send_batch, workspace, caplog):
     with REDIS_GONE, caplog.at_level(logging.WARNING, logger="primer.cache"):
-        response = client.post(
-            "/v1/batch",
-            data=batch("m-1", "m-2"),
-            content_type="application/json",
-            HTTP_AUTHORIZATION=write_auth,
-        )
+        response = send_batch("m-1", "m-2")
     assert response.status_code == 200, response.content
     assert Event.objects.for_workspace(workspace).count() == 2
     # The debounced recompute went to the outbox, committed with the events.
@@ -109,20 +133,12 @@ def test_it_keeps_the_outbox_while_the_broker_does_not_answer(workspace, broker_
 
 
 def test_it_drains_the_outbox_on_the_next_successful_enqueue(
-    client, write_auth, workspace, other_workspace, queued, django_capture_on_commit_callbacks
+    send_batch, workspace, other_workspace, queued, committing
 ):
     cache.delete(pending_key(workspace.pk))
     RecomputeOutbox.objects.create(workspace=other_workspace)
-    with (
-        override_settings(CELERY_TASK_ALWAYS_EAGER=False),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        response = client.post(
-            "/v1/batch",
-            data=batch("m-1"),
-            content_type="application/json",
-            HTTP_AUTHORIZATION=write_auth,
-        )
+    with committing():
+        response = send_batch("m-1")
     cache.delete(pending_key(workspace.pk))
     assert response.status_code == 200
     assert sorted(queued) == sorted([workspace.pk, other_workspace.pk])
@@ -130,19 +146,11 @@ def test_it_drains_the_outbox_on_the_next_successful_enqueue(
 
 
 def test_it_records_the_recompute_when_only_the_broker_is_gone(
-    client, write_auth, workspace, broker_gone, django_capture_on_commit_callbacks
+    send_batch, workspace, broker_gone, committing
 ):
     cache.delete(pending_key(workspace.pk))
-    with (
-        override_settings(CELERY_TASK_ALWAYS_EAGER=False),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        response = client.post(
-            "/v1/batch",
-            data=batch("m-1"),
-            content_type="application/json",
-            HTTP_AUTHORIZATION=write_auth,
-        )
+    with committing():
+        response = send_batch("m-1")
     assert response.status_code == 200
     assert Event.objects.for_workspace(workspace).count() == 1
     assert RecomputeOutbox.objects.filter(workspace=workspace).exists()
