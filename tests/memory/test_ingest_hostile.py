@@ -1,4 +1,4 @@
-"""Hostile requests to the ingestion endpoints: a clear answer, and nothing written by them."""
+"""Hostile input to ingestion: a session without a key, bad bytes, deep nesting, label floods."""
 
 import io
 import json
