@@ -149,6 +149,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "memory.recompute_all_workspaces",
         "schedule": crontab(hour=env_int("PRIMER_NIGHTLY_RECOMPUTE_HOUR", 3, minimum=0), minute=0),
     },
+    # Debounced recomputes recorded in the database while Redis did not answer.
+    "recompute-outbox-drain": {"task": "memory.recompute_outbox_drain", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -159,6 +161,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 if PRIMER_ENV == "test":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Sign-in lockout (login page and admin): this many failures for one user name, or from one
+# address, within the lockout time lock sign-in until the oldest of them is that old.
+PRIMER_LOGIN_MAX_FAILURES = env_int("PRIMER_LOGIN_MAX_FAILURES", 5, minimum=1)
+PRIMER_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int(
+    "PRIMER_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1
+)
+PRIMER_LOGIN_LOCKOUT_S = env_int("PRIMER_LOGIN_LOCKOUT_S", 900, minimum=1)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -247,6 +257,10 @@ PRIMER_INGEST_RATE_WINDOW_S = env_int("PRIMER_INGEST_RATE_WINDOW_S", 10, minimum
 # Event times before January 1st of this year, or this many hours after receipt, are rejected.
 PRIMER_INGEST_EARLIEST_YEAR = env_int("PRIMER_INGEST_EARLIEST_YEAR", 2000, minimum=1970)
 PRIMER_INGEST_MAX_FUTURE_H = env_int("PRIMER_INGEST_MAX_FUTURE_H", 24, minimum=0)
+# Label sets and labels that send events may create per workspace; past them the event is
+# rejected with the reason (labels created on the pages or by the API are not capped).
+PRIMER_MAX_LABEL_SETS = env_int("PRIMER_MAX_LABEL_SETS", 50, minimum=1)
+PRIMER_MAX_LABELS = env_int("PRIMER_MAX_LABELS", 2000, minimum=1)
 
 # Prompts: webhooks that receive changed prompts (campaigns/webhooks, docs/prompts.md).
 PRIMER_WEBHOOK_TIMEOUT_S = env_float("PRIMER_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.1)

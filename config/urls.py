@@ -7,11 +7,19 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
+from config.login_throttle import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
 from config.router import router
 from memory.api.urls import api_urlpatterns, segment_urlpatterns
 
+# Both sign-in forms lock out password guessing (config/login_throttle.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
+
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     # Segment-compatible ingestion, so Segment's libraries and destinations work unchanged.

@@ -398,3 +398,19 @@ class EventImport(WorkspaceOwnedModel):
         if not self.lines_total:
             return 0.0
         return min(self.lines_done / self.lines_total, 1.0)
+
+
+class RecomputeOutbox(models.Model):
+    """A debounced recompute that could not be queued (Redis did not answer), kept until it is.
+
+    Written in the ingest transaction, so it commits (or rolls back) with the events it is for;
+    the beat's drain task and the next successful enqueue queue it and delete it.
+    """
+
+    workspace = models.OneToOneField(
+        "campaigns.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"recompute of workspace {self.workspace_id} asked at {self.requested_at}"

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from django.core.cache import cache
 from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Workspace
+from memory.cache_fallback import cache_get_or_set
 from memory.db.reads import HOUR_S
 from memory.models import (
     Customer,
@@ -250,8 +250,11 @@ def memory_at_a_glance(*, workspace: Workspace, run: RecomputeRun | None) -> dic
         # The finish time too: ids can come round again (a database restored, tests rolled back).
         finished = run.finished_at.timestamp() if run.finished_at else 0
         key = f"primer:glance:{workspace.pk}:{run.pk}:{finished}"
-        derived = cache.get_or_set(
-            key, lambda: _derived_counts(workspace), timeout=GLANCE_CACHE_SECONDS
+        derived = cache_get_or_set(
+            key,
+            lambda: _derived_counts(workspace),
+            timeout=GLANCE_CACHE_SECONDS,
+            use="the memory page's counts",
         )
     stats = run.stats if run else {}
     return {

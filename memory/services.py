@@ -20,7 +20,9 @@ from campaigns.models import Workspace
 from memory.importers import starbucks
 from memory.importers.lines import SourceLine
 from memory.ingest.dedup import Occurrences
+from memory.ingest.label_caps import rows_within_label_caps
 from memory.ingest.messages import message_ids_resolve
+from memory.ingest.outbox import recompute_request
 from memory.ingest.segment import EventRow, Inherited, Rejection, parse_events
 from memory.ingest.store import (
     CustomerRecord,
@@ -32,7 +34,6 @@ from memory.ingest.store import (
 )
 from memory.ingest.timestamps import TimestampPolicy
 from memory.models import Customer
-from memory.recompute.service import recompute_schedule
 
 STORED, DUPLICATE, IDENTIFIED, REJECTED = "stored", "duplicate", "identified", "rejected"
 
@@ -85,6 +86,7 @@ def events_ingest(
         inherited=inherited or Inherited(),
         occurrences=occurrences,
     )
+    rows, rejections = rows_within_label_caps(workspace=workspace, rows=rows, rejections=rejections)
     return _rows_ingest(
         workspace=workspace,
         count=len(payloads),
@@ -143,8 +145,8 @@ def _rows_ingest(
             look_up=look_up,
         )
         if inserted:
-            # Debounced and queued after commit; never computed inline.
-            recompute_schedule(workspace_id=workspace.pk)
+            # Debounced and queued after commit (or kept in the outbox); never computed inline.
+            recompute_request(workspace_id=workspace.pk)
 
     result.stored = inserted
     result.identified = len(rows) - len(events)
@@ -401,6 +403,9 @@ def events_import(
             policy=policy,
             send_event=workspace.send_event,
             occurrences=occurrences,
+        )
+        rows, rejections = rows_within_label_caps(
+            workspace=workspace, rows=rows, rejections=rejections
         )
         batch = _batch_of(rows)
         _spans_widen(spans, batch.customers)

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from memory.imports import event_import_run
+from memory.ingest import outbox
 from memory.recompute import chord
 from memory.recompute.service import recompute_on_schedule, workspace_ids
 from memory.recompute.steps import run_fail
@@ -51,6 +52,12 @@ def recompute_failed(request, exc, traceback, run_id: int) -> None:
 def recompute_workspace(workspace_id: int, incremental: bool = True) -> None:
     """Start a recompute of one workspace (the debounced and periodic entry point)."""
     recompute_on_schedule(workspace_id=workspace_id, incremental=incremental)
+
+
+@shared_task(name="memory.recompute_outbox_drain")
+def recompute_outbox_drain() -> None:
+    """Queue the debounced recomputes recorded while Redis did not answer (every minute)."""
+    outbox.recompute_outbox_drain()
 
 
 @shared_task(name=chord.ALL_WORKSPACES_TASK)

@@ -386,5 +386,3 @@ class MessageViewSet(CatalogueViewSet):
         except LlmUnavailable as error:
             return Response({"detail": error.message, "reason": error.reason}, status=503)
         return Response({"labels": [f"{x.label_set.slug}:{x.slug}" for x in labels]})
-
-

@@ -460,3 +460,20 @@ class AuditEntry(WorkspaceOwnedModel):
             for name in sorted(before.keys() | after.keys())
             if before.get(name) != after.get(name)
         ]
+
+
+class LoginFailure(models.Model):
+    """A failed sign-in (login page or admin), kept to lock guessing out (config/login_throttle)."""
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=45, blank=True)
+    failed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "failed_at"], name="loginfailure_user"),
+            models.Index(fields=["address", "failed_at"], name="loginfailure_address"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address} at {self.failed_at}"

@@ -22,7 +22,7 @@ from campaigns.prompts.selectors import (
     prompt_chunks,
     prompts_in_range,
 )
-from memory.exports import FORMATS  # one definition for both exports
+from memory.exports import FORMATS, spreadsheet_safe  # one definition for both exports
 
 _JSON = msgspec.json.Encoder()
 
@@ -41,12 +41,18 @@ def encode_chunks(chunks: Iterable[list[RenderedPrompt]], fmt: str) -> Iterator[
             buffer.truncate()
             for prompt in chunk:
                 row = prompt.as_dict()
-                writer.writerow(["" if row[f] is None else row[f] for f in RenderedPrompt.FIELDS])
+                writer.writerow([_csv_cell(row[f]) for f in RenderedPrompt.FIELDS])
             yield buffer.getvalue()
         return
     for chunk in chunks:
         # One compact JSON object per line (msgspec: the same values as json, several times faster).
         yield _JSON.encode_lines([prompt.as_dict() for prompt in chunk]).decode()
+
+
+def _csv_cell(value) -> str | int:
+    if value is None:
+        return ""
+    return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
 def _encode_chunk(chunk: list[RenderedPrompt], fmt: str) -> str:

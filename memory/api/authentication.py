@@ -1,7 +1,8 @@
 """Segment's way to authenticate: the write key as Basic user name, or `writeKey` in the body."""
 
-from rest_framework import exceptions
+from rest_framework import exceptions, permissions
 
+from campaigns.models import ApiKey
 from campaigns.tenancy.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from campaigns.tenancy.services import api_key_authenticate
 from memory.api.errors import bad_request
@@ -28,3 +29,15 @@ class SegmentWriteKeyAuthentication(ApiKeyAuthentication):
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked write key.")
         return ApiKeyPrincipal(api_key), api_key
+
+
+class HasKeyScope(permissions.BasePermission):
+    """Allow only API keys holding the view's `required_scope`: a browser session never writes.
+
+    The Segment endpoints take no CSRF token, so a logged-in session must not count there,
+    or any site could post events with the visitor's cookie.
+    """
+
+    def has_permission(self, request, view):
+        scope = getattr(view, "required_scope", ApiKey.Scope.WRITE)
+        return isinstance(request.auth, ApiKey) and request.auth.has_scope(scope)

@@ -83,6 +83,7 @@ class IngestErrorSerializer(serializers.Serializer):
         choices=["request_size", "event_size", "batch_length"], required=False
     )
     field = serializers.CharField(required=False)
+    retryable = serializers.BooleanField(required=False, help_text="Send the same request again.")
 
 
 class EventResultSerializer(serializers.Serializer):

@@ -4,6 +4,8 @@ Thin: read the body within the limits, call `events_ingest`, shape the answer. B
 raw (no DRF parser) so the hot path decodes each event once, with msgspec.
 """
 
+import logging
+
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -18,8 +20,13 @@ from rest_framework.views import APIView
 from campaigns.models import ApiKey
 from campaigns.tenancy.authentication import HasScope, request_workspace
 from memory.api import schema  # noqa: F401 (registers the authentication schemes)
-from memory.api.authentication import SegmentWriteKeyAuthentication
-from memory.api.errors import bad_request
+from memory.api.authentication import HasKeyScope, SegmentWriteKeyAuthentication
+from memory.api.errors import (
+    DATABASE_CONNECTION_ERRORS,
+    RETRY_AFTER_S,
+    IngestUnavailable,
+    bad_request,
+)
 from memory.api.serializers import (
     EventSerializer,
     EventsIngestResponseSerializer,
@@ -36,11 +43,16 @@ from memory.ingest.segment import Inherited
 from memory.selectors import events_of_workspace
 from memory.services import REJECTED, events_ingest
 
+logger = logging.getLogger(__name__)
+
 SEGMENT_ERRORS = {
     400: OpenApiResponse(IngestErrorSerializer, "Malformed JSON or over a limit (named)."),
     401: OpenApiResponse(description="Missing, wrong or revoked write key."),
     403: OpenApiResponse(description="The key lacks the write scope."),
     429: OpenApiResponse(description="Rate limited; retry after Retry-After seconds."),
+    503: OpenApiResponse(
+        IngestErrorSerializer, "The database connection was lost; retry after Retry-After."
+    ),
 }
 
 
@@ -50,6 +62,15 @@ class IngestView(APIView):
     permission_classes = [HasScope]
     throttle_classes = [ApiKeyRateThrottle]
     required_scope = ApiKey.Scope.WRITE
+
+    def handle_exception(self, exc):
+        if isinstance(exc, DATABASE_CONNECTION_ERRORS):
+            logger.warning("Ingestion answered 503: the database connection was lost: %s", exc)
+            exc = IngestUnavailable()
+        response = super().handle_exception(exc)
+        if isinstance(exc, IngestUnavailable):
+            response["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     def body(self, request, decode):
         try:
@@ -64,6 +85,7 @@ class SegmentCallView(IngestView):
     """POST /v1/track, /v1/identify, /v1/page, /v1/screen: one call, answered as Segment does."""
 
     authentication_classes = [SegmentWriteKeyAuthentication]
+    permission_classes = [HasKeyScope]  # keys only: no session, so no CSRF to forge
     event_type = "track"
 
     def post(self, request):
@@ -120,6 +142,7 @@ class SegmentBatchView(IngestView):
     """POST /v1/batch: up to 2,500 calls; invalid ones are skipped and listed, as Segment does."""
 
     authentication_classes = [SegmentWriteKeyAuthentication]
+    permission_classes = [HasKeyScope]  # keys only: no session, so no CSRF to forge
 
     @extend_schema(
         operation_id="segment_batch",
@@ -185,7 +208,7 @@ class EventsView(IngestView):
         request=SegmentEventSerializer(many=True),
         responses={
             200: EventsIngestResponseSerializer,
-            **{code: SEGMENT_ERRORS[code] for code in (400, 401, 403, 429)},
+            **{code: SEGMENT_ERRORS[code] for code in (400, 401, 403, 429, 503)},
         },
     )
     def post(self, request):

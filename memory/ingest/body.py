@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from django.core.exceptions import RequestDataTooBig
 
-from memory.ingest import limits
+from memory.ingest import limits, structure
 from memory.ingest.limits import LimitExceeded
 from memory.ingest.timestamps import parse_time
 
@@ -87,6 +87,13 @@ def write_key_in(body: bytes) -> str | None:
         return msgspec.json.decode(body, type=_WriteKey).writeKey or None
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+    except RecursionError:  # an item nests too deep: read the top level alone
+        cut = structure.split(body, "batch") or structure.split(body, "")
+        raw = cut.values.get("writeKey") if cut else None
+        try:
+            return msgspec.json.decode(raw, type=str | None) if raw else None
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
 
 
 def _malformed(error: Exception) -> MalformedBody:
@@ -104,6 +111,8 @@ def single_event(body: bytes) -> msgspec.Raw:
         raw = msgspec.json.decode(body, type=msgspec.Raw)
     except msgspec.DecodeError as error:
         raise _malformed(error) from None
+    except RecursionError:  # the event decoder names the field nesting too deep
+        raw = msgspec.Raw(body.strip())
     if not bytes(raw).lstrip().startswith(b"{"):
         raise MalformedBody("unexpected JSON: the body must be one JSON object")
     return raw
@@ -115,6 +124,8 @@ def segment_batch(body: bytes) -> SegmentBatch:
         envelope = msgspec.json.decode(body, type=_Batch)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise _malformed(error) from None
+    except RecursionError:
+        envelope = _batch_item_by_item(body)
     if len(envelope.batch) > limits.MAX_BATCH_EVENTS:
         raise LimitExceeded("batch_length", limits.batch_too_long(len(envelope.batch)))
     for item in envelope.batch:
@@ -128,12 +139,37 @@ def segment_batch(body: bytes) -> SegmentBatch:
     return SegmentBatch(items=envelope.batch, context=envelope.context, sent_at=sent_at)
 
 
+def _batch_item_by_item(body: bytes) -> _Batch:
+    """Read a batch one of whose items nests past msgspec's limit: each item on its own."""
+    cut = structure.split(body, "batch")
+    if cut is None or "batch" not in cut.values:
+        raise MalformedBody(f"malformed JSON: the body {structure.TOO_DEEP}")
+    shell = b"{%s}" % b",".join(
+        msgspec.json.encode(name) + b":" + (b"[]" if name == "batch" else raw)
+        for name, raw in cut.values.items()
+    )
+    try:
+        envelope = msgspec.json.decode(shell, type=_Batch)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise _malformed(error) from None
+    except RecursionError:
+        raise MalformedBody(f"malformed JSON: the batch's context {structure.TOO_DEEP}") from None
+    envelope.batch = [msgspec.Raw(item) for item in cut.items]
+    return envelope
+
+
 def native_events(body: bytes) -> list[msgspec.Raw]:
     """Return the events of a native request: one JSON object, or a list of them."""
     stripped = body.lstrip()
     try:
         if stripped.startswith(b"["):
-            items = msgspec.json.decode(body, type=list[msgspec.Raw])
+            try:
+                items = msgspec.json.decode(body, type=list[msgspec.Raw])
+            except RecursionError:  # one item nests too deep: cut the list item by item
+                cut = structure.split(body, None)
+                if cut is None:
+                    raise MalformedBody(f"malformed JSON: the body {structure.TOO_DEEP}") from None
+                items = [msgspec.Raw(item) for item in cut.items]
         else:
             items = [single_event(body)]
     except msgspec.DecodeError as error:

@@ -2,6 +2,7 @@
 
 from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Message, Workspace
+from campaigns.catalogue.services import MessageSpec, labels_ensure, messages_upsert
 from memory.ingest.segment import EventRow
 
 
@@ -36,6 +37,18 @@ def message_ids_resolve(
                 labels=row.message_labels,
             )
     if specs:
-        for message in messages_upsert(workspace=workspace, specs=list(specs.values())):
+        # Concurrent batches must take their locks in one order or they deadlock: every new
+        # label of the batch first, in one sorted statement, then the messages by key.
+        every_label: dict[str, set[str]] = {}
+        for spec in specs.values():
+            for set_slug, slugs in spec.labels.items():
+                every_label.setdefault(set_slug, set()).update(slugs)
+        if every_label:
+            labels_ensure(
+                workspace=workspace,
+                labels={set_slug: sorted(slugs) for set_slug, slugs in every_label.items()},
+            )
+        ordered = [specs[key] for key in sorted(specs)]
+        for message in messages_upsert(workspace=workspace, specs=ordered):
             known[message.key] = message.id
     return known, set(specs)

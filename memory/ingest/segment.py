@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from django.utils.text import slugify
 
-from memory.ingest import limits
+from memory.ingest import limits, structure
 from memory.ingest.dedup import Occurrences, derived_key
 from memory.ingest.timestamps import TimestampPolicy, event_time, out_of_bounds, parse_time
 
@@ -103,6 +103,9 @@ def decode_event(payload: bytes | dict | SegmentEvent) -> SegmentEvent:
             size = len(memoryview(payload))
             if size > limits.MAX_EVENT_BYTES:
                 raise Invalid("", limits.event_too_large(size))
+            deep = structure.nests_too_deep(bytes(payload))
+            if deep is not None:
+                raise Invalid(deep, structure.TOO_DEEP)
             return _decoder.decode(payload)
         if isinstance(payload, dict):
             return msgspec.convert(payload, SegmentEvent)
@@ -110,6 +113,10 @@ def decode_event(payload: bytes | dict | SegmentEvent) -> SegmentEvent:
         raise Invalid(*_split_msgspec_error(str(error))) from None
     except msgspec.DecodeError as error:
         raise Invalid("", f"malformed JSON: {error}") from None
+    except UnicodeDecodeError as error:
+        raise Invalid("", f"is not valid UTF-8 ({error.reason})") from None
+    except RecursionError:
+        raise Invalid("", structure.TOO_DEEP) from None
     raise Invalid("", f"an event must be a JSON object, not {type(payload).__name__}")
 
 

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('campaigns', '0003_catalogue_versions_and_audit'),
-        ('memory', '0010_event_message_partial_index'),
+        ('memory', '0012_recompute_outbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -80,21 +80,5 @@ def pending_key(workspace_id: int) -> str:
     return f"primer:recompute-pending:{workspace_id}"
 
 
-def recompute_schedule(*, workspace_id: int) -> bool:
-    """Ask for an incremental recompute soon, at most one per DEBOUNCE_S; True if queued now.
-
-    Without a broker (the laptop demo) nothing is queued: new events wait for the next
-    recompute asked for on the page or the command line, so ingestion never computes inline.
-    """
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return False
-    if not cache.add(pending_key(workspace_id), 1, timeout=DEBOUNCE_S):
-        return False
-    transaction.on_commit(
-        lambda: signature(WORKSPACE_TASK, args=(workspace_id,)).apply_async(countdown=DEBOUNCE_S)
-    )
-    return True
-
-
 def workspace_ids() -> list[int]:
     return list(Workspace.objects.order_by("pk").values_list("pk", flat=True))

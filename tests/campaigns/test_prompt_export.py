@@ -227,3 +227,25 @@ def test_it_lists_every_prompt_endpoint_in_the_openapi_schema():
         assert path in paths
     export = paths["/api/v1/prompts/export"]["get"]["responses"]["200"]["content"]
     assert set(export) == {"application/x-ndjson", "text/csv"}
+
+
+def test_it_neutralises_spreadsheet_formulas_in_the_csv_export(client, read_key, workspace):
+    many_customers(workspace, 4)
+    hostile = ['=HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-5"]
+    for customer, external_id in zip(
+        Customer.objects.for_workspace(workspace).order_by("pk"), hostile, strict=True
+    ):
+        customer.external_id = external_id
+        customer.save(update_fields=["external_id"])
+    response = client.get(reverse("api-prompts-export") + "?format=csv", **auth(read_key))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert {row["customer_id"] for row in rows} == {
+        '\'=HYPERLINK("http://evil","x")',
+        "'+cmd|' /C calc'!A0",
+        "'@SUM(A1)",
+        "-5",  # a number, not a formula
+    }
+    assert all(row["template_version"].isdigit() for row in rows)  # numbers stay numbers
+    jsonl = client.get(reverse("api-prompts-export") + "?format=jsonl", **auth(read_key))
+    lines = b"".join(jsonl.streaming_content).decode().splitlines()
+    assert json.loads(lines[0])["customer_id"] in hostile  # JSON Lines keeps values unchanged
