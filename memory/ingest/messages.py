@@ -1,8 +1,7 @@
 """Link events to the messages they name, registering new ones that send events describe."""
 
-from campaigns.catalogue.services import MessageSpec, messages_upsert
-from campaigns.models import Message, Workspace
 from campaigns.catalogue.services import MessageSpec, labels_ensure, messages_upsert
+from campaigns.models import Message, Workspace
 from memory.ingest.segment import EventRow
 
 

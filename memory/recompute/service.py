@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from celery import signature
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 
 from campaigns.models import Workspace
 from memory.db import writeback
 from memory.models import RecomputeRun
-from memory.recompute.chord import WORKSPACE_TASK, ChordRunner
+from memory.recompute.chord import ChordRunner
 from memory.recompute.plan import RecomputePlan, recompute_start
 from memory.recompute.runners import InProcessRunner, Progress, Runner, StreamedRunner
 

@@ -1,8 +1,15 @@
 """A real headless Chromium (Debian's), driven by Playwright, against a live test server."""
 
 import os
+import re
+from pathlib import Path
 
 import pytest
+
+# Screenshots of the journeys are kept here as test artifacts (CI keeps the folder).
+ARTIFACTS = Path(
+    os.environ.get("PRIMER_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts")
+)
 
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -46,3 +53,17 @@ def _release_live_server_connections(django_db_setup, django_db_blocker):
             " WHERE datname = %s AND pid <> pg_backend_pid()",
             [connection.settings_dict["NAME"]],
         )
+
+
+@pytest.fixture
+def screenshot(request):
+    """Save a full-page screenshot named after the test and the step, under test-artifacts/."""
+    folder = ARTIFACTS / "screenshots" / re.sub(r"\W+", "-", request.node.name).strip("-")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page, step: str) -> Path:
+        path = folder / f"{step}.png"
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return take

@@ -79,7 +79,7 @@ def queued(monkeypatch):
     monkeypatch.setattr(
         tasks.recompute_workspace,
         "apply_async",
-        lambda args, **options: sent.append(args[0]),
+        lambda args=(), kwargs=None, **options: sent.append(args[0]),
     )
     return sent
 
