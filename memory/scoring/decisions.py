@@ -139,18 +139,14 @@ def randomisation_check(sends: pl.DataFrame, segments: pl.DataFrame) -> Randomis
     )
 
 
-def window_revenue(sends: pl.DataFrame, events: pl.DataFrame, config: EngineConfig) -> np.ndarray:
-    """Return per send the revenue of the goals in (t, t + window], as the goal is attributed."""
-    goals = events.filter(
-        (pl.col("name") == config.goal_event) & pl.col("revenue").is_not_null()
-    ).select("customer", pl.col("t").alias("goal_t"), "revenue")
+def window_revenue(sends: pl.DataFrame, revenue: pl.DataFrame, window_h: float) -> np.ndarray:
+    """Return per send the revenue (customer, t, revenue) in (t, t + window], as the goal is
+    attributed."""
+    goals = revenue.select("customer", pl.col("t").alias("goal_t"), "revenue")
     matched = (
         sends.select("send", "customer", "t")
         .join(goals, on="customer")
-        .filter(
-            (pl.col("goal_t") > pl.col("t"))
-            & (pl.col("goal_t") <= pl.col("t") + config.attribution_window_h)
-        )
+        .filter((pl.col("goal_t") > pl.col("t")) & (pl.col("goal_t") <= pl.col("t") + window_h))
         .group_by("send")
         .agg(pl.col("revenue").sum())
     )
@@ -222,6 +218,7 @@ def decision_values(
     traits: pl.DataFrame | None,
     segment_traits: tuple[str, ...],
     randomised: bool,
+    revenue: pl.DataFrame | None = None,
     draws: int = 1000,
     thompson_draws: int = 32,
     seed: int = 0,
@@ -229,6 +226,7 @@ def decision_values(
     """Check the randomisation and, if declared, value each policy on the sends after cut-off.
 
     The logging propensity of a send is 1 / (messages sent in its wave): uniform, as declared.
+    ``revenue`` (customer, t, revenue) defaults to the goal events' own revenue column.
     """
     everything, horizon = events_before(normalise_events(events), None)
     sends = send_waves(send_outcomes(everything, config, horizon))
@@ -292,10 +290,14 @@ def decision_values(
     decisions.values["goal"] = policy_values(
         reward=goal, targets=targets, reference=REFERENCE, model_logged=p[logged], **common
     )
-    if everything.filter(pl.col("revenue").is_not_null()).height:
+    if revenue is None:
+        revenue = everything.filter(
+            (pl.col("name") == config.goal_event) & pl.col("revenue").is_not_null()
+        ).select("customer", "t", "revenue")
+    if revenue.height:
         revenue_targets = {name: Target(t.probability) for name, t in targets.items()}
         decisions.values["revenue"] = policy_values(
-            reward=window_revenue(test, everything, config),
+            reward=window_revenue(test, revenue, config.attribution_window_h),
             targets=revenue_targets,
             reference=REFERENCE,
             **common,
