@@ -205,6 +205,21 @@ def label_counts(
     )
 
 
+def later_sends(sends: pl.DataFrame) -> np.ndarray:
+    """Return per send how many of its customer's sends come after it (ties: by row order)."""
+    if sends.height == 0:
+        return np.zeros(0)
+    order = np.lexsort(
+        (np.arange(sends.height), sends["t"].to_numpy(), sends["customer"].to_numpy())
+    )
+    customer = sends["customer"].to_numpy()[order]
+    last = np.r_[np.flatnonzero(customer[1:] != customer[:-1]), customer.size - 1]
+    end = last[np.searchsorted(last, np.arange(customer.size))]
+    later = np.empty(customer.size)
+    later[order] = end - np.arange(customer.size)
+    return later
+
+
 def customer_label_counts(
     resolved_sends: pl.DataFrame,
     message_labels: pl.DataFrame,
@@ -228,6 +243,7 @@ def customer_label_counts(
     sends = resolved_sends.filter(pl.Series(known))
     goal = sends["goal"].cast(pl.Float64).to_numpy()
     gamma = 0.5 ** ((horizon - sends["t"].to_numpy()) / config.association_half_life_h)
+    gamma *= 0.5 ** (later_sends(sends) / config.association_half_life_sends)
     customer, label, sums = label_counts(
         sends["customer"].to_numpy().astype(np.int64),
         message[known],
