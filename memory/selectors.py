@@ -313,7 +313,8 @@ EXPORT_KINDS = {
     "weights": (
         "memory_customerlabelweight",
         """SELECT d.id, c.external_id AS customer, ls.slug AS label_set, l.slug AS label,
-                  d.weight, d.weight_low, d.weight_high, d.evidence, d.lift, d.alpha, d.beta,
+                  d.weight, d.weight_low, d.weight_high, d.thompson_share, d.evidence, d.lift,
+                  d.alpha, d.beta,
                   d.exposures, d.conversions, d.computed_at
            FROM memory_customerlabelweight d
            JOIN memory_customer c ON c.id = d.customer_id
@@ -443,6 +444,7 @@ def customer_memory_summary(
                 "weight": row.weight,
                 "rate": row.alpha / (row.alpha + row.beta),
                 "interval": [row.weight_low, row.weight_high],
+                "thompson_share": row.thompson_share,
                 "evidence": row.evidence,
                 "lift": row.lift,
                 "exposures": row.exposures,

@@ -38,6 +38,7 @@ WEIGHTS_SCHEMA = {
             "weight",
             "weight_low",
             "weight_high",
+            "thompson_share",
             "evidence",
             "lift",
             "association",
@@ -310,8 +311,9 @@ def label_posteriors(
     """Return the weights frame: one row per customer x label of every label set they were sent.
 
     Columns: customer, label_set, label, label_id, alpha, beta, exposures, conversions, rate
-    (posterior mean), prior_rate, weight (share of Thompson draws won within the set),
-    weight_low / weight_high (credible interval of the response rate), evidence (alpha + beta),
+    (posterior mean), prior_rate, weight (the posterior mean rate: what marketers see and rank
+    by), weight_low / weight_high (its credible interval), thompson_share (share of Thompson
+    draws won within the set: for exploration, not ranking), evidence (alpha + beta),
     lift (rate over the customer's baseline), association (log of rate over prior mean).
     ``priors`` is ordered by label id with each set's labels contiguous (``label_catalogue``).
     """
@@ -358,9 +360,9 @@ def label_posteriors(
     mean, sd = logit_normal_moments(alpha, beta)
     z = float(ndtri(0.5 + config.interval_level / 2.0))
     if with_propensity:
-        weight = thompson_shares(mean, sd, group, config.propensity_draws, config.seed)
+        share = thompson_shares(mean, sd, group, config.propensity_draws, config.seed)
     else:
-        weight = np.full(customer.size, np.nan)
+        share = np.full(customer.size, np.nan)
     take = pl.Series(label_id)
     return pl.DataFrame(
         {
@@ -374,9 +376,11 @@ def label_posteriors(
             "beta": beta,
             "rate": rate,
             "prior_rate": prior_rate,
-            "weight": weight,
+            # A share of 256 draws ties and moves in steps of 1/256; the mean ranks better.
+            "weight": rate,
             "weight_low": expit(mean - z * sd),
             "weight_high": expit(mean + z * sd),
+            "thompson_share": share,
             "evidence": alpha + beta,
             "lift": rate / np.maximum(base, RATE_FLOOR),
             "association": np.log(rate / prior_rate),

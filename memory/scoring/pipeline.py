@@ -33,6 +33,7 @@ WEIGHT_COLUMNS = [
     "weight",
     "weight_low",
     "weight_high",
+    "thompson_share",
     "evidence",
     "lift",
 ]

@@ -30,11 +30,13 @@ def test_it_serves_a_customers_memory(client, read_key, recomputed):
     memory = response.json()
     assert memory["customer"] == "c3"
     assert set(memory["weights"]) == {"offer", "tone"}
-    shares = [row["weight"] for row in memory["weights"]["tone"]]
+    shares = [row["thompson_share"] for row in memory["weights"]["tone"]]
     assert abs(sum(shares) - 1.0) < 1e-6  # propensities within a set add up to one
     for row in memory["weights"]["offer"]:
         low, high = row["interval"]
-        assert 0.0 <= low <= high <= 1.0
+        # The weight is the posterior mean rate, inside its own interval.
+        assert 0.0 <= low <= row["weight"] <= high <= 1.0
+        assert row["weight"] == pytest.approx(row["rate"])
         assert row["evidence"] > 0
     assert (
         memory["habituation"]
