@@ -91,6 +91,25 @@ def reference_choice(
     return rates.join(best_message, on="label", how="left").sort("customer")["message"].to_numpy()
 
 
+def top_label_hits(weights: pl.DataFrame, preferences: pl.DataFrame) -> dict[str, float]:
+    """Return how often a customer's top label in a set is their planted favourite, ranked by
+    the weight (posterior mean) and by the plain goal rate (conversions / sends)."""
+    frame = weights.join(preferences, on=["customer", "label_set", "label"]).with_columns(
+        (pl.col("conversions") / pl.col("exposures")).fill_nan(None).alias("plain")
+    )
+    hits = {}
+    for name, column in (("weight", "weight"), ("plain rate", "plain")):
+        top = frame.sort(
+            ["customer", "label_set", column, "label"],
+            descending=[False, False, True, False],
+            nulls_last=True,
+        ).unique(["customer", "label_set"], keep="first")
+        best = frame.group_by("customer", "label_set").agg(pl.col("preference").max())
+        joined = top.join(best, on=["customer", "label_set"], suffix="_best")
+        hits[name] = float((joined["preference"] == joined["preference_best"]).mean())
+    return hits
+
+
 def shares(sends_per_customer: int, seed: int) -> dict[str, float]:
     """Return the oracle's gain and the shares of it Primer and the reference capture."""
     planted = workspace_with(sends_per_customer, seed)
@@ -116,7 +135,10 @@ def shares(sends_per_customer: int, seed: int) -> dict[str, float]:
         "reference": effect[rows, reference].mean(),
     }
     gain = value["oracle"] - value["average"]
+    hits = top_label_hits(result.weights, planted.preferences)
     return {
+        "weight_hits": hits["weight"],
+        "plain_hits": hits["plain rate"],
         "sends": outcomes.height / CUSTOMERS,
         "oracle_gain": gain,
         "primer": (value["primer"] - value["average"]) / gain,
@@ -129,7 +151,8 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
     print(
         f"{'sends/customer':>14s} {'seed':>5s} {'resolved sends':>14s} {'oracle gain':>12s} "
-        f"{'Primer share':>13s} {'reference share':>16s} {'seconds':>8s}"
+        f"{'Primer share':>13s} {'reference share':>16s} {'top label: weight':>18s} "
+        f"{'plain rate':>11s} {'seconds':>8s}"
     )
     for level in SENDS_PER_CUSTOMER:
         found = []
@@ -139,17 +162,20 @@ def main() -> None:
             found.append(row)
             print(
                 f"{level:14d} {seed:5d} {row['sends']:14.1f} {row['oracle_gain']:12.4f} "
-                f"{row['primer']:13.1%} {row['reference']:16.1%} "
-                f"{time.perf_counter() - started:8.1f}"
+                f"{row['primer']:13.1%} {row['reference']:16.1%} {row['weight_hits']:18.1%} "
+                f"{row['plain_hits']:11.1%} {time.perf_counter() - started:8.1f}"
             )
         mean = {key: float(np.mean([r[key] for r in found])) for key in found[0]}
         print(
             f"{level:14d} {'mean':>5s} {mean['sends']:14.1f} {mean['oracle_gain']:12.4f} "
-            f"{mean['primer']:13.1%} {mean['reference']:16.1%}"
+            f"{mean['primer']:13.1%} {mean['reference']:16.1%} {mean['weight_hits']:18.1%} "
+            f"{mean['plain_hits']:11.1%}"
         )
     print(
         "oracle gain: mean planted probability of an extra goal, each customer's best message "
-        "against the average customer's best; shares: of that gain."
+        "against the average customer's best; shares: of that gain. top label: how often the "
+        "label a customer's weights (or plain goal rates) rank first in a set is their planted "
+        "favourite."
     )
 
 
