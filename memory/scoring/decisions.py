@@ -254,13 +254,19 @@ def decision_values(
     per_segment = segment_message_rates(
         training, segments, state.message_rate, config.message_rate_prior_sends
     )
+    # A message first sent after the cut-off has the pooled rate; a segment that never got a
+    # message, the message's population rate (the shrinkage prior itself).
+    known = messages < state.n_messages
+    pooled = float(np.mean(state.message_rate)) if state.n_messages else 0.5
+    population_rate = np.full(messages.size, pooled)
+    population_rate[known] = state.message_rate[messages[known]]
     segment_rate = (
         candidates.join(segments, on="customer", how="left")
         .with_columns(pl.col("segment").fill_null("unknown"))
         .join(per_segment, on=["segment", "message"], how="left", maintain_order="left")["rate"]
-        .fill_null(-1.0)
         .to_numpy()
     )
+    segment_rate = np.where(np.isnan(segment_rate), population_rate, segment_rate)
     rng = np.random.default_rng(seed)
     wins = np.zeros(candidates.height)
     for _ in range(thompson_draws):
@@ -268,7 +274,6 @@ def decision_values(
         wins += _first_best(choices, calibrated_p(model, drawn))
     eligible = candidates.group_by("send", maintain_order=True).len()["len"].to_numpy()
     per_row = np.repeat(1.0 / eligible, eligible)  # candidates are sorted by send
-    population_rate = state.message_rate[np.minimum(messages, state.n_messages - 1)]
     chosen = {
         "logging policy": per_row,
         REFERENCE: _first_best(choices, population_rate).astype(float),

@@ -9,18 +9,20 @@ from django.core.management import call_command
 from tests.memory.engine_fixtures import AS_OF, load_synthetic
 
 
-def evaluated(workspace, tmp_path) -> tuple[list[str], Path]:
+def evaluated(workspace, tmp_path, *flags, **options) -> tuple[list[str], Path]:
     """Run the command on a synthetic workspace: its printed lines and its report's path."""
     load_synthetic(workspace, customers=80, events=8_000)
     out, report = io.StringIO(), tmp_path / "eval.html"
     call_command(
         "evaluate",
+        *flags,
         workspace=workspace.slug,
         cutoff=AS_OF.isoformat(),
         window=72,
         report=report,
         stdout=out,
         stderr=io.StringIO(),
+        **options,
     )
     return out.getvalue().splitlines(), report
 
@@ -57,21 +59,9 @@ def test_it_sets_the_goal_rate_before_the_cut_off_beside_the_scored_sends(worksp
 
 
 def evaluated_decisions(workspace, tmp_path, *flags) -> tuple[list[str], str]:
-    """Run the command with these flags on a synthetic workspace (its sends are random)."""
-    load_synthetic(workspace, customers=80, events=8_000)
-    out, report = io.StringIO(), tmp_path / "eval.html"
-    call_command(
-        "evaluate",
-        *flags,
-        workspace=workspace.slug,
-        cutoff=AS_OF.isoformat(),
-        window=72,
-        segment="plan,age",
-        report=report,
-        stdout=out,
-        stderr=io.StringIO(),
-    )
-    return out.getvalue().splitlines(), report.read_text()
+    """Run the command segmenting by plan and age; the synthetic sends pick messages at random."""
+    lines, report = evaluated(workspace, tmp_path, *flags, segment="plan,age")
+    return lines, report.read_text()
 
 
 @pytest.mark.django_db
