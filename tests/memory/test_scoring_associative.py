@@ -98,9 +98,11 @@ def test_it_adds_discounted_counts_to_a_baseline_centred_prior():
     # The unseen label of the same set is present, at its prior.
     offer_b = weights.filter(pl.col("label") == "b")
     assert offer_b["alpha"].item() == pytest.approx(3.0)
-    set_weights = weights.filter(pl.col("label_set") == "offer")["weight"].to_numpy()
-    assert set_weights.sum() == pytest.approx(1.0)
+    # The weight is the posterior mean, inside its interval; exploration shares sum to one.
+    assert offer_a["weight"].item() == pytest.approx(3.25 / 10.75)
     assert offer_a["weight_low"].item() < 3.25 / 10.75 < offer_a["weight_high"].item()
+    shares = weights.filter(pl.col("label_set") == "offer")["thompson_share"].to_numpy()
+    assert shares.sum() == pytest.approx(1.0)
 
 
 def test_it_splits_draws_evenly_between_identical_posteriors():
