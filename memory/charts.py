@@ -48,7 +48,8 @@ def label_weights_figure(rows: list[dict], baseline_rate: float | None) -> dict:
                     "color": MUTED,
                 },
                 "text": [
-                    f"wins {r['weight']:.0%} of draws · evidence {r['evidence']:.0f}" for r in rows
+                    f"wins {r['thompson_share'] or 0:.0%} of draws · evidence {r['evidence']:.0f}"
+                    for r in rows
                 ],
                 "hovertemplate": "%{y}: %{x:.1%}<br>%{text}<extra></extra>",
             }

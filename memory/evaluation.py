@@ -11,9 +11,14 @@ from django.template.loader import render_to_string
 from campaigns.models import Workspace
 from memory import charts
 from memory.db.reads import CustomerFilter, hours_since_epoch, trait_keys_of
+from memory.models import Event
 from memory.recompute.inputs import engine_inputs
 from memory.recompute.plan import engine_config
-from memory.scoring.evaluation import Evaluation, evaluate, with_window
+from memory.scoring.decisions import decision_values
+from memory.scoring.evaluation import VARIANTS, Evaluation, evaluate, with_window
+from memory.scoring.model import ALL_FEATURES
+from memory.scoring.population_fit import fit_model
+from memory.scoring.rolling import rolling_scores
 from memory.selectors import replay_level_rows
 
 
@@ -22,23 +27,71 @@ def memory_evaluate(
     workspace: Workspace,
     cutoff: datetime,
     window_h: float,
+    randomised_sends: bool = False,
+    segment_traits: tuple[str, ...] = ("gender", "income"),
+    rolling: bool = True,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> Evaluation:
-    """Learn from events strictly before the cut-off; score the sends after it, per model."""
+    """Learn from events strictly before the cut-off; score the sends after it, per model.
+
+    Also value the decision policies (only with ``randomised_sends`` declared) and, with
+    ``rolling``, re-cut nightly after the cut-off as the product recomputes.
+    """
     inputs = engine_inputs(
         workspace=workspace,
         as_of=None,
         customers=CustomerFilter(),
         trait_keys=trait_keys_of(workspace=workspace),
     )
-    return evaluate(
-        inputs.events,
-        inputs.catalogue.messages,
-        inputs.catalogue.message_labels,
-        with_window(engine_config(workspace), window_h),
-        hours_since_epoch(cutoff),
+    config = with_window(engine_config(workspace), window_h)
+    moment = hours_since_epoch(cutoff)
+    frames = (inputs.events, inputs.catalogue.messages, inputs.catalogue.message_labels)
+    evaluation = evaluate(
+        *frames, config, moment, traits=inputs.engine_traits, on_progress=on_progress
+    )
+    if evaluation.test_sends == 0 or evaluation.memory is None:
+        return evaluation
+    evaluation.decisions = decision_values(
+        events=inputs.events,
+        state=evaluation.memory.state,
+        model=fit_model(evaluation.memory.replay, ALL_FEATURES, config),
+        config=config,
+        cutoff=moment,
         traits=inputs.engine_traits,
-        on_progress=on_progress,
+        segment_traits=segment_traits,
+        randomised=randomised_sends,
+        revenue=goal_revenue(
+            workspace=workspace, goal_event=config.goal_event, customer_ids=inputs.customer_ids
+        ),
+    )
+    if rolling:
+        evaluation.rolling, evaluation.rolling_cuts = rolling_scores(
+            *frames,
+            config,
+            moment,
+            VARIANTS,
+            traits=inputs.engine_traits,
+            on_progress=on_progress,
+        )
+    return evaluation
+
+
+def goal_revenue(*, workspace: Workspace, goal_event: str, customer_ids: pl.Series) -> pl.DataFrame:
+    """Return customer (dense), t, revenue of the goal events that carry a revenue."""
+    # A read of its own (not in selectors.py) while the engine reads move to memory/db/.
+    rows = (
+        Event.objects.for_workspace(workspace)
+        .filter(name=goal_event, properties__has_key="revenue")
+        .values_list("customer_id", "occurred_at", "properties__revenue")
+    )
+    frame = pl.DataFrame(
+        [(c, hours_since_epoch(at), r) for c, at, r in rows.iterator(chunk_size=20_000)],
+        schema={"customer_id": pl.Int64, "t": pl.Float64, "revenue": pl.Float64},
+        orient="row",
+    )
+    dense = pl.DataFrame({"customer_id": customer_ids}).with_row_index("customer")
+    return frame.join(dense, on="customer_id").select(
+        pl.col("customer").cast(pl.Int64), "t", pl.col("revenue").cast(pl.Float64)
     )
 
 
@@ -70,6 +123,15 @@ def evaluation_report_write(
                 "rows": rows,
                 "figures": html_figures,
                 "levels": levels_over_time(evaluation, cutoff),
+                "rolling": rolling_rows(evaluation),
+                "rolling_cuts": evaluation.rolling_cuts.height
+                if evaluation.rolling_cuts is not None
+                else 0,
+                "decisions": evaluation.decisions,
+                "waves": evaluation.decisions.check.waves.to_dicts()
+                if evaluation.decisions
+                else [],
+                "decision_tables": decision_rows(evaluation),
             },
         ),
         encoding="utf-8",
@@ -98,3 +160,49 @@ def levels_over_time(evaluation: Evaluation, cutoff: datetime) -> list[dict]:
         "gap": mean_p - goal_rate,
     }
     return [*replayed, scored]
+
+
+def rolling_rows(evaluation: Evaluation) -> list[dict]:
+    """Return per model the frozen and the rolling AUC, log loss and ECE, side by side."""
+    if evaluation.rolling is None or evaluation.rolling.height == 0:
+        return []
+    rolling = {row["model"]: row for row in evaluation.rolling.to_dicts()}
+    return [
+        {
+            "model": row["model"],
+            **{f"frozen_{key}": row[key] for key in ("auc", "log_loss", "ece", "mean_p")},
+            **{
+                f"rolling_{key}": rolling[row["model"]][key]
+                for key in ("auc", "log_loss", "ece", "mean_p")
+            },
+        }
+        for row in evaluation.scores.to_dicts()
+        if row["model"] in rolling
+    ]
+
+
+def decision_rows(evaluation: Evaluation) -> dict[str, list[dict]]:
+    """Return per outcome one row per policy: matches, IPS, SNIPS, DR and the difference from
+    the average customer's best (DR where there is an outcome model, else SNIPS)."""
+    decisions = evaluation.decisions
+    if decisions is None:
+        return {}
+    tables = {}
+    for outcome, values in decisions.values.items():
+        rows = []
+        for value in values:
+            key = "dr" if "dr" in value.differences else "snips"
+            rows.append(
+                {
+                    "policy": value.name,
+                    "matches": value.matches,
+                    "estimates": value.estimates,
+                    "difference_by": key.upper(),
+                    "difference": value.differences[key],
+                    "detectable": decisions.detectable.get(value.name)
+                    if outcome == "goal"
+                    else None,
+                }
+            )
+        tables[outcome] = rows
+    return tables

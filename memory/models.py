@@ -153,9 +153,14 @@ class CustomerLabelWeight(DerivedRow):
     beta = models.FloatField()
     exposures = models.FloatField(help_text="Discounted count of sends carrying the label.")
     conversions = models.FloatField(help_text="Discounted count of those followed by the goal.")
-    weight = models.FloatField(help_text="Propensity: share of Thompson draws the label wins.")
+    weight = models.FloatField(
+        help_text="Posterior mean response rate (weight_low/high: its interval)."
+    )
     weight_low = models.FloatField()
     weight_high = models.FloatField()
+    thompson_share = models.FloatField(
+        null=True, help_text="Exploration: share of Thompson draws the label wins in its set."
+    )
     evidence = models.FloatField(help_text="alpha + beta")
     lift = models.FloatField(help_text="Response rate over the customer's own baseline.")
     computed_at = models.DateTimeField()

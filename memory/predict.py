@@ -7,12 +7,17 @@ only the named customers' own events: the same split the sharded recompute uses.
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 
 import polars as pl
 
 from campaigns.models import Label, Message, Workspace
-from memory.db.reads import CustomerFilter, hours_since_epoch, trait_keys_of
+from memory.db.reads import (
+    Catalogue,
+    CustomerFilter,
+    hours_since_epoch,
+    trait_keys_of,
+    traits_frame,
+)
 from memory.models import Customer, RecomputeRun
 from memory.recompute.inputs import EngineInputs, engine_inputs, population_sample
 from memory.recompute.plan import default_as_of, engine_config
@@ -65,23 +70,32 @@ def population_at(*, workspace: Workspace, as_of: datetime | None) -> Population
     return PopulationAt(population=population, as_of=as_of, trait_keys=trait_keys)
 
 
-class CustomerInputs(NamedTuple):
-    """Named customers' engine inputs, and each external id's dense index in them."""
+@dataclass
+class CustomerInputs:
+    """Hold the named customers' engine inputs and where each one sits in them."""
 
-    inputs: EngineInputs
-    dense: dict[str, int]
+    events: pl.DataFrame
+    traits: pl.DataFrame | None  # dense customer and trait columns (no database id)
+    catalogue: Catalogue
+    dense: dict[str, int]  # external id -> dense index, cold-start customers included
+    cold_start: set[str]  # no event before as-of: scored from the population and their segment
 
 
 def _customer_inputs(
     *, workspace: Workspace, fitted: PopulationAt, external_ids: list[str]
 ) -> CustomerInputs:
-    """Read the named customers' events; return the inputs and external id -> dense index."""
+    """Read the named customers' events and traits, each with a dense index.
+
+    A customer without events before as-of (known only by traits, or not at all) gets an index
+    past everyone with events, and their traits if any, so the engine scores them from the
+    population and their trait segment instead of refusing them.
+    """
     found = dict(
         Customer.objects.for_workspace(workspace)
         .filter(external_id__in=set(external_ids))
         .values_list("external_id", "pk")
     )
-    inputs = engine_inputs(
+    inputs: EngineInputs = engine_inputs(
         workspace=workspace,
         as_of=fitted.as_of,
         customers=CustomerFilter(customer_ids=tuple(sorted(found.values()))),
@@ -89,7 +103,31 @@ def _customer_inputs(
     )
     dense_of_id = {int(cid): i for i, cid in enumerate(inputs.customer_ids.to_list())}
     dense = {ext: dense_of_id[pk] for ext, pk in found.items() if pk in dense_of_id}
-    return CustomerInputs(inputs, dense)
+    cold = sorted(set(external_ids) - set(dense))
+    dense |= {ext: inputs.customer_ids.len() + i for i, ext in enumerate(cold)}
+    traits = inputs.engine_traits
+    known_cold = {found[ext]: dense[ext] for ext in cold if ext in found}
+    if known_cold and fitted.trait_keys:
+        cold_traits = traits_frame(
+            workspace=workspace,
+            keys=fitted.trait_keys,
+            customers=CustomerFilter(customer_ids=tuple(sorted(known_cold))),
+        )
+        cold_traits = cold_traits.select(
+            pl.col("customer_id")
+            .replace_strict(known_cold, return_dtype=pl.Int64)
+            .alias("customer"),
+            *[
+                pl.col(key).cast(traits.schema[key], strict=False) if traits is not None else key
+                for key in fitted.trait_keys
+            ],
+        )
+        traits = (
+            cold_traits
+            if traits is None
+            else pl.concat([traits, cold_traits.select(traits.columns)])
+        )
+    return CustomerInputs(inputs.events, traits, inputs.catalogue, dense, set(cold))
 
 
 def memory_score(
@@ -97,10 +135,11 @@ def memory_score(
 ) -> pl.DataFrame:
     """Score (customer_id, message_key) pairs: p_goal and each memory's contribution.
 
-    Unknown customers or messages get a null p_goal and a `problem` saying which.
+    Unknown messages get a null p_goal and a `problem`; a customer without events before as-of
+    is scored from the population and their trait segment, with `cold_start` true.
     """
     fitted = population_at(workspace=workspace, as_of=as_of)
-    inputs, dense = _customer_inputs(
+    inputs = _customer_inputs(
         workspace=workspace, fitted=fitted, external_ids=pairs["customer_id"].unique().to_list()
     )
     keyed = pairs.with_row_index("row").join(
@@ -110,8 +149,9 @@ def memory_score(
     )
     keyed = keyed.with_columns(
         pl.col("customer_id")
-        .replace_strict(dense, default=None, return_dtype=pl.Int64)
-        .alias("customer")
+        .replace_strict(inputs.dense, default=None, return_dtype=pl.Int64)
+        .alias("customer"),
+        pl.col("customer_id").is_in(list(inputs.cold_start)).alias("cold_start"),
     )
     known = keyed.filter(pl.col("customer").is_not_null() & pl.col("message").is_not_null())
     scored = sharded.score_with_population(
@@ -119,15 +159,10 @@ def memory_score(
         population=fitted.population,
         horizon=hours_since_epoch(fitted.as_of),
         candidates=known.select("customer", "message"),
-        traits=inputs.engine_traits,
+        traits=inputs.traits,
     )
     scored = pl.concat([known.select("row"), scored.drop("customer", "message")], how="horizontal")
-    problem = (
-        pl.when(pl.col("customer").is_null())
-        .then(pl.lit("unknown customer"))
-        .when(pl.col("message").is_null())
-        .then(pl.lit("unknown message"))
-    )
+    problem = pl.when(pl.col("message").is_null()).then(pl.lit("unknown message"))
     return (
         keyed.with_columns(problem.alias("problem"))
         .join(scored, on="row", how="left")
@@ -147,9 +182,7 @@ def memory_next_best(
 ) -> pl.DataFrame:
     """Rank the workspace's active messages for one customer, honouring label boosts."""
     fitted = population_at(workspace=workspace, as_of=as_of)
-    inputs, dense = _customer_inputs(workspace=workspace, fitted=fitted, external_ids=[external_id])
-    if external_id not in dense:
-        raise Customer.DoesNotExist(f"No customer {external_id!r} with events before as-of.")
+    inputs = _customer_inputs(workspace=workspace, fitted=fitted, external_ids=[external_id])
     active_ids = set(
         Message.objects.for_workspace(workspace).filter(active=True).values_list("pk", flat=True)
     )
@@ -167,14 +200,17 @@ def memory_next_best(
         events=inputs.events,
         population=fitted.population,
         horizon=hours_since_epoch(fitted.as_of),
-        customer=dense[external_id],
+        customer=inputs.dense[external_id],
         boosts=boosts,
         explore=explore,
         seed=seed,
         messages=messages["message"].to_list(),
-        traits=inputs.engine_traits,
+        traits=inputs.traits,
     )
-    return ranked.head(limit)
+    # Without events before as-of, the ranking is the population's and their segment's.
+    return ranked.head(limit).with_columns(
+        pl.lit(external_id in inputs.cold_start).alias("cold_start")
+    )
 
 
 # What sets one message apart from another for the same customer: the features that vary by

@@ -55,6 +55,7 @@ def customer_memory_summary(
                 "weight": row.weight,
                 "rate": row.alpha / (row.alpha + row.beta),
                 "interval": [row.weight_low, row.weight_high],
+                "thompson_share": row.thompson_share,
                 "evidence": row.evidence,
                 "lift": row.lift,
                 "exposures": row.exposures,

@@ -106,8 +106,6 @@ class CustomerScoreView(APIView):
             )
         except NoMemoryYet as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
-        if scored["problem"].eq("unknown customer").any():
-            raise NotFound(f"No customer {external_id!r} with events in this workspace.")
         return Response({"customer": external_id, "scores": scored.drop("customer_id").to_dicts()})
 
 

@@ -282,7 +282,8 @@ EXPORT_KINDS = {
     "weights": (
         "memory_customerlabelweight",
         """SELECT d.id, c.external_id AS customer, ls.slug AS label_set, l.slug AS label,
-                  d.weight, d.weight_low, d.weight_high, d.evidence, d.lift, d.alpha, d.beta,
+                  d.weight, d.weight_low, d.weight_high, d.thompson_share, d.evidence, d.lift,
+                  d.alpha, d.beta,
                   d.exposures, d.conversions, d.computed_at
            FROM memory_customerlabelweight d
            JOIN memory_customer c ON c.id = d.customer_id

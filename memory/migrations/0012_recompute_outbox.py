@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('campaigns', '0002_prompts_and_webhooks'),
-        ('memory', '0010_event_message_partial_index'),
+        ('memory', '0011_weight_posterior_mean'),
     ]
 
     operations = [

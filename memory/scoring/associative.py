@@ -38,6 +38,7 @@ WEIGHTS_SCHEMA = {
             "weight",
             "weight_low",
             "weight_high",
+            "thompson_share",
             "evidence",
             "lift",
             "association",
@@ -205,6 +206,21 @@ def label_counts(
     )
 
 
+def later_sends(sends: pl.DataFrame) -> np.ndarray:
+    """Return per send how many of its customer's sends come after it (ties: by row order)."""
+    if sends.height == 0:
+        return np.zeros(0)
+    order = np.lexsort(
+        (np.arange(sends.height), sends["t"].to_numpy(), sends["customer"].to_numpy())
+    )
+    customer = sends["customer"].to_numpy()[order]
+    last = np.r_[np.flatnonzero(customer[1:] != customer[:-1]), customer.size - 1]
+    end = last[np.searchsorted(last, np.arange(customer.size))]
+    later = np.empty(customer.size)
+    later[order] = end - np.arange(customer.size)
+    return later
+
+
 def customer_label_counts(
     resolved_sends: pl.DataFrame,
     message_labels: pl.DataFrame,
@@ -228,6 +244,7 @@ def customer_label_counts(
     sends = resolved_sends.filter(pl.Series(known))
     goal = sends["goal"].cast(pl.Float64).to_numpy()
     gamma = 0.5 ** ((horizon - sends["t"].to_numpy()) / config.association_half_life_h)
+    gamma *= 0.5 ** (later_sends(sends) / config.association_half_life_sends)
     customer, label, sums = label_counts(
         sends["customer"].to_numpy().astype(np.int64),
         message[known],
@@ -294,8 +311,9 @@ def label_posteriors(
     """Return the weights frame: one row per customer x label of every label set they were sent.
 
     Columns: customer, label_set, label, label_id, alpha, beta, exposures, conversions, rate
-    (posterior mean), prior_rate, weight (share of Thompson draws won within the set),
-    weight_low / weight_high (credible interval of the response rate), evidence (alpha + beta),
+    (posterior mean), prior_rate, weight (the posterior mean rate: what marketers see and rank
+    by), weight_low / weight_high (its credible interval), thompson_share (share of Thompson
+    draws won within the set: for exploration, not ranking), evidence (alpha + beta),
     lift (rate over the customer's baseline), association (log of rate over prior mean).
     ``priors`` is ordered by label id with each set's labels contiguous (``label_catalogue``).
     """
@@ -342,9 +360,9 @@ def label_posteriors(
     mean, sd = logit_normal_moments(alpha, beta)
     z = float(ndtri(0.5 + config.interval_level / 2.0))
     if with_propensity:
-        weight = thompson_shares(mean, sd, group, config.propensity_draws, config.seed)
+        share = thompson_shares(mean, sd, group, config.propensity_draws, config.seed)
     else:
-        weight = np.full(customer.size, np.nan)
+        share = np.full(customer.size, np.nan)
     take = pl.Series(label_id)
     return pl.DataFrame(
         {
@@ -358,9 +376,11 @@ def label_posteriors(
             "beta": beta,
             "rate": rate,
             "prior_rate": prior_rate,
-            "weight": weight,
+            # A share of 256 draws ties and moves in steps of 1/256; the mean ranks better.
+            "weight": rate,
             "weight_low": expit(mean - z * sd),
             "weight_high": expit(mean + z * sd),
+            "thompson_share": share,
             "evidence": alpha + beta,
             "lift": rate / np.maximum(base, RATE_FLOOR),
             "association": np.log(rate / prior_rate),

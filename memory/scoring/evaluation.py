@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import log_loss, roc_auc_score
 
+from memory.scoring.decisions import Decisions
 from memory.scoring.frames import EngineConfig, normalise_events
 from memory.scoring.model import ALL_FEATURES, FEATURE_GROUPS, candidate_features, predict
 from memory.scoring.outcomes import events_before, send_outcomes
@@ -54,6 +55,15 @@ class Evaluation:
     # Per replayed slice before the cut-off, newest first: goal rate against the full memory's
     # mean p (the model's replay_levels), to set beside the scored sends' level.
     replay_levels: list[dict] = field(default_factory=list)
+    # Scored sends to customers without an event before the cut-off: scored from the population
+    # and their trait segment (``cold_start`` in predictions), not refused.
+    cold_start_sends: int = 0
+    # What the memory knew at the cut-off, for the decision policies.
+    memory: MemoryResult | None = field(default=None, repr=False)
+    decisions: Decisions | None = None
+    # The rolling evaluation beside this frozen one (``rolling.rolling_scores``).
+    rolling: pl.DataFrame | None = None
+    rolling_cuts: pl.DataFrame | None = None
 
 
 def test_sends(events: pl.DataFrame, config: EngineConfig, cutoff: float) -> pl.DataFrame:
@@ -148,7 +158,14 @@ def evaluate(
         result.state, test["customer"].to_numpy(), test["message"].to_numpy()
     )
     rows, tables = [], []
-    predictions = test.select("customer", "message", "t", "goal")
+    known = normalise_events(events).filter(pl.col("t") < cutoff)["customer"].unique()
+    predictions = test.select(
+        "customer",
+        "message",
+        "t",
+        "goal",
+        (~pl.col("customer").is_in(known.implode())).alias("cold_start"),
+    )
     for done, (name, feature_names) in enumerate(variants.items(), start=1):
         progress(name, done, total)
         model = fit_model(result.replay, feature_names, config)
@@ -168,6 +185,8 @@ def evaluate(
         reliability=pl.concat(tables) if tables else pl.DataFrame(),
         predictions=predictions,
         replay_levels=list(result.model.replay_levels),
+        cold_start_sends=int(predictions["cold_start"].sum()),
+        memory=result,
     )
 
 

@@ -29,6 +29,7 @@ WEIGHT_COLUMNS = (
     "weight",
     "weight_low",
     "weight_high",
+    "thompson_share",
     "evidence",
     "lift",
 )
@@ -65,8 +66,12 @@ class EngineConfig:
     priming_controls_per_action: int = 2
     # An action counts towards the primed score only if its odds-ratio CI lies above 1.
     priming_min_support: int = 20
-    # Old outcomes weigh less in the label posteriors: gamma = 0.5 ** (age / half-life).
-    association_half_life_h: float = 720.0
+    # Old outcomes weigh less in the label posteriors: gamma = 0.5 ** (later sends to the
+    # customer / half-life in sends), so newer evidence replaces older, while a customer who
+    # hears from you rarely keeps theirs; times 0.5 ** (age / half-life in hours), off (inf) by
+    # default: wall-clock decay threw away most of a rarely-contacted customer's evidence.
+    association_half_life_sends: float = 25.0
+    association_half_life_h: float = math.inf
     # Bounds for the empirical-Bayes prior strength kappa = alpha0 + beta0.
     prior_strength_min: float = 2.0
     prior_strength_max: float = 500.0

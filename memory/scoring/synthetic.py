@@ -23,6 +23,9 @@ CLUSTER_TEMPLATES = (
     "We picked something new just for you",
 )
 PRIMING_ACTION = "Product Viewed"
+# Base log-odds of a send's extra goal, and how far back a same-cluster send wears it out.
+RESPONSE_INTERCEPT = -1.5
+WEAR_WINDOW_H = 336.0
 NOISE_ACTION = "Page Viewed"
 
 
@@ -36,6 +39,32 @@ class SyntheticWorkspace:
     preferences: pl.DataFrame  # customer, label_set, label, preference (log-odds)
     config: EngineConfig
     span_h: float
+    # What the planted effect of a send needs: each message's cluster and the wear-out strength.
+    cluster_of: np.ndarray | None = None
+    habituation_strength: float = 0.0
+
+    def planted_effect(self, at: float) -> np.ndarray:
+        """Return (customers x messages) the planted probability of an extra goal from sending
+        each message at time ``at``: preference, then wear-out from the sends before it."""
+        n_customers = int(self.preferences["customer"].max()) + 1
+        catalogue = [(s, label) for s, labels in LABEL_SETS.items() for label in labels]
+        preference = self.preferences["preference"].to_numpy().reshape(n_customers, -1)
+        incidence = np.zeros((self.messages.height, len(catalogue)))
+        for message, label_set, label in self.message_labels.iter_rows():
+            incidence[message, catalogue.index((label_set, label))] = 1.0
+        sends = self.events.filter(
+            (pl.col("name") == self.config.send_event)
+            & (pl.col("t") < at)
+            & (pl.col("t") >= at - WEAR_WINDOW_H)
+        )
+        recent = np.zeros((n_customers, int(self.cluster_of.max()) + 1))
+        np.add.at(
+            recent,
+            (sends["customer"].to_numpy(), self.cluster_of[sends["message"].to_numpy()]),
+            1.0,
+        )
+        wear = np.exp(-self.habituation_strength * recent[:, self.cluster_of])
+        return expit(RESPONSE_INTERCEPT + preference @ incidence.T) * wear
 
 
 def synthetic_workspace(
@@ -72,11 +101,11 @@ def synthetic_workspace(
     send_customer = np.repeat(np.arange(n_customers), send_count)
     send_t = rng.uniform(0.0, span_h, send_customer.size)
     send_message = rng.integers(0, n_messages, send_customer.size)
-    repeats = _recent_same_group(send_customer, cluster_of[send_message], send_t, 336.0)
+    repeats = _recent_same_group(send_customer, cluster_of[send_message], send_t, WEAR_WINDOW_H)
     # Each customer's pull per message first: a (customers x messages) product, then a lookup.
     pull = (preference @ label_matrix.T)[send_customer, send_message]
     wear = np.exp(-habituation_strength * repeats)
-    responds = rng.random(send_customer.size) < expit(-1.5 + pull) * wear
+    responds = rng.random(send_customer.size) < expit(RESPONSE_INTERCEPT + pull) * wear
     response_t = send_t + np.minimum(rng.exponential(12.0, send_customer.size), 70.0)
     opens = rng.random(send_customer.size) < expit(0.3 + 0.5 * pull) * wear
     open_t = send_t + rng.exponential(2.0, send_customer.size)
@@ -115,7 +144,16 @@ def synthetic_workspace(
             "preference": preference.ravel(),
         }
     )
-    return SyntheticWorkspace(events, messages, message_labels, preferences, config, span_h)
+    return SyntheticWorkspace(
+        events,
+        messages,
+        message_labels,
+        preferences,
+        config,
+        span_h,
+        cluster_of=cluster_of,
+        habituation_strength=habituation_strength,
+    )
 
 
 def _messages(

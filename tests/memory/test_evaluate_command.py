@@ -9,18 +9,20 @@ from django.core.management import call_command
 from tests.memory.engine_fixtures import AS_OF, load_synthetic
 
 
-def evaluated(workspace, tmp_path) -> tuple[list[str], Path]:
+def evaluated(workspace, tmp_path, *flags, **options) -> tuple[list[str], Path]:
     """Run the command on a synthetic workspace: its printed lines and its report's path."""
     load_synthetic(workspace, customers=80, events=8_000)
     out, report = io.StringIO(), tmp_path / "eval.html"
     call_command(
         "evaluate",
+        *flags,
         workspace=workspace.slug,
         cutoff=AS_OF.isoformat(),
         window=72,
         report=report,
         stdout=out,
         stderr=io.StringIO(),
+        **options,
     )
     return out.getvalue().splitlines(), report
 
@@ -54,3 +56,59 @@ def test_it_sets_the_goal_rate_before_the_cut_off_beside_the_scored_sends(worksp
     html = report.read_text()
     assert html.count("<td>replayed") == len(replayed)
     assert "replayed, calibration" in html  # the newest slice, listed last
+
+
+def evaluated_decisions(workspace, tmp_path, *flags) -> tuple[list[str], str]:
+    """Run the command segmenting by plan and age; the synthetic sends pick messages at random."""
+    lines, report = evaluated(workspace, tmp_path, *flags, segment="plan,age")
+    return lines, report.read_text()
+
+
+@pytest.mark.django_db
+def test_it_prints_no_policy_value_unless_the_sends_are_declared_random(workspace, tmp_path):
+    lines, html = evaluated_decisions(workspace, tmp_path)
+    assert any(line.startswith("No unbiased estimate") for line in lines)
+    assert not any(line.startswith("Off-policy value") for line in lines)
+    # The check itself is printed either way: the synthetic sends pick messages uniformly.
+    independence = next(line for line in lines if "independent of segment (plan x age)" in line)
+    assert float(independence.rsplit("p ", 1)[1]) > 0.001
+    assert 'id="no-estimate"' in html
+
+
+@pytest.mark.django_db
+def test_it_values_each_policy_against_the_average_customers_best(workspace, tmp_path):
+    lines, html = evaluated_decisions(workspace, tmp_path, "--randomised-sends")
+    sends = int(lines[0].split()[0])
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith("Off-policy value, outcome goal")
+    )
+    rows = {line[:26].strip(): line[26:] for line in lines[start + 2 : start + 7]}
+    assert list(rows) == [
+        "logging policy",
+        "average customer's best",
+        "best per segment",
+        "Primer next best",
+        "Primer with exploration",
+    ]
+    # The logging policy matches every send; a single choice matches about one in the messages.
+    assert int(rows["logging policy"].split()[0]) == sends
+    assert 0 < int(rows["Primer next best"].split()[0]) < sends / 5
+    # The reference differs from itself by exactly zero.
+    assert "DR +0.0000 [+0.0000, +0.0000]" in rows["average customer's best"]
+    assert html.count("<td>Primer next best</td>") == 1
+
+
+@pytest.mark.django_db
+def test_it_reports_the_rolling_evaluation_beside_the_frozen_one(workspace, tmp_path):
+    lines, html = evaluated_decisions(workspace, tmp_path)
+    header = next(i for i, line in enumerate(lines) if line.startswith("Rolling evaluation"))
+    cuts = int(lines[header].split("re-cut at ")[1].split()[0])
+    assert cuts >= 2
+    frozen = {
+        line.split("  ")[0]: line.split() for line in lines if line.startswith("full memory ")
+    }
+    rolling = next(line for line in lines[header:] if line.startswith("full memory "))
+    # Same model, same sends: the frozen AUC is repeated, the rolling one stands beside it.
+    assert rolling.split()[2] == frozen["full memory"][2]
+    assert 0.5 < float(rolling.split()[3]) < 1
+    assert 'id="rolling"' in html

@@ -8,7 +8,8 @@ import pytest
 from django.core.management import call_command
 
 from campaigns.tenancy.services import api_key_create
-from memory.models import CustomerLabelWeight, RecomputeRun
+from memory.models import Customer, CustomerLabelWeight, RecomputeRun
+from memory.predict import memory_next_best
 from tests.memory.engine_fixtures import AS_OF, load_synthetic, recompute_here
 
 
@@ -29,11 +30,13 @@ def test_it_serves_a_customers_memory(client, read_key, recomputed):
     memory = response.json()
     assert memory["customer"] == "c3"
     assert set(memory["weights"]) == {"offer", "tone"}
-    shares = [row["weight"] for row in memory["weights"]["tone"]]
+    shares = [row["thompson_share"] for row in memory["weights"]["tone"]]
     assert abs(sum(shares) - 1.0) < 1e-6  # propensities within a set add up to one
     for row in memory["weights"]["offer"]:
         low, high = row["interval"]
-        assert 0.0 <= low <= high <= 1.0
+        # The weight is the posterior mean rate, inside its own interval.
+        assert 0.0 <= low <= row["weight"] <= high <= 1.0
+        assert row["weight"] == pytest.approx(row["rate"])
         assert row["evidence"] > 0
     assert (
         memory["habituation"]
@@ -162,7 +165,34 @@ def test_it_scores_a_csv_from_the_command_line_as_of_a_time(workspace, recompute
     assert [row["customer_id"] for row in rows] == ["c1", "c2", "ghost"]
     assert 0 < float(rows[0]["p_goal"]) < 1
     assert any(name.startswith("contribution_") for name in rows[0])
-    assert rows[2]["problem"] == "unknown customer"
+    # Unknown here, so scored from the population alone, and marked so.
+    assert [row["cold_start"] for row in rows] == ["false", "false", "true"]
+    assert rows[2]["problem"] == "" and 0 < float(rows[2]["p_goal"]) < 1
+
+
+def test_it_scores_a_customer_without_events_from_their_segment(
+    client, read_key, workspace, recomputed
+):
+    Customer.objects.create(
+        workspace=workspace, external_id="newbie", traits={"plan": "gold", "age": 62}
+    )
+    scored = {}
+    for customer in ("newbie", "ghost"):
+        response = client.post(
+            f"/api/v1/customers/{customer}/score",
+            {"messages": ["m000"]},
+            content_type="application/json",
+            **bearer(read_key),
+        )
+        assert response.status_code == 200
+        (scored[customer],) = response.json()["scores"]
+        assert scored[customer]["cold_start"] is True
+        assert 0.0 < scored[customer]["p_goal"] < 1.0
+    # Known by traits: their segment's rate against the population's; unknown: the population.
+    assert scored["ghost"]["feature_segment"] == 0.0
+    assert scored["newbie"]["feature_segment"] != 0.0
+    ranked = memory_next_best(workspace=workspace, external_id="newbie", limit=3)
+    assert ranked.height == 3 and ranked["cold_start"].all()
 
 
 def test_it_ranks_next_best_messages_from_the_command_line(workspace, recomputed):

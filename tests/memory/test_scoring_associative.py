@@ -1,5 +1,7 @@
 """Per customer x label Beta posteriors, their empirical-Bayes prior and propensities."""
 
+import math
+
 import numpy as np
 import polars as pl
 import pytest
@@ -39,7 +41,7 @@ def resolved(rows):
 
 def test_it_discounts_old_outcomes_like_the_running_update():
     catalogue = label_catalogue(LABELS)
-    config = EngineConfig(association_half_life_h=720.0)
+    config = EngineConfig(association_half_life_h=720.0, association_half_life_sends=math.inf)
     counts = customer_label_counts(
         resolved([(0, 0, 0.0, 1), (0, 0, 720.0, 0)]), LABELS, catalogue, config, 1440.0
     )
@@ -48,6 +50,22 @@ def test_it_discounts_old_outcomes_like_the_running_update():
     assert offer_a["successes"].item() == pytest.approx(0.25)
     assert offer_a["failures"].item() == pytest.approx(0.5)
     assert offer_a["exposures"].item() == 2.0
+
+
+def test_it_halves_an_outcome_with_every_half_life_of_later_sends_not_of_hours():
+    catalogue = label_catalogue(LABELS)
+    config = EngineConfig(association_half_life_sends=2.0)
+    # Three sends of message 0, a year apart: only how many came later counts.
+    sends = resolved([(0, 0, 0.0, 1), (0, 0, 8760.0, 1), (0, 0, 17520.0, 0)])
+    counts = customer_label_counts(sends, LABELS, catalogue, config, 20000.0)
+    offer_a = counts.filter(pl.col("label_id") == 0)
+    # S = 0.5 ** (2 / 2) + 0.5 ** (1 / 2) = 0.5 + 0.7071; F = 0.5 ** 0 = 1.
+    assert offer_a["successes"].item() == pytest.approx(0.5 + 0.5**0.5)
+    assert offer_a["failures"].item() == pytest.approx(1.0)
+    # Another customer's sends do not count as later ones.
+    other = resolved([(1, 0, 9000.0, 1)])
+    both = customer_label_counts(pl.concat([sends, other]), LABELS, catalogue, config, 20000.0)
+    assert both.filter(pl.col("customer") == 1)["successes"][0] == pytest.approx(1.0)
 
 
 def test_it_credits_every_label_of_a_multi_label_message():
@@ -61,7 +79,7 @@ def test_it_credits_every_label_of_a_multi_label_message():
 
 def test_it_adds_discounted_counts_to_a_baseline_centred_prior():
     catalogue = label_catalogue(LABELS)
-    config = EngineConfig(association_half_life_h=720.0)
+    config = EngineConfig(association_half_life_h=720.0, association_half_life_sends=math.inf)
     counts = customer_label_counts(
         resolved([(0, 0, 0.0, 1), (0, 0, 720.0, 0)]), LABELS, catalogue, config, 1440.0
     )
@@ -80,9 +98,11 @@ def test_it_adds_discounted_counts_to_a_baseline_centred_prior():
     # The unseen label of the same set is present, at its prior.
     offer_b = weights.filter(pl.col("label") == "b")
     assert offer_b["alpha"].item() == pytest.approx(3.0)
-    set_weights = weights.filter(pl.col("label_set") == "offer")["weight"].to_numpy()
-    assert set_weights.sum() == pytest.approx(1.0)
+    # The weight is the posterior mean, inside its interval; exploration shares sum to one.
+    assert offer_a["weight"].item() == pytest.approx(3.25 / 10.75)
     assert offer_a["weight_low"].item() < 3.25 / 10.75 < offer_a["weight_high"].item()
+    shares = weights.filter(pl.col("label_set") == "offer")["thompson_share"].to_numpy()
+    assert shares.sum() == pytest.approx(1.0)
 
 
 def test_it_splits_draws_evenly_between_identical_posteriors():

@@ -1,4 +1,5 @@
 import numpy as np
+import polars as pl
 import pytest
 
 from memory.scoring.evaluation import VARIANTS, calibration, evaluate, metrics
@@ -61,3 +62,35 @@ def test_it_scores_every_model_with_its_own_calibration():
         assert row["ece"] == pytest.approx(calibration(goal, p)["ece"])
         # Binning can only add error: |sum of w (p - y)| <= sum of w |p - y|.
         assert abs(row["mean_p"] - row["goal_rate"]) <= row["ece"] + 1e-12
+
+
+def test_it_scores_a_customer_new_after_the_cut_off_as_cold_start():
+    workspace = synthetic_workspace(200, 16_000, seed=4)
+    config = workspace.config
+    newcomer = pl.DataFrame(
+        {
+            "customer": [200, 200],
+            "name": [config.send_event, config.goal_event],
+            "t": [1_600.0, 1_610.0],
+            "message": [3, None],
+            "revenue": [None, None],
+        },
+        schema=workspace.events.schema,
+    )
+    traits = pl.DataFrame(
+        {"customer": list(range(201)), "plan": ["gold" if i % 2 else "basic" for i in range(201)]}
+    )
+    result = evaluate(
+        pl.concat([workspace.events, newcomer]),
+        workspace.messages,
+        workspace.message_labels,
+        config,
+        1_500.0,
+        traits=traits,
+        variants={"full memory": VARIANTS["full memory"]},
+    )
+    cold = result.predictions.filter(pl.col("cold_start"))
+    # Scored, not refused: only the newcomer has no event before the cut-off.
+    assert cold["customer"].unique().to_list() == [200]
+    assert result.cold_start_sends == cold.height == 1
+    assert 0.0 < cold["full memory"][0] < 1.0

@@ -1,0 +1,183 @@
+"""How much of an oracle's gain Primer's next best captures on planted workspaces (no Django).
+
+Each synthetic workspace plants per-customer label preferences, clusters of near-duplicate
+messages that wear out, and a priming action (memory.scoring.synthetic). At the cut-off every
+customer gets one message from each policy, valued by its planted effect there (preference and
+wear-out): the probability of an extra goal. The gain of a policy is its mean planted effect
+minus that of the average customer's best message (one message for everyone, the highest
+population rate); its share is that gain over the oracle's (each customer's planted best).
+
+The parameters below were fixed before anything was measured and are not tuned on the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from memory.scoring.model import ALL_FEATURES, calibrated_p, candidate_features
+from memory.scoring.outcomes import send_outcomes
+from memory.scoring.pipeline import compute_memory, fit_model
+from memory.scoring.synthetic import SyntheticWorkspace, synthetic_workspace
+
+# Fixed first: the generator's defaults (preference sd 1.0, wear-out 0.15 per recent
+# same-cluster send, priming probability 0.35, 4 near-duplicates per cluster), 2,000 customers
+# over 180 days, three seeds, the cut-off at the end of the data, and the reference's k = 4.
+CUSTOMERS = 2_000
+SPAN_H = 4_320.0
+SEEDS = (11, 12, 13)
+SENDS_PER_CUSTOMER = (25, 8)
+REFERENCE_K = 4.0
+VALUE_PROPOSITION = "offer"
+# Share of the generator's event budget that are sends (synthetic.py: sends_each).
+SEND_SHARE = 0.35
+
+
+def workspace_with(sends_per_customer: int, seed: int) -> SyntheticWorkspace:
+    """Generate a planted workspace with about this many sends per customer."""
+    events = round(sends_per_customer / SEND_SHARE * CUSTOMERS)
+    return synthetic_workspace(CUSTOMERS, events, span_h=SPAN_H, seed=seed)
+
+
+def reference_choice(
+    planted: SyntheticWorkspace, resolved: pl.DataFrame, message_rate: np.ndarray
+) -> np.ndarray:
+    """Return per customer the best message of their best value proposition.
+
+    A customer's goal rate after sends of each value proposition, shrunk toward the population's
+    rate for it with REFERENCE_K pseudo sends; then, within the best proposition, the message
+    with the highest population rate.
+    """
+    propositions = planted.message_labels.filter(pl.col("label_set") == VALUE_PROPOSITION).select(
+        "message", "label"
+    )
+    sends = resolved.join(propositions, on="message")
+    population = sends.group_by("label").agg(pl.col("goal").mean().alias("population_rate"))
+    customers = pl.DataFrame({"customer": np.arange(CUSTOMERS, dtype=np.int64)})
+    rates = (
+        customers.join(population, how="cross")
+        .join(
+            sends.group_by("customer", "label").agg(
+                pl.col("goal").sum().alias("goals"), pl.len().alias("n")
+            ),
+            on=["customer", "label"],
+            how="left",
+        )
+        .with_columns(pl.col("goals").fill_null(0), pl.col("n").fill_null(0))
+        .with_columns(
+            (
+                (pl.col("goals") + REFERENCE_K * pl.col("population_rate"))
+                / (pl.col("n") + REFERENCE_K)
+            ).alias("rate")
+        )
+        .sort(["customer", "rate", "label"], descending=[False, True, False])
+        .unique("customer", keep="first", maintain_order=True)
+    )
+    best_message = (
+        propositions.with_columns(
+            pl.Series("message_rate", message_rate[propositions["message"].to_numpy()])
+        )
+        .sort(["label", "message_rate", "message"], descending=[False, True, False])
+        .unique("label", keep="first")
+        .select("label", "message")
+    )
+    return rates.join(best_message, on="label", how="left").sort("customer")["message"].to_numpy()
+
+
+def top_label_hits(weights: pl.DataFrame, preferences: pl.DataFrame) -> dict[str, float]:
+    """Return how often a customer's top label in a set is their planted favourite, ranked by
+    the weight (posterior mean) and by the plain goal rate (conversions / sends)."""
+    frame = weights.join(preferences, on=["customer", "label_set", "label"]).with_columns(
+        (pl.col("conversions") / pl.col("exposures")).fill_nan(None).alias("plain")
+    )
+    hits = {}
+    for name, column in (("weight", "weight"), ("plain rate", "plain")):
+        top = frame.sort(
+            ["customer", "label_set", column, "label"],
+            descending=[False, False, True, False],
+            nulls_last=True,
+        ).unique(["customer", "label_set"], keep="first")
+        best = frame.group_by("customer", "label_set").agg(pl.col("preference").max())
+        joined = top.join(best, on=["customer", "label_set"], suffix="_best")
+        hits[name] = float((joined["preference"] == joined["preference_best"]).mean())
+    return hits
+
+
+def shares(sends_per_customer: int, seed: int) -> dict[str, float]:
+    """Return the oracle's gain and the shares of it Primer and the reference capture."""
+    planted = workspace_with(sends_per_customer, seed)
+    cutoff = planted.span_h
+    result = compute_memory(
+        planted.events, planted.messages, planted.message_labels, planted.config, as_of=cutoff
+    )
+    effect = planted.planted_effect(cutoff)
+    n_messages = planted.messages.height
+    customers = np.repeat(np.arange(CUSTOMERS), n_messages)
+    messages = np.tile(np.arange(n_messages), CUSTOMERS)
+    model = fit_model(result.replay, ALL_FEATURES, planted.config)
+    p = calibrated_p(model, candidate_features(result.state, customers, messages))
+    primer = p.reshape(CUSTOMERS, n_messages).argmax(axis=1)
+    average_best = int(np.argmax(result.state.message_rate))
+    outcomes = send_outcomes(planted.events, planted.config, cutoff).filter(pl.col("resolved"))
+    reference = reference_choice(planted, outcomes, result.state.message_rate)
+    rows = np.arange(CUSTOMERS)
+    value = {
+        "oracle": effect.max(axis=1).mean(),
+        "average": effect[:, average_best].mean(),
+        "primer": effect[rows, primer].mean(),
+        "reference": effect[rows, reference].mean(),
+    }
+    gain = value["oracle"] - value["average"]
+    hits = top_label_hits(result.weights, planted.preferences)
+    return {
+        "weight_hits": hits["weight"],
+        "plain_hits": hits["plain rate"],
+        "sends": outcomes.height / CUSTOMERS,
+        "oracle_gain": gain,
+        "primer": (value["primer"] - value["average"]) / gain,
+        "reference": (value["reference"] - value["average"]) / gain,
+    }
+
+
+def main() -> None:
+    """Print the shares of the oracle's gain per seed and send level, and their means."""
+    argparse.ArgumentParser(description=__doc__).parse_args()
+    print(
+        f"{'sends/customer':>14s} {'seed':>5s} {'resolved sends':>14s} {'oracle gain':>12s} "
+        f"{'Primer share':>13s} {'reference share':>16s} {'top label: weight':>18s} "
+        f"{'plain rate':>11s} {'seconds':>8s}"
+    )
+    for level in SENDS_PER_CUSTOMER:
+        found = []
+        for seed in SEEDS:
+            started = time.perf_counter()
+            row = shares(level, seed)
+            found.append(row)
+            print(
+                f"{level:14d} {seed:5d} {row['sends']:14.1f} {row['oracle_gain']:12.4f} "
+                f"{row['primer']:13.1%} {row['reference']:16.1%} {row['weight_hits']:18.1%} "
+                f"{row['plain_hits']:11.1%} {time.perf_counter() - started:8.1f}"
+            )
+        mean = {key: float(np.mean([r[key] for r in found])) for key in found[0]}
+        print(
+            f"{level:14d} {'mean':>5s} {mean['sends']:14.1f} {mean['oracle_gain']:12.4f} "
+            f"{mean['primer']:13.1%} {mean['reference']:16.1%} {mean['weight_hits']:18.1%} "
+            f"{mean['plain_hits']:11.1%}"
+        )
+    print(
+        "oracle gain: mean planted probability of an extra goal, each customer's best message "
+        "against the average customer's best; shares: of that gain. top label: how often the "
+        "label a customer's weights (or plain goal rates) rank first in a set is their planted "
+        "favourite."
+    )
+
+
+if __name__ == "__main__":
+    main()
