@@ -3,8 +3,8 @@
 from django.db.models import QuerySet
 
 from campaigns.models import Workspace
+from memory.importers.summary import SUMMARY_LABELS
 from memory.models import EventImport
-from memory.services import SUMMARY_LABELS
 
 
 def imports_of_workspace(*, workspace: Workspace) -> QuerySet[EventImport]:

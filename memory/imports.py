@@ -30,8 +30,9 @@ from memory.importers.sniff import (
     starbucks_file_sniff,
     starbucks_roles,
 )
+from memory.importers.summary import ImportSummary
 from memory.models import EventImport
-from memory.services import ImportSummary, events_import, starbucks_import
+from memory.services import events_import, starbucks_import
 
 logger = logging.getLogger(__name__)
 

@@ -77,15 +77,18 @@ def test_it_keeps_rates_and_weights_in_unit_range_and_intervals_around_the_rate(
     observed, lift, kappa, baseline
 ):
     weights = posteriors([s for s, _ in observed], [f for _, f in observed], lift, kappa, baseline)
-    frame = weights.select("rate", "weight", "weight_low", "weight_high", "lift", "association")
+    columns = ("rate", "weight", "weight_low", "weight_high", "thompson_share", "lift")
+    frame = weights.select(*columns, "association")
     assert not np.isnan(frame.to_numpy()).any()
     rate = weights["rate"].to_numpy()
     assert ((rate >= 0) & (rate <= 1)).all()
-    share = weights["weight"].to_numpy()
-    assert ((share >= 0) & (share <= 1)).all() and share.sum() == pytest.approx(1.0)
+    # The weight is the posterior mean, inside its interval; the Thompson shares sum to one.
+    weight = weights["weight"].to_numpy()
     low, high = weights["weight_low"].to_numpy(), weights["weight_high"].to_numpy()
     assert ((low >= 0) & (high <= 1)).all()
-    assert ((low <= rate) & (rate <= high)).all()
+    assert ((low <= weight) & (weight <= high)).all()
+    share = weights["thompson_share"].to_numpy()
+    assert ((share >= 0) & (share <= 1)).all() and share.sum() == pytest.approx(1.0)
 
 
 @BOUNDED

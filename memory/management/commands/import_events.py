@@ -9,7 +9,8 @@ from tqdm import tqdm
 
 from campaigns.models import Workspace
 from memory.importers.lines import CsvMapping, csv_lines, jsonl_lines
-from memory.services import SUMMARY_LABELS, ImportSummary, events_import, starbucks_import
+from memory.importers.summary import SUMMARY_LABELS, ImportSummary
+from memory.services import events_import, starbucks_import
 
 FORMATS = ["auto", "jsonl", "csv", "starbucks"]
 
