@@ -3,12 +3,15 @@
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from campaigns.models import Workspace
+from campaigns.tenancy.audit_selectors import AuditRow, audit_between
 from memory.cache_fallback import cache_get_or_set
 from memory.db.reads import HOUR_S
 from memory.models import (
@@ -335,3 +338,33 @@ def label_prior_rows(stats: dict) -> list[dict]:
     """Return everyone's response per label of the run (the "average customer"), set by set."""
     rows = stats.get("label_priors") or []
     return sorted(rows, key=lambda row: (row["label_set"], -(row["pooled_rate"] or 0.0)))
+
+
+class RunChanges(NamedTuple):
+    """The configuration changes before each listed run, and those no run has seen yet."""
+
+    by_run: dict[int, list[AuditRow]]
+    pending: list[AuditRow]
+
+
+def run_changes(*, workspace: Workspace, runs: list[RecomputeRun]) -> RunChanges:
+    """Place each configuration change since the oldest listed run under the run it preceded.
+
+    One read of the audit trail for the whole list; a change after the newest run is pending:
+    the stored memory does not reflect it yet.
+    """
+    if not runs:
+        return RunChanges({}, [])
+    ordered = sorted(runs, key=lambda run: (run.created_at, run.pk))
+    rows = audit_between(workspace=workspace, start=ordered[0].created_at, end=timezone.now())
+    by_run: dict[int, list[AuditRow]] = {run.pk: [] for run in ordered}
+    pending: list[AuditRow] = []
+    position = 1
+    for row in rows:  # oldest first, as the runs
+        while position < len(ordered) and ordered[position].created_at < row.entry.at:
+            position += 1
+        if position < len(ordered):
+            by_run[ordered[position].pk].append(row)
+        else:
+            pending.append(row)
+    return RunChanges(by_run, pending)

@@ -24,6 +24,7 @@ from memory.selectors import (
     priming_indicators,
     recent_events,
     recompute_runs,
+    run_changes,
 )
 
 
@@ -110,12 +111,14 @@ def memory_overview(request):
     curve = (latest.stats.get("habituation_curve") or []) if latest else []
     summary = memory_summary(workspace=request.workspace, run=latest)
     model_rows = summary["model"]["features"] if summary["model"] else []
+    changes = run_changes(workspace=request.workspace, runs=runs)
     return render(
         request,
         "memory/overview.html",
         {
             **summary,
-            "runs": runs,
+            "runs": [(run, changes.by_run.get(run.pk, [])) for run in runs],
+            "pending_changes": changes.pending,
             "latest": latest,
             "indicators": indicators,
             "priming_figure": charts.priming_figure(indicators) if indicators else None,
