@@ -12,6 +12,7 @@ from django.core.management import call_command
 
 from campaigns.models import Label, Membership, Message, Workspace
 from memory.models import CustomerLabelWeight, RecomputeRun
+from tests.browser.support import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -37,14 +38,6 @@ def customer_ranking_convenience_high(workspace) -> str | None:
             if best is None or position < best[0]:
                 best = (position, external_id)
     return best[1] if best else None
-
-
-def log_in(page, username: str) -> None:
-    page.goto("/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "correct horse battery")
-    page.click("button[type=submit]")
-    page.wait_for_selector(".main-nav")
 
 
 @pytest.fixture

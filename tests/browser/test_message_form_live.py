@@ -5,18 +5,11 @@ labels apply on a click, and every page renders (screenshots kept as test artifa
 import pytest
 
 from campaigns.models import Message
+from tests.browser.support import log_in
 from tests.campaigns.catalogue_support import make_label, make_message
 from tests.campaigns.prompt_support import fake_llm  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, username="marketer"):
-    page.goto("/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "correct horse battery")
-    page.click("button[type=submit]")
-    page.wait_for_selector(".main-nav")
 
 
 def test_it_warns_of_a_near_duplicate_while_typing_and_applies_suggested_labels(

@@ -7,17 +7,10 @@ import pytest
 from playwright.sync_api import expect
 
 from campaigns.models import PromptTemplate
+from tests.browser.support import log_in
 from tests.campaigns.prompt_support import fake_llm, rich_customer  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, username="marketer"):
-    page.goto("/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "correct horse battery")
-    page.click("button[type=submit]")
-    page.wait_for_selector(".main-nav")
 
 
 def test_it_edits_saves_diffs_and_reverts_a_template(page, member, workspace, rich_customer):
