@@ -58,17 +58,20 @@ def _favourites(workspace: Workspace) -> dict[int, int]:
         GROUP BY top.label_id
     """
     if connection.vendor != "postgresql":
+        # SQLite has no DISTINCT ON: number each customer's labels per set and keep the first.
         sql = f"""
-            SELECT w.label_id, COUNT(*)
-            FROM "{table}" w
-            JOIN "{labels}" l ON l.id = w.label_id
-            WHERE w.workspace_id = %s AND NOT EXISTS (
-                SELECT 1 FROM "{table}" o JOIN "{labels}" ol ON ol.id = o.label_id
-                WHERE o.workspace_id = w.workspace_id AND o.customer_id = w.customer_id
-                  AND ol.label_set_id = l.label_set_id
-                  AND (o.weight > w.weight OR (o.weight = w.weight AND o.label_id < w.label_id))
-            )
-            GROUP BY w.label_id
+            SELECT ranked.label_id, COUNT(*)
+            FROM (
+                SELECT w.label_id, ROW_NUMBER() OVER (
+                    PARTITION BY w.customer_id, l.label_set_id
+                    ORDER BY w.weight DESC, w.label_id
+                ) AS place
+                FROM "{table}" w
+                JOIN "{labels}" l ON l.id = w.label_id
+                WHERE w.workspace_id = %s
+            ) ranked
+            WHERE ranked.place = 1
+            GROUP BY ranked.label_id
         """
     with connection.cursor() as cursor:
         cursor.execute(sql, [workspace.pk])
