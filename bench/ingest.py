@@ -16,8 +16,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
+from served import basic_auth, gunicorn_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -115,12 +114,6 @@ def bench_file_import(workspace: Workspace, events: int, customers: int) -> floa
     return events / elapsed
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 _bodies: list[bytes] = []  # set before the client processes fork, read by them
 _target: tuple[int, str] = (0, "")
 
@@ -142,31 +135,7 @@ def _send(index: int) -> int:
 def bench_http(workspace: Workspace, batches: int, batch_size: int, clients: int, workers: int):
     global _bodies, _target
     _, raw_key = api_key_create(workspace=workspace, scopes=["write"], name="bench")
-    port = free_port()
-    env = {**os.environ, "PRIMER_INGEST_RATE_LIMIT": "1000000", "PRIMER_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            "--workers",
-            str(workers),
-            # Load the app once before forking: the port opens when every worker is ready.
-            "--preload",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with gunicorn_serving(workers=workers) as port:
         _bodies = [
             json.dumps(
                 {
@@ -177,8 +146,7 @@ def bench_http(workspace: Workspace, batches: int, batch_size: int, clients: int
             ).encode()
             for b in range(batches)
         ]
-        auth = "Basic " + __import__("base64").b64encode(f"{raw_key}:".encode()).decode()
-        _target = (port, auth)
+        _target = (port, basic_auth(raw_key))
         connection.close()  # the client processes fork from here
         statuses = [_send(0)]  # warm up (connections to PostgreSQL)
         with ProcessPoolExecutor(clients) as pool:
@@ -186,9 +154,6 @@ def bench_http(workspace: Workspace, batches: int, batch_size: int, clients: int
             started = time.perf_counter()
             statuses += pool.map(_send, range(1, batches))
             elapsed = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     bad = [s for s in statuses if s != 200]
     assert not bad, f"{len(bad)} requests failed: {sorted(set(bad))}"
     stored = Event.objects.for_workspace(workspace).filter(dedup_key__startswith="http-").count()

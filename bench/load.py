@@ -13,14 +13,11 @@ The scratch workspace is deleted at the end.
 """
 
 import argparse
-import base64
 import http.client
 import logging
 import multiprocessing
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
+from served import basic_auth, gunicorn_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -78,12 +76,6 @@ def event(i: int) -> dict:
     if kind == 3:
         return {**base, "event": "Order Completed", "properties": {"revenue": 5 + i % 20}}
     return {**base, "event": "Product Viewed", "properties": {"sku": f"sku-{i % 977}"}}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def generate(port: int, auth: str, rate: float, seconds: float, senders: int, results) -> None:
@@ -158,61 +150,32 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     workspace = workspace_create(slug=f"load-{secrets.token_hex(4)}", name="Load (scratch)")
     _, raw_key = api_key_create(workspace=workspace, scopes=["write"], name="load")
-    auth = "Basic " + base64.b64encode(f"{raw_key}:".encode()).decode()
-    port = free_port()
-    # No REDIS_URL for the server: this process runs the recomputes, the server only stores.
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
-        "PRIMER_INGEST_RATE_LIMIT": "1000000",
-        "PRIMER_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            "--workers",
-            str(args.workers),
-            "--preload",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    auth = basic_auth(raw_key)
     print(f"PostgreSQL, {os.cpu_count()} cores; scratch workspace {workspace.slug}")
     stop, runs = threading.Event(), []
     recomputing = None
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            sys.exit("gunicorn did not open its port within 30 s")
-        connection.close()  # the load process forks from here
-        context = multiprocessing.get_context("fork")
-        results = context.Queue()
-        load = context.Process(
-            target=generate,
-            args=(port, auth, args.rate, args.seconds, args.senders, results),
-        )
-        load.start()
-        recomputing = threading.Thread(
-            target=recompute_while, args=(stop, workspace, args.recompute_every, runs)
-        )
-        recomputing.start()
-        outcome, elapsed = results.get(timeout=args.seconds + 600)
-        load.join(timeout=30)
-    finally:
-        stop.set()
-        if recomputing is not None:
-            recomputing.join(timeout=600)
-        server.terminate()
-        server.wait(timeout=30)
+    # No REDIS_URL for the server: this process runs the recomputes, the server only stores.
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    with gunicorn_serving(workers=args.workers, env=env) as port:
+        try:
+            connection.close()  # the load process forks from here
+            context = multiprocessing.get_context("fork")
+            results = context.Queue()
+            load = context.Process(
+                target=generate,
+                args=(port, auth, args.rate, args.seconds, args.senders, results),
+            )
+            load.start()
+            recomputing = threading.Thread(
+                target=recompute_while, args=(stop, workspace, args.recompute_every, runs)
+            )
+            recomputing.start()
+            outcome, elapsed = results.get(timeout=args.seconds + 600)
+            load.join(timeout=30)
+        finally:
+            stop.set()
+            if recomputing is not None:
+                recomputing.join(timeout=600)
     sent = [(status, latency) for status, latency in outcome if status != 0]
     accepted = sum(1 for status, _ in sent if status == 200)
     errors = len(sent) - accepted
