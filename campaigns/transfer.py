@@ -46,7 +46,7 @@ class ConfigImportError(ValueError):
 
 
 @dataclass
-class ImportSummary:
+class ConfigImportSummary:
     """How many objects of each kind the import created and changed."""
 
     created: dict[str, int] = field(default_factory=dict)
@@ -385,7 +385,7 @@ def _import_campaigns(workspace, actor, data, messages, templates, summary) -> N
 
 
 @transaction.atomic
-def config_import(*, workspace: Workspace, data, actor: Actor | None = None) -> ImportSummary:
+def config_import(*, workspace: Workspace, data, actor: Actor | None = None) -> ConfigImportSummary:
     """Create or update the file's objects in the workspace, all or nothing; audit each change."""
     actor = actor or Actor.system("import_config")
     if not isinstance(data, dict):
@@ -394,7 +394,7 @@ def config_import(*, workspace: Workspace, data, actor: Actor | None = None) -> 
         raise ConfigImportError("format", f"expected {FORMAT!r}; is this an export_config file?")
     if data.get("version") != FORMAT_VERSION:
         raise ConfigImportError("version", f"this Primer reads version {FORMAT_VERSION}.")
-    summary = ImportSummary()
+    summary = ConfigImportSummary()
     labels = _import_label_sets(workspace, actor, data, summary)
     messages = _import_messages(workspace, actor, data, labels, summary)
     templates = _import_templates(workspace, actor, data, summary)
