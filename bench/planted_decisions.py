@@ -19,13 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from scipy.special import expit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from memory.scoring.model import ALL_FEATURES, calibrated_p, candidate_features
 from memory.scoring.outcomes import send_outcomes
 from memory.scoring.pipeline import compute_memory, fit_model
-from memory.scoring.synthetic import SyntheticWorkspace, synthetic_workspace
+from memory.scoring.synthetic import (
+    LABEL_SETS,
+    RESPONSE_INTERCEPT,
+    SyntheticWorkspace,
+    synthetic_workspace,
+)
 
 # Fixed first: the generator's defaults (preference sd 1.0, wear-out 0.15 per recent
 # same-cluster send, priming probability 0.35, 4 near-duplicates per cluster), 2,000 customers
@@ -35,6 +41,8 @@ SPAN_H = 4_320.0
 SEEDS = (11, 12, 13)
 SENDS_PER_CUSTOMER = (25, 8)
 REFERENCE_K = 4.0
+# The generator's default preference sd, which the informed Bayes ceiling is told.
+PREFERENCE_SD = 1.0
 VALUE_PROPOSITION = "offer"
 # Share of the generator's event budget that are sends (synthetic.py: sends_each).
 SEND_SHARE = 0.35
@@ -91,6 +99,39 @@ def reference_choice(
     return rates.join(best_message, on="label", how="left").sort("customer")["message"].to_numpy()
 
 
+def informed_bayes_choice(planted: SyntheticWorkspace, resolved: pl.DataFrame) -> np.ndarray:
+    """Return per customer the best message of an estimator told the generator's truth but
+    each customer's preferences: a ceiling on what any learner can get from these sends.
+
+    Per customer a logistic regression of the goal after each send on the message's labels,
+    with the planted prior (each preference normal with the planted sd, around 0) and a free
+    intercept (their baseline), fitted by Newton's method; the message is then chosen by the
+    fitted pull times the planted wear-out at the cut-off (wear known exactly, not learned).
+    """
+    catalogue = [(s, label) for s, labels in LABEL_SETS.items() for label in labels]
+    incidence = np.zeros((planted.messages.height, len(catalogue)))
+    for message, label_set, label in planted.message_labels.iter_rows():
+        incidence[message, catalogue.index((label_set, label))] = 1.0
+    customer = resolved["customer"].to_numpy()
+    design = np.c_[np.ones(customer.size), incidence[resolved["message"].to_numpy()]]
+    goal = resolved["goal"].cast(pl.Float64).to_numpy()
+    k = design.shape[1]
+    precision = np.r_[0.25, np.full(k - 1, 1.0 / PREFERENCE_SD**2)]
+    centre = np.r_[RESPONSE_INTERCEPT, np.zeros(k - 1)]
+    beta = np.tile(centre, (CUSTOMERS, 1))
+    outer = design[:, :, None] * design[:, None, :]
+    for _ in range(25):
+        p = expit(np.einsum("ij,ij->i", design, beta[customer]))
+        gradient = -(beta - centre) * precision
+        np.add.at(gradient, customer, design * (goal - p)[:, None])
+        hessian = np.tile(np.diag(precision), (CUSTOMERS, 1, 1))
+        np.add.at(hessian, customer, outer * (p * (1 - p))[:, None, None])
+        beta += np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
+    truth = planted.preferences["preference"].to_numpy().reshape(CUSTOMERS, -1)
+    wear = planted.planted_effect(planted.span_h) / expit(RESPONSE_INTERCEPT + truth @ incidence.T)
+    return (expit(RESPONSE_INTERCEPT + beta[:, 1:] @ incidence.T) * wear).argmax(axis=1)
+
+
 def top_label_hits(weights: pl.DataFrame, preferences: pl.DataFrame) -> dict[str, float]:
     """Return how often a customer's top label in a set is their planted favourite, ranked by
     the weight (posterior mean) and by the plain goal rate (conversions / sends)."""
@@ -127,12 +168,14 @@ def shares(sends_per_customer: int, seed: int) -> dict[str, float]:
     average_best = int(np.argmax(result.state.message_rate))
     outcomes = send_outcomes(planted.events, planted.config, cutoff).filter(pl.col("resolved"))
     reference = reference_choice(planted, outcomes, result.state.message_rate)
+    ceiling = informed_bayes_choice(planted, outcomes)
     rows = np.arange(CUSTOMERS)
     value = {
         "oracle": effect.max(axis=1).mean(),
         "average": effect[:, average_best].mean(),
         "primer": effect[rows, primer].mean(),
         "reference": effect[rows, reference].mean(),
+        "ceiling": effect[rows, ceiling].mean(),
     }
     gain = value["oracle"] - value["average"]
     hits = top_label_hits(result.weights, planted.preferences)
@@ -143,6 +186,7 @@ def shares(sends_per_customer: int, seed: int) -> dict[str, float]:
         "oracle_gain": gain,
         "primer": (value["primer"] - value["average"]) / gain,
         "reference": (value["reference"] - value["average"]) / gain,
+        "ceiling": (value["ceiling"] - value["average"]) / gain,
     }
 
 
@@ -151,7 +195,8 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
     print(
         f"{'sends/customer':>14s} {'seed':>5s} {'resolved sends':>14s} {'oracle gain':>12s} "
-        f"{'Primer share':>13s} {'reference share':>16s} {'top label: weight':>18s} "
+        f"{'Primer share':>13s} {'reference share':>16s} {'informed Bayes':>15s} "
+        f"{'top label: weight':>18s} "
         f"{'plain rate':>11s} {'seconds':>8s}"
     )
     for level in SENDS_PER_CUSTOMER:
@@ -162,18 +207,22 @@ def main() -> None:
             found.append(row)
             print(
                 f"{level:14d} {seed:5d} {row['sends']:14.1f} {row['oracle_gain']:12.4f} "
-                f"{row['primer']:13.1%} {row['reference']:16.1%} {row['weight_hits']:18.1%} "
+                f"{row['primer']:13.1%} {row['reference']:16.1%} {row['ceiling']:15.1%} "
+                f"{row['weight_hits']:18.1%} "
                 f"{row['plain_hits']:11.1%} {time.perf_counter() - started:8.1f}"
             )
         mean = {key: float(np.mean([r[key] for r in found])) for key in found[0]}
         print(
             f"{level:14d} {'mean':>5s} {mean['sends']:14.1f} {mean['oracle_gain']:12.4f} "
-            f"{mean['primer']:13.1%} {mean['reference']:16.1%} {mean['weight_hits']:18.1%} "
+            f"{mean['primer']:13.1%} {mean['reference']:16.1%} {mean['ceiling']:15.1%} "
+            f"{mean['weight_hits']:18.1%} "
             f"{mean['plain_hits']:11.1%}"
         )
     print(
         "oracle gain: mean planted probability of an extra goal, each customer's best message "
-        "against the average customer's best; shares: of that gain. top label: how often the "
+        "against the average customer's best; shares: of that gain. informed Bayes: a learner "
+        "told the generator's prior and wear-out, learning only each customer's preferences "
+        "from their sends (a ceiling for these data). top label: how often the "
         "label a customer's weights (or plain goal rates) rank first in a set is their planted "
         "favourite."
     )
