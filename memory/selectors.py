@@ -178,10 +178,24 @@ def customers_page(
 
 
 def recent_events(*, workspace: Workspace, external_id: str, limit: int = 30) -> list[Event]:
-    """Return a customer's latest events, newest first, with the message they name."""
+    """Return a customer's latest events, newest first, with the message they name.
+
+    By the customer's id, not a join on their external id: the (customer, occurred_at) index
+    then yields their newest events first and the read stops after `limit`. Joined, the
+    planner walked the workspace's (workspace, occurred_at) index backwards through everyone's
+    events looking for theirs: 30 s a page at 10M events.
+    """
+    customer_id = (
+        Customer.objects.for_workspace(workspace)
+        .filter(external_id=external_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if customer_id is None:
+        return []
     return list(
         Event.objects.for_workspace(workspace)
-        .filter(customer__external_id=external_id)
+        .filter(customer_id=customer_id)
         .select_related("message")
         .order_by("-occurred_at", "-pk")[:limit]
     )
