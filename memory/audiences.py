@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from typing import Literal
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import JSONField, Q, Value
 from django.db.models.fields.json import (
@@ -114,6 +115,23 @@ def _describe(condition: TraitCondition) -> str:
         )
     return f"{condition.trait} ≤ {high:g}" if condition.kind == "number" else (
         f"{condition.trait} until {high}"
+    )
+
+
+TRAIT_FILTER_HELP = (
+    'Conditions on customer traits, all of which must hold, e.g. {"all": [{"trait": "gender", '
+    '"equals": "F"}, {"trait": "income", "min": 50000}, {"trait": "became_member_on", "min": '
+    '"2017-01-01"}, {"trait": "city", "in": ["Paris", "Lyon"]}]}. Empty: everyone.'
+)
+
+
+def trait_filter_field(*, required: bool = False, help_text: str = TRAIT_FILTER_HELP, **kwargs):
+    """Return the form field every trait filter is typed in (JSON; the services parse it)."""
+    return forms.JSONField(
+        required=required,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=help_text,
+        **kwargs,
     )
 
 
