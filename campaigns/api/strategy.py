@@ -8,6 +8,7 @@ changes (audited as the key or the user), the answer is the object as it is now.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -283,6 +284,15 @@ class OverrideViewSet(_ArchivingViewSet):
     update_service = staticmethod(override_update)
     archive_service = staticmethod(override_archive)
     argument = "override"
+
+    def handle_exception(self, exc):
+        # The service names the model's field; the API calls it `customer`.
+        if isinstance(exc, DjangoValidationError) and hasattr(exc, "error_dict"):
+            renamed = dict(exc.error_dict)
+            if "customer_external_id" in renamed:
+                renamed["customer"] = renamed.pop("customer_external_id")
+            exc = DjangoValidationError(renamed)
+        return super().handle_exception(exc)
 
     def get_queryset(self):
         params = self.request.query_params
