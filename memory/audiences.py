@@ -106,15 +106,21 @@ def _describe(condition: TraitCondition) -> str:
         return f"{condition.trait} in {json.dumps(list(condition.values))}"
     low, high = condition.low, condition.high
     if low is not None and high is not None:
-        return f"{condition.trait} {low:g} to {high:g}" if condition.kind == "number" else (
-            f"{condition.trait} {low} to {high}"
+        return (
+            f"{condition.trait} {low:g} to {high:g}"
+            if condition.kind == "number"
+            else (f"{condition.trait} {low} to {high}")
         )
     if low is not None:
-        return f"{condition.trait} ≥ {low:g}" if condition.kind == "number" else (
-            f"{condition.trait} from {low}"
+        return (
+            f"{condition.trait} ≥ {low:g}"
+            if condition.kind == "number"
+            else (f"{condition.trait} from {low}")
         )
-    return f"{condition.trait} ≤ {high:g}" if condition.kind == "number" else (
-        f"{condition.trait} until {high}"
+    return (
+        f"{condition.trait} ≤ {high:g}"
+        if condition.kind == "number"
+        else (f"{condition.trait} until {high}")
     )
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Guardrail, Label, Message, Override, Workspace
 from memory.audiences import TraitFilter, trait_filter_parse
 from memory.models import Customer, CustomerLabelWeight, CustomerState, Event, RecomputeRun
+from memory.predict import memory_next_best
 from memory.scoring.frames import EngineConfig
 from memory.scoring.guardrails import (
     Candidate,
@@ -46,7 +47,7 @@ def _filter_of(data) -> TraitFilter:
     """Parse a stored trait filter; one that no longer parses matches no one (fails closed)."""
     try:
         return trait_filter_parse(data)
-    except Exception:  # noqa: BLE001 - stored JSON was valid when saved; never a 500 on read
+    except Exception:
         return _NOBODY
 
 
@@ -239,7 +240,9 @@ def customer_moment(
     for name in sorted({r.event_name for r in rules if r.kind == "after_event" and r.hours}):
         window = max(r.hours for r in rules if r.event_name == name and r.hours)
         last = (
-            own.filter(name=name, occurred_at__gt=now - timedelta(hours=window), occurred_at__lte=now)
+            own.filter(
+                name=name, occurred_at__gt=now - timedelta(hours=window), occurred_at__lte=now
+            )
             .order_by("-occurred_at")
             .values_list("occurred_at", flat=True)
             .first()
@@ -321,5 +324,104 @@ def strategy_decide(
             excluded.append(exclusion)
     nothing_now = verdict.nothing_now
     if not nothing_now and candidates and not allowed:
-        nothing_now = "Nothing may be sent now: every message is excluded by a guardrail or override."
+        nothing_now = (
+            "Nothing may be sent now: every message is excluded by a guardrail or override."
+        )
     return Decision(allowed, excluded, nothing_now, weights)
+
+
+def memory_with_provenance(
+    *, workspace: Workspace, memory: dict, weights: dict[int, EffectiveWeight]
+) -> dict:
+    """Add each weight's provenance to a customer_memory_summary, and the overrides in force.
+
+    Every row gains `provenance` (learned / population prior / marketer), `provenance_text`,
+    `effective_weight` and the `override` that set it; `overrides` lists every label a marketer
+    set for this customer (also labels of sets they were never sent), `never` those pinned to 0.
+    """
+    for rows in memory["weights"].values():
+        for row in rows:
+            found = weights.get(row["label_id"])
+            if found is not None:
+                row.update(_provenance_fields(found))
+    labels = {
+        label.pk: label
+        for label in Label.objects.for_workspace(workspace)
+        .filter(pk__in=[w.label_id for w in weights.values() if w.provenance == "marketer"])
+        .select_related("label_set")
+    }
+    memory["overrides"] = [
+        {
+            "label_id": label_id,
+            "label_set": labels[label_id].label_set.slug,
+            "label": labels[label_id].slug,
+            "name": labels[label_id].name,
+            **_provenance_fields(weight),
+        }
+        for label_id, weight in sorted(weights.items())
+        if weight.provenance == "marketer" and label_id in labels
+    ]
+    return memory
+
+
+def _provenance_fields(weight: EffectiveWeight) -> dict:
+    shaped = weight.as_dict()
+    return {
+        "effective_weight": shaped["weight"],
+        "provenance": shaped["provenance"],
+        "provenance_text": shaped["provenance_text"],
+        "base_provenance": shaped["base_provenance"],
+        "base_weight": shaped["base_weight"],
+        "override": shaped["override"],
+        "never": shaped["never"],
+    }
+
+
+def ranking_with_strategy(
+    rows: list[dict], decision: Decision, *, keys: dict[int, str]
+) -> list[dict]:
+    """Return ranked rows (dicts with `key` and `score`) of allowed messages only, each score
+    moved by its overrides' shift, re-ranked; `keys` maps message ids to keys."""
+    shift_of = {keys[pk]: shift for pk, shift in decision.allowed.items() if pk in keys}
+    kept = []
+    for row in rows:
+        if row["key"] not in shift_of:
+            continue
+        shift = shift_of[row["key"]]
+        kept.append(row | {"override_shift": shift, "score": row["score"] + shift})
+    kept.sort(key=lambda row: (-row["score"], row["key"]))
+    return [row | {"rank": i} for i, row in enumerate(kept, start=1)]
+
+
+def next_best_with_strategy(
+    *,
+    workspace: Workspace,
+    customer: Customer,
+    explore: bool = False,
+    seed: int = 0,
+    limit: int = 10,
+    now: datetime | None = None,
+) -> tuple[list[dict], Decision]:
+    """Rank the messages guardrails and overrides allow for the customer now, best first.
+
+    The rules run first, so the ranking (and its Thompson draw when exploring) only ever sees
+    allowed messages; overrides then move each score. Raises NoMemoryYet as the ranking does.
+    """
+    decision = strategy_decide(workspace=workspace, customer=customer, now=now)
+    if not decision.allowed:
+        return [], decision
+    ranked = memory_next_best(
+        workspace=workspace,
+        external_id=customer.external_id,
+        explore=explore,
+        seed=seed,
+        limit=len(decision.allowed),
+        only=set(decision.allowed),
+    )
+    keys = dict(
+        Message.objects.for_workspace(workspace)
+        .filter(pk__in=decision.allowed)
+        .values_list("pk", "key")
+    )
+    rows = ranking_with_strategy(ranked.to_dicts(), decision, keys=keys)
+    return rows[:limit], decision

@@ -7,7 +7,6 @@ from campaigns.models import Campaign, Message, PromptTemplate, slug_validator
 from memory.audiences import trait_filter_field
 
 
-
 class CampaignForm(forms.Form):
     slug = forms.SlugField(max_length=64, validators=[slug_validator])
     name = forms.CharField(max_length=200)

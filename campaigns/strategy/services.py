@@ -131,9 +131,7 @@ def guardrail_create(*, workspace: Workspace, actor: Actor, **fields) -> Guardra
     """Create a guardrail, audited."""
     fields = _guardrail_checked(workspace, {"note": "", **fields})
     guardrail = Guardrail(workspace=workspace, created_by=actor.name[:300], **fields)
-    return change_create(
-        workspace=workspace, actor=actor, obj=guardrail, audited=GUARDRAIL_AUDITED
-    )
+    return change_create(workspace=workspace, actor=actor, obj=guardrail, audited=GUARDRAIL_AUDITED)
 
 
 def guardrail_update(
@@ -211,7 +209,9 @@ def _override_checked(workspace: Workspace, fields: dict, *, now: datetime) -> d
         errors.setdefault("label", []).append(f"The label {label} is retired.")
     action, value = fields.get("action"), fields.get("value")
     if action not in Override.Action.values:
-        errors.setdefault("action", []).append(f"Choose one of {', '.join(Override.Action.values)}.")
+        errors.setdefault("action", []).append(
+            f"Choose one of {', '.join(Override.Action.values)}."
+        )
     elif action == Override.Action.FORGET:
         fields["value"] = None
     elif value is None or not 0.0 <= value <= 1.0:

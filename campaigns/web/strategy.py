@@ -12,7 +12,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns.models import Guardrail, Override
+from campaigns.models import Guardrail
 from campaigns.strategy.forms import GuardrailForm, OverrideForm
 from campaigns.strategy.selectors import boosted_labels, guardrails_filtered, overrides_filtered
 from campaigns.strategy.services import (

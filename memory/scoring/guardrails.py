@@ -176,7 +176,7 @@ def _blocking(rule: Rule, moment: Moment) -> str:
     if rule.kind == "quiet_hours":
         if in_quiet_hours(rule, moment):
             return (
-                f"quiet hours {rule.quiet_start:%H:%M}–{rule.quiet_end:%H:%M} "
+                f"quiet hours {rule.quiet_start:%H:%M}-{rule.quiet_end:%H:%M} "
                 f"({moment.time_zone}): it is {moment.local:%H:%M} there"
             )
         return ""

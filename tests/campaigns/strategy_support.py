@@ -15,7 +15,10 @@ def strategy_catalogue(workspace):
     urgency = make_label(workspace, "urgency", name="Urgency")
     email = make_label(workspace, "email", set_slug="channel")
     spring = make_message(
-        workspace, "spring", "Spring: 20% off", labels=["value_proposition:discount", "channel:email"]
+        workspace,
+        "spring",
+        "Spring: 20% off",
+        labels=["value_proposition:discount", "channel:email"],
     )
     hurry = make_message(workspace, "hurry", "Last day!", labels=["value_proposition:urgency"])
     campaign = Campaign.objects.create(workspace=workspace, slug="pro-launch", name="Pro launch")

@@ -44,9 +44,18 @@ def test_a_read_key_reads_but_cannot_write(client, workspace, strategy_catalogue
         ({**CAP, "period": ""}, "period", "day or week"),
         ({**CAP, "limit": None}, "limit", "most sends"),
         ({**CAP, "label": "value_proposition:nope"}, "label", "No label"),
-        ({**CAP, "kind": "eligibility", "audience": {"all": []}}, "message", "message or a campaign"),
         (
-            {"name": "Pro", "kind": "eligibility", "message": "hurry", "audience": {"all": [{"trait": "tier", "equals": 1}]}},
+            {**CAP, "kind": "eligibility", "audience": {"all": []}},
+            "message",
+            "message or a campaign",
+        ),
+        (
+            {
+                "name": "Pro",
+                "kind": "eligibility",
+                "message": "hurry",
+                "audience": {"all": [{"trait": "tier", "equals": 1}]},
+            },
             "audience",
             "no customer has a trait 'tier'",
         ),
@@ -69,7 +78,9 @@ def test_it_refuses_a_bad_guardrail_naming_the_field(
     assert words in " ".join(errors[field])
 
 
-def test_it_pins_a_label_for_a_segment_and_archives_it(client, workspace, strategy_catalogue, config_key):
+def test_it_pins_a_label_for_a_segment_and_archives_it(
+    client, workspace, strategy_catalogue, config_key
+):
     body = {
         "segment": {"all": [{"trait": "plan", "equals": "pro"}]},
         "label": "value_proposition:urgency",
@@ -97,20 +108,53 @@ def test_it_pins_a_label_for_a_segment_and_archives_it(client, workspace, strate
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
-        ({"customer": "c-1", "label": "value_proposition:urgency", "action": "pin"}, "value", "0 (never)"),
-        ({"customer": "c-1", "label": "value_proposition:urgency", "action": "raise", "value": 0}, "value", "above 0"),
-        ({"customer": "c-1", "label": "value_proposition:urgency", "action": "pin", "value": 1.5}, "value", "0 (never) to 1"),
-        ({"customer": "nobody", "label": "value_proposition:urgency", "action": "forget"}, "customer", "No customer"),
+        (
+            {"customer": "c-1", "label": "value_proposition:urgency", "action": "pin"},
+            "value",
+            "0 (never)",
+        ),
+        (
+            {
+                "customer": "c-1",
+                "label": "value_proposition:urgency",
+                "action": "raise",
+                "value": 0,
+            },
+            "value",
+            "above 0",
+        ),
+        (
+            {
+                "customer": "c-1",
+                "label": "value_proposition:urgency",
+                "action": "pin",
+                "value": 1.5,
+            },
+            "value",
+            "0 (never) to 1",
+        ),
+        (
+            {"customer": "nobody", "label": "value_proposition:urgency", "action": "forget"},
+            "customer",
+            "No customer",
+        ),
         ({"label": "value_proposition:urgency", "action": "forget"}, "segment", "boost"),
         ({"customer": "c-1", "label": "urgency", "action": "forget"}, "label", "set:label"),
         (
-            {"customer": "c-1", "label": "value_proposition:urgency", "action": "forget", "expires_at": "2000-01-01T00:00:00Z"},
+            {
+                "customer": "c-1",
+                "label": "value_proposition:urgency",
+                "action": "forget",
+                "expires_at": "2000-01-01T00:00:00Z",
+            },
             "expires_at",
             "already past",
         ),
     ],
 )
-def test_it_refuses_a_bad_override_naming_the_field(client, strategy_catalogue, config_key, body, field, words):
+def test_it_refuses_a_bad_override_naming_the_field(
+    client, strategy_catalogue, config_key, body, field, words
+):
     response = api(client, "post", "/api/v1/overrides", config_key, body)
     assert response.status_code == 400
     errors = response.json()
@@ -141,7 +185,12 @@ def test_another_workspaces_objects_answer_404(
 
 def test_a_stale_version_is_a_409(client, strategy_catalogue, config_key):
     pk = api(client, "post", "/api/v1/guardrails", config_key, CAP).json()["id"]
-    assert api(client, "patch", f"/api/v1/guardrails/{pk}", config_key, {"limit": 3, "version": 1}).status_code == 200
+    assert (
+        api(
+            client, "patch", f"/api/v1/guardrails/{pk}", config_key, {"limit": 3, "version": 1}
+        ).status_code
+        == 200
+    )
     stale = api(client, "patch", f"/api/v1/guardrails/{pk}", config_key, {"limit": 4, "version": 1})
     assert stale.status_code == 409
 
@@ -153,7 +202,9 @@ def test_a_kind_keeps_only_its_own_fields(client, workspace, strategy_catalogue,
     assert (stored.event_name, stored.hours, stored.message_id) == ("", None, None)
 
 
-def test_an_override_change_makes_the_editor_its_author(client, workspace, strategy_catalogue, config_key):
+def test_an_override_change_makes_the_editor_its_author(
+    client, workspace, strategy_catalogue, config_key
+):
     other = api_key_create(workspace=workspace, scopes=["read", "config"], name="second")[1]
     pk = api(
         client,
@@ -163,4 +214,6 @@ def test_an_override_change_makes_the_editor_its_author(client, workspace, strat
         {"customer": "c-1", "label": "value_proposition:urgency", "action": "raise", "value": 0.5},
     ).json()["id"]
     api(client, "patch", f"/api/v1/overrides/{pk}", other, {"value": 0.8})
-    assert Override.objects.for_workspace(workspace).get(pk=pk).created_by.startswith("API key second")
+    assert (
+        Override.objects.for_workspace(workspace).get(pk=pk).created_by.startswith("API key second")
+    )

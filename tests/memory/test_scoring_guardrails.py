@@ -57,8 +57,7 @@ def test_an_overall_cap_reached_means_nothing_may_be_sent_now():
     verdict = guardrail_exclusions(CANDIDATES, moment, [cap])
     assert verdict.allowed == ()
     assert verdict.nothing_now == (
-        "Nothing may be sent now: at most 3 messages a week: 3 sent since Mon 7 Dec "
-        "(Three a week)."
+        "Nothing may be sent now: at most 3 messages a week: 3 sent since Mon 7 Dec (Three a week)."
     )
     assert {e.rule_id for e in verdict.excluded} == {3} and len(verdict.excluded) == 2
 
@@ -76,8 +75,15 @@ def test_eligibility_excludes_a_campaigns_messages_for_customers_outside_its_fil
 
 
 def test_after_an_event_a_scoped_rule_waits_its_hours():
-    rule = Rule(5, "No discount after purchase", "after_event", DISCOUNT, "discount",
-                event_name="Order Completed", hours=24)
+    rule = Rule(
+        5,
+        "No discount after purchase",
+        "after_event",
+        DISCOUNT,
+        "discount",
+        event_name="Order Completed",
+        hours=24,
+    )
     recent = Moment(NOW, last_events={"Order Completed": NOW - timedelta(hours=3)})
     verdict = guardrail_exclusions(CANDIDATES, recent, [rule])
     assert _keys(verdict) == ["tech-deep-dive"]
@@ -102,7 +108,7 @@ def test_quiet_hours_across_midnight_in_the_workspace_time_zone():
     tokyo = guardrail_exclusions(CANDIDATES, Moment(NOW, time_zone="Asia/Tokyo"), [rule])
     assert tokyo.allowed == ()
     assert tokyo.nothing_now == (
-        "Nothing may be sent now: quiet hours 21:00–08:00 (Asia/Tokyo): it is 00:00 there (Nights)."
+        "Nothing may be sent now: quiet hours 21:00-08:00 (Asia/Tokyo): it is 00:00 there (Nights)."
     )
     paris = guardrail_exclusions(CANDIDATES, Moment(NOW, time_zone="Europe/Paris"), [rule])
     assert len(paris.allowed) == 2
