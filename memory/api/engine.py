@@ -89,7 +89,8 @@ class CustomerMemoryView(APIView):
             raise NotFound(f"No customer {external_id!r} in this workspace.") from None
         customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
         decision = strategy_decide(workspace=workspace, customer=customer)
-        memory = memory_with_provenance(workspace=workspace, memory=memory, weights=decision.weights)
+        weights = decision.weights
+        memory = memory_with_provenance(workspace=workspace, memory=memory, weights=weights)
         memory["now"] = {"nothing_now": decision.nothing_now, "excluded": decision.excluded_dicts()}
         return Response(memory)
 
