@@ -167,7 +167,7 @@ def effective_weights(
     *,
     boost_odds: float = DEFAULT_BOOST_ODDS,
 ) -> dict[int, EffectiveWeight]:
-    """Return each label's weight with its provenance (labels in `priors` or `learned`).
+    """Return each label's weight with its provenance (labels priced, learned or overridden).
 
     `learned` holds the customer's stored posteriors; a label with no sends of their own (or
     no row) is the population prior `priors[label]`. `overrides` are those whose scope holds
@@ -176,9 +176,11 @@ def effective_weights(
     step = math.log(boost_odds)
     layered = _ordered(overrides, now)
     result = {}
-    for label_id in sorted(set(priors) | set(learned)):
+    # A label known only from an override (no run has priced it yet) takes the mean prior.
+    fallback = sum(priors.values()) / len(priors) if priors else 0.5
+    for label_id in sorted(set(priors) | set(learned) | set(layered)):
         own = learned.get(label_id)
-        prior = priors.get(label_id, own.weight if own else 0.5)
+        prior = priors.get(label_id, own.weight if own else fallback)
         if own is not None and own.sends > 0:
             base, provenance, sends, goals = own.weight, "learned", own.sends, own.goals
         else:
