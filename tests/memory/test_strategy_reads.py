@@ -14,7 +14,6 @@ from memory.strategy import (
     next_best_with_strategy,
     strategy_decide,
 )
-from tests.campaigns.strategy_support import strategy_catalogue  # noqa: F401
 from tests.memory.engine_fixtures import AS_OF, load_synthetic, recompute_here
 
 ANNA = Actor.system("anna")
