@@ -162,13 +162,9 @@ def overrides_of_workspace(
     return Overrides(_boost_rules(labels), dict(by_customer), segments)
 
 
-def label_priors(*, workspace: Workspace, baseline_rate: float | None) -> dict[int, float]:
-    """Return each active label's population prior for a customer of this baseline.
-
-    As the engine's prior mean: the customer's baseline times the label's population lift
-    (from the last run's stored stats, not its population blob); without a baseline, everyone's
-    rate after a send carrying the label.
-    """
+def label_prior_stats(*, workspace: Workspace) -> dict[int, tuple[float | None, float | None]]:
+    """Return each active label's (population lift, everyone's rate) from the last run's stats
+    (its stored summary, not its population blob)."""
     run = (
         RecomputeRun.objects.for_workspace(workspace)
         .filter(status=RecomputeRun.Status.SUCCEEDED)
@@ -180,18 +176,32 @@ def label_priors(*, workspace: Workspace, baseline_rate: float | None) -> dict[i
         (row.get("label_set"), row.get("label")): row
         for row in ((run.stats or {}).get("label_priors") or [] if run else [])
     }
-    priors = {}
+    found = {}
     labels = Label.objects.for_workspace(workspace).filter(active=True)
     for pk, set_slug, slug in labels.values_list("pk", "label_set__slug", "slug"):
         row = stats.get((set_slug, slug))
-        if not row:
-            continue
-        if baseline_rate is not None and row.get("population_lift") is not None:
-            rate = baseline_rate * float(row["population_lift"])
-        else:
-            rate = row.get("pooled_rate")
+        if row:
+            found[pk] = (row.get("population_lift"), row.get("pooled_rate"))
+    return found
+
+
+def priors_for(
+    stats: dict[int, tuple[float | None, float | None]], baseline_rate: float | None
+) -> dict[int, float]:
+    """Return each label's population prior for a customer of this baseline.
+
+    As the engine's prior mean: the customer's baseline times the label's population lift;
+    without a baseline, everyone's rate after a send carrying the label.
+    """
+    priors = {}
+    for label_id, (lift, pooled) in stats.items():
+        rate = (
+            baseline_rate * float(lift)
+            if baseline_rate is not None and lift is not None
+            else pooled
+        )
         if rate is not None:
-            priors[pk] = min(max(float(rate), 1e-6), 1 - 1e-6)
+            priors[label_id] = min(max(float(rate), 1e-6), 1 - 1e-6)
     return priors
 
 
@@ -209,7 +219,9 @@ def customer_weights(
         .values_list("label_id", "weight", "exposures", "conversions")
     }
     state = CustomerState.objects.for_workspace(workspace).filter(customer=customer).first()
-    priors = label_priors(workspace=workspace, baseline_rate=state.baseline_rate if state else None)
+    priors = priors_for(
+        label_prior_stats(workspace=workspace), state.baseline_rate if state else None
+    )
     rules = overrides_of_workspace(
         workspace=workspace, now=now, customers=[customer.external_id]
     ).for_customer(customer.external_id, customer.traits)
