@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from campaigns.models import Workspace
 from memory.models import Customer, CustomerNextBest, RecomputeRun
+from memory.strategy import message_candidates, strategy_decide
 
 NO_RECOMPUTE = "No recompute has run yet: there is no memory to rank messages with."
 NOT_STORED = (
@@ -42,6 +43,7 @@ class Offer:
     wear_out: float
     spread: float  # sd of the labels' contribution (logit scale): what exploration draws with
     drawn: float | None = None  # the explored score, when exploring
+    override_shift: float = 0.0  # what the overrides added to the score (decision 0260)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +55,7 @@ class NextBestAnswer:
 
     customer: str
     offers: list[Offer]
-    excluded: list[dict]  # {message, guardrail or override, reason}
+    excluded: list[dict]  # {message_id, key, source (guardrail/override), rule_id, rule, reason}
     as_of: datetime | None  # the memory's time (the recompute's as-of)
     cold_start: bool  # no events of their own: the population's list
     explore: bool
@@ -110,11 +112,27 @@ def stored_offers(
 
 def offers_allowed(
     *, workspace: Workspace, customer: Customer, offers: list[Offer], now: datetime
-) -> tuple[list[Offer], list[dict]]:
-    """Return the offers that may be sent now and the excluded ones, each with the rule and
-    why. Rules that depend on the moment (caps, quiet hours, a recent purchase) belong here;
-    none is defined yet, so everything stored is allowed."""
-    return offers, []
+) -> tuple[list[Offer], list[dict], str]:
+    """Return the offers that may be sent now (their scores moved by the overrides, best
+    first), the excluded ones each with its guardrail or override and why, and why nothing may
+    be sent now ('' when something may); docs/decisions/0260-guardrails-and-overrides.md."""
+    candidates = message_candidates(
+        workspace=workspace, message_ids=[offer.message_id for offer in offers]
+    )
+    decision = strategy_decide(
+        workspace=workspace, customer=customer, candidates=candidates, now=now
+    )
+    allowed = [
+        replace(
+            offer,
+            score=offer.score + decision.allowed[offer.message_id],
+            override_shift=decision.allowed[offer.message_id],
+        )
+        for offer in offers
+        if offer.message_id in decision.allowed
+    ]
+    allowed.sort(key=lambda offer: (-offer.score, offer.stored_rank))
+    return allowed, decision.excluded_dicts(), decision.nothing_now
 
 
 def explore_draws(offers: list[Offer], *, seed: int, customer_id: int) -> list[Offer]:
@@ -149,7 +167,7 @@ def next_best_for(
     """
     customer = (
         Customer.objects.for_workspace(workspace)
-        .only("pk", "external_id")
+        .only("pk", "external_id", "traits")
         .get(external_id=external_id)
     )
     offers, as_of = stored_offers(workspace=workspace, customer_id=customer.pk)
@@ -178,10 +196,10 @@ def next_best_for(
         )
         return answer([], [], NOT_STORED if ran else NO_RECOMPUTE)
     # Exclusions first: exploration only ever draws among what may be sent.
-    allowed, excluded = offers_allowed(
+    allowed, excluded, why = offers_allowed(
         workspace=workspace, customer=customer, offers=offers, now=now or timezone.now()
     )
     if explore:
         allowed = explore_draws(allowed, seed=seed, customer_id=customer.pk)
     chosen = [replace(offer, rank=index) for index, offer in enumerate(allowed[:limit], 1)]
-    return answer(chosen, excluded, "" if chosen else NOTHING_ALLOWED)
+    return answer(chosen, excluded, "" if chosen else why or NOTHING_ALLOWED)

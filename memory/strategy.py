@@ -19,7 +19,6 @@ from django.utils import timezone
 from campaigns.models import Campaign, Guardrail, Label, Message, Override, Workspace
 from memory.audiences import TraitFilter, trait_filter_parse
 from memory.models import Customer, CustomerLabelWeight, CustomerState, Event, RecomputeRun
-from memory.predict import memory_next_best
 from memory.scoring.frames import EngineConfig
 from memory.scoring.guardrails import (
     Candidate,
@@ -387,53 +386,3 @@ def _provenance_fields(weight: EffectiveWeight) -> dict:
         "override": shaped["override"],
         "never": shaped["never"],
     }
-
-
-def ranking_with_strategy(
-    rows: list[dict], decision: Decision, *, keys: dict[int, str]
-) -> list[dict]:
-    """Return ranked rows (dicts with `key` and `score`) of allowed messages only, each score
-    moved by its overrides' shift, re-ranked; `keys` maps message ids to keys."""
-    shift_of = {keys[pk]: shift for pk, shift in decision.allowed.items() if pk in keys}
-    kept = []
-    for row in rows:
-        if row["key"] not in shift_of:
-            continue
-        shift = shift_of[row["key"]]
-        kept.append(row | {"override_shift": shift, "score": row["score"] + shift})
-    kept.sort(key=lambda row: (-row["score"], row["key"]))
-    return [row | {"rank": i} for i, row in enumerate(kept, start=1)]
-
-
-def next_best_with_strategy(
-    *,
-    workspace: Workspace,
-    customer: Customer,
-    explore: bool = False,
-    seed: int = 0,
-    limit: int = 10,
-    now: datetime | None = None,
-) -> tuple[list[dict], Decision]:
-    """Rank the messages guardrails and overrides allow for the customer now, best first.
-
-    The rules run first, so the ranking (and its Thompson draw when exploring) only ever sees
-    allowed messages; overrides then move each score. Raises NoMemoryYet as the ranking does.
-    """
-    decision = strategy_decide(workspace=workspace, customer=customer, now=now)
-    if not decision.allowed:
-        return [], decision
-    ranked = memory_next_best(
-        workspace=workspace,
-        external_id=customer.external_id,
-        explore=explore,
-        seed=seed,
-        limit=len(decision.allowed),
-        only=set(decision.allowed),
-    )
-    keys = dict(
-        Message.objects.for_workspace(workspace)
-        .filter(pk__in=decision.allowed)
-        .values_list("pk", "key")
-    )
-    rows = ranking_with_strategy(ranked.to_dicts(), decision, keys=keys)
-    return rows[:limit], decision

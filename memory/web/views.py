@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from campaigns.tenancy.decorators import workspace_required
 from memory import charts
 from memory.models import Customer, RecomputeRun
-from memory.predict import NoMemoryYet, ranking_reasons
+from memory.next_best import next_best_for
 from memory.recompute.service import recompute_request
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
@@ -26,12 +26,7 @@ from memory.selectors import (
     recompute_runs,
     run_changes,
 )
-from memory.strategy import (
-    guardrail_rules,
-    memory_with_provenance,
-    next_best_with_strategy,
-    strategy_decide,
-)
+from memory.strategy import customer_weights, guardrail_rules, memory_with_provenance
 
 
 @workspace_required
@@ -81,14 +76,10 @@ def customer_detail(request, external_id: str):
     except Customer.DoesNotExist:
         raise Http404(f"No customer {external_id!r} in this workspace.") from None
     customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
-    # Guardrails and overrides first: the ranking sees only what they allow (decision 0260).
-    try:
-        rows, decision = next_best_with_strategy(workspace=workspace, customer=customer, limit=5)
-        ranking, ranking_problem = ranking_reasons(rows), ""
-    except NoMemoryYet as error:
-        decision = strategy_decide(workspace=workspace, customer=customer)
-        ranking, ranking_problem = [], str(error)
-    memory = memory_with_provenance(workspace=workspace, memory=memory, weights=decision.weights)
+    # The stored list, guardrails and overrides applied before anything else (decision 0260).
+    answer = next_best_for(workspace=workspace, external_id=external_id, limit=5)
+    weights = customer_weights(workspace=workspace, customer=customer)
+    memory = memory_with_provenance(workspace=workspace, memory=memory, weights=weights)
     label_sets = [
         {
             "slug": label_set,
@@ -105,10 +96,10 @@ def customer_detail(request, external_id: str):
             "memory": memory,
             "label_sets": label_sets,
             "events": recent_events(workspace=workspace, external_id=external_id),
-            "ranking": ranking,
-            "ranking_problem": ranking_problem,
-            "excluded": decision.excluded_dicts(),
-            "nothing_now": decision.nothing_now,
+            "ranking": [offer.as_dict() for offer in answer.offers],
+            "ranking_problem": answer.nothing_now,
+            "excluded": answer.excluded,
+            "nothing_now": answer.nothing_now if answer.excluded else "",
             "guardrails": guardrail_rules(workspace=workspace),
         },
     )

@@ -125,7 +125,8 @@ def test_it_refuses_an_unknown_sort_or_a_malformed_key(member_client, workspace)
 
 def test_it_says_what_sets_each_next_best_message_apart(member_client, workspace):
     load_synthetic(workspace, customers=60, events=6_000)
-    recompute_here(workspace=workspace, as_of=AS_OF)
+    # The latest memory: the time memory_next_best scores at, and the page reads it stored.
+    recompute_here(workspace=workspace)
     ranked = memory_next_best(workspace=workspace, external_id="c7", limit=5)
     parts = [name for name in ranked.columns if name.startswith("contribution_")]
     # The contributions add up to the calibrated logit of p.

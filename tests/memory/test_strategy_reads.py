@@ -3,18 +3,14 @@ next best messages they allow (exploration included)."""
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from campaigns.models import Guardrail, Label, Message, Override
+from campaigns.models import Guardrail, Message, Override
 from campaigns.strategy.services import guardrail_create, override_create
 from campaigns.tenancy.changes import Actor
 from memory.models import Customer, Event
 from memory.strategy import (
     customer_weights,
-    next_best_with_strategy,
     strategy_decide,
 )
-from tests.memory.engine_fixtures import AS_OF, load_synthetic, recompute_here
 
 ANNA = Actor.system("anna")
 # Thursday 10 December 2026, 15:00 UTC.
@@ -144,50 +140,6 @@ def test_overrides_hold_for_their_segment_or_customer_until_they_end(workspace, 
     assert strategy_decide(workspace=workspace, customer=c1, now=NOW).excluded == []
 
 
-def _labelled(workspace, message_keys):
-    return {
-        label
-        for (label,) in Message.labels.through.objects.filter(
-            message__workspace=workspace, message__key__in=message_keys
-        ).values_list("label__slug")
-    }
-
-
-def test_an_excluded_message_is_never_explored_whatever_the_seed(workspace):
-    load_synthetic(workspace, customers=60, events=6_000)
-    recompute_here(workspace=workspace, as_of=AS_OF)
-    someone = Customer.objects.for_workspace(workspace).order_by("external_id").first()
-    label = (
-        Label.objects.for_workspace(workspace)
-        .filter(messages__isnull=False)
-        .order_by("label_set__slug", "slug")
-        .first()
-    )
-    carrying = set(label.messages.values_list("key", flat=True))
-    seen_before = set()
-    for seed in range(12):
-        rows, _ = next_best_with_strategy(
-            workspace=workspace, customer=someone, explore=True, seed=seed, limit=3, now=AS_OF
-        )
-        seen_before |= {row["key"] for row in rows}
-    assert seen_before & carrying  # without the override, exploration offers them
-
-    override_create(
-        workspace=workspace,
-        actor=ANNA,
-        customer_external_id=someone.external_id,
-        label=label,
-        action="pin",
-        value=0.0,
-    )
-    for seed in range(12):
-        rows, decision = next_best_with_strategy(
-            workspace=workspace, customer=someone, explore=True, seed=seed, limit=50, now=AS_OF
-        )
-        assert rows and not {row["key"] for row in rows} & carrying
-        assert {item.key for item in decision.excluded} == carrying
-
-
 def test_nothing_may_be_sent_when_every_message_is_capped(workspace, strategy_catalogue):
     c1 = customer(workspace, "c-1")
     guardrail_create(
@@ -203,32 +155,4 @@ def test_nothing_may_be_sent_when_every_message_is_capped(workspace, strategy_ca
     assert decision.nothing_now == (
         "Nothing may be sent now: at most 0 messages a day: 0 sent since midnight (None today)."
     )
-    rows, _ = next_best_with_strategy(workspace=workspace, customer=c1, now=NOW)
-    assert rows == []
     assert Guardrail.objects.for_workspace(workspace).count() == 1
-
-
-@pytest.mark.parametrize("action", ["raise", "lower"])
-def test_raise_and_lower_move_the_ranking_score(workspace, action):
-    load_synthetic(workspace, customers=60, events=6_000)
-    recompute_here(workspace=workspace, as_of=AS_OF)
-    someone = Customer.objects.for_workspace(workspace).order_by("external_id").first()
-    before, _ = next_best_with_strategy(workspace=workspace, customer=someone, limit=100, now=AS_OF)
-    label = Label.objects.for_workspace(workspace).filter(messages__key=before[-1]["key"]).first()
-    override_create(
-        workspace=workspace,
-        actor=ANNA,
-        customer_external_id=someone.external_id,
-        label=label,
-        action=action,
-        value=1.0,
-    )
-    after, _ = next_best_with_strategy(workspace=workspace, customer=someone, limit=100, now=AS_OF)
-    score = {row["key"]: row["score"] for row in before}
-    carrying = set(label.messages.values_list("key", flat=True))
-    for row in after:
-        moved = row["score"] - score[row["key"]]
-        if row["key"] in carrying:
-            assert (moved > 0) == (action == "raise") and moved != 0
-        else:
-            assert moved == pytest.approx(0.0)
