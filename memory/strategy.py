@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import polars as pl
 from django.db.models import Q
 from django.utils import timezone
 
@@ -386,3 +387,84 @@ def _provenance_fields(weight: EffectiveWeight) -> dict:
         "override": shaped["override"],
         "never": shaped["never"],
     }
+
+
+def weights_with_provenance(
+    *, workspace: Workspace, chunks: Iterable, now: datetime | None = None
+) -> Iterable:
+    """Yield exported weight chunks (polars frames) with each weight's provenance.
+
+    Adds `provenance` (learned / population prior / marketer), `effective_weight` (the weight
+    the ranking and prompts use), `set_by`, `set_at` and `override_id` (0: the label's boost).
+    Overrides are read once; a chunk reads traits and baselines only of its customers that an
+    override or a boost touches.
+    """
+    now = now or timezone.now()
+    overrides = overrides_of_workspace(workspace=workspace, now=now)
+    stats = label_prior_stats(workspace=workspace)
+    label_ids = {
+        (set_slug, slug): pk
+        for pk, set_slug, slug in Label.objects.for_workspace(workspace).values_list(
+            "pk", "label_set__slug", "slug"
+        )
+    }
+    anyone = bool(overrides.boosts or overrides.segments)
+    for frame in chunks:
+        provenance = [
+            "learned" if sends > 0 else "population prior" for sends in frame["exposures"]
+        ]
+        effective = frame["weight"].to_list()
+        set_by, set_at, override_id = (
+            [""] * frame.height,
+            [None] * frame.height,
+            [None] * frame.height,
+        )
+        customers = set(frame["customer"].unique().to_list())
+        touched = customers if anyone else customers & overrides.by_customer.keys()
+        if touched:
+            found = {
+                external_id: (traits, baseline)
+                for external_id, traits, baseline in Customer.objects.for_workspace(workspace)
+                .filter(external_id__in=touched)
+                .values_list("external_id", "traits", "state__baseline_rate")
+            }
+            rows = zip(
+                frame["customer"],
+                frame["label_set"],
+                frame["label"],
+                frame["weight"],
+                frame["exposures"],
+                frame["conversions"],
+                strict=True,
+            )
+            for i, (customer, set_slug, slug, weight, sends, goals) in enumerate(rows):
+                if customer not in found:
+                    continue
+                label_id = label_ids.get((set_slug, slug))
+                traits, baseline = found[customer]
+                rules = [
+                    rule
+                    for rule in overrides.for_customer(customer, traits or {})
+                    if rule.label_id == label_id
+                ]
+                if not rules:
+                    continue
+                result = effective_weights(
+                    {label_id: Learned(weight, sends, goals)},
+                    {k: v for k, v in priors_for(stats, baseline).items() if k == label_id},
+                    rules,
+                    now,
+                    boost_odds=BOOST_ODDS,
+                )[label_id]
+                if result.override is None:
+                    continue
+                provenance[i], effective[i] = result.provenance, result.weight
+                set_by[i], set_at[i] = result.override.set_by, result.override.set_at
+                override_id[i] = result.override.id
+        yield frame.with_columns(
+            pl.Series("effective_weight", effective, dtype=pl.Float64),
+            pl.Series("provenance", provenance, dtype=pl.Utf8),
+            pl.Series("set_by", set_by, dtype=pl.Utf8),
+            pl.Series("set_at", set_at, dtype=pl.Datetime("us", "UTC")),
+            pl.Series("override_id", override_id, dtype=pl.Int64),
+        )

@@ -21,7 +21,7 @@ from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_score
 from memory.recompute.service import recompute_request
 from memory.selectors import customer_memory_summary, latest_succeeded_run, memory_summary
-from memory.strategy import memory_with_provenance, strategy_decide
+from memory.strategy import memory_with_provenance, strategy_decide, weights_with_provenance
 
 
 class RecomputeRunSerializer(serializers.ModelSerializer):
@@ -202,7 +202,10 @@ class MemoryExportView(ExportFormatMixin, APIView):
             raise ValidationError({"kind": [f"Must be one of {', '.join(EXPORT_KINDS)}."]})
         if fmt not in FORMATS:
             raise ValidationError({"format": [f"Must be one of {', '.join(FORMATS)}."]})
-        chunks = memory_export_chunks(workspace=request_workspace(request), kind=kind)
+        workspace = request_workspace(request)
+        chunks = memory_export_chunks(workspace=workspace, kind=kind)
+        if kind == "weights":
+            chunks = weights_with_provenance(workspace=workspace, chunks=chunks)
         response = StreamingHttpResponse(
             encode_chunks(chunks, fmt), content_type=CONTENT_TYPES[fmt]
         )

@@ -1,6 +1,7 @@
 """Guardrails and overrides in the stored next best: applied before exploration, each exclusion
 named, and "nothing may be sent now" said plainly."""
 
+import json
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from campaigns.models import Label, Message
 from campaigns.strategy.services import guardrail_create, override_create
 from campaigns.tenancy.changes import Actor
+from campaigns.tenancy.services import api_key_create
 from memory.models import Customer, Event
 from memory.next_best import next_best_for
 from tests.memory.engine_fixtures import load_synthetic, recompute_here
@@ -168,3 +170,31 @@ def test_the_customer_page_shows_exclusions_and_provenance(member_client, worksp
     learned = page.context["memory"]["weights"]
     provenances = {row["provenance"] for rows in learned.values() for row in rows}
     assert {"learned", "marketer"} <= provenances
+
+
+def test_the_weights_export_carries_each_weights_provenance(client, workspace, stored):
+    gold, basic = _gold_and_basic(workspace)
+    label, _ = _label_on_top(workspace, gold)
+    override_create(
+        workspace=workspace,
+        actor=Actor.system("anna"),
+        customer_external_id=gold,
+        label=label,
+        action="pin",
+        value=0.7,
+    )
+    _, key = api_key_create(workspace=workspace, scopes=["read"], name="export")
+    response = client.get(
+        "/api/v1/memory/export?kind=weights&format=jsonl", HTTP_AUTHORIZATION=f"Bearer {key}"
+    )
+    assert response.status_code == 200
+    rows = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    mine = [r for r in rows if r["customer"] == gold and r["label"] == label.slug]
+    assert len(mine) == 1
+    assert mine[0]["provenance"] == "marketer" and mine[0]["effective_weight"] == 0.7
+    assert mine[0]["set_by"] == "anna" and mine[0]["set_at"]
+    others = [r for r in rows if not (r["customer"] == gold and r["label"] == label.slug)]
+    # Dense synthetic sends: every stored weight is learned from the customer's own sends.
+    assert {r["provenance"] for r in others} == {"learned"}
+    assert all(r["effective_weight"] == r["weight"] and r["set_by"] == "" for r in others)
+    assert any(r["customer"] == basic for r in others)
