@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import polars as pl
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -47,7 +48,7 @@ def _filter_of(data) -> TraitFilter:
     """Parse a stored trait filter; one that no longer parses matches no one (fails closed)."""
     try:
         return trait_filter_parse(data)
-    except Exception:
+    except ValidationError:  # valid when saved (the service checks); never a 500 on read
         return _NOBODY
 
 
