@@ -141,11 +141,17 @@ class Overrides:
 
 
 def overrides_of_workspace(
-    *, workspace: Workspace, now: datetime | None = None, customers: Iterable[str] | None = None
+    *,
+    workspace: Workspace,
+    now: datetime | None = None,
+    customers: Iterable[str] | None = None,
+    labels: list[Label] | None = None,
 ) -> Overrides:
-    """Read the active, unexpired overrides (only these customers' own, when named)."""
+    """Read the active, unexpired overrides (only these customers' own, when named); the
+    active labels' boosts from `labels` when given (else read)."""
     now = now or timezone.now()
-    labels = Label.objects.for_workspace(workspace).filter(active=True).exclude(boost=0)
+    if labels is None:
+        labels = list(Label.objects.for_workspace(workspace).filter(active=True).exclude(boost=0))
     rows = (
         Override.objects.for_workspace(workspace)
         .filter(active=True, label__active=True)
@@ -206,11 +212,66 @@ def priors_for(
     return priors
 
 
+@dataclass
+class StrategyContext:
+    """What every customer's decision shares: read once per request (a page of customers).
+
+    Three queries (guardrails, overrides, labels); the last run's label priors and the
+    candidates' labels are read only when a decision needs them, and then once.
+    """
+
+    workspace: Workspace
+    now: datetime
+    rules: list[Rule]
+    overrides: Overrides
+    label_names: dict[int, str]
+    _prior_stats: dict | None = None
+    _candidates: dict[int, Candidate] = field(default_factory=dict)
+
+    @property
+    def prior_stats(self) -> dict[int, tuple[float | None, float | None]]:
+        if self._prior_stats is None:
+            self._prior_stats = label_prior_stats(workspace=self.workspace)
+        return self._prior_stats
+
+    def candidates(self, message_ids: Iterable[int]) -> dict[int, Candidate]:
+        """Return these messages as candidates, reading only those not read yet."""
+        wanted = set(message_ids)
+        missing = wanted - self._candidates.keys()
+        if missing:
+            self._candidates |= message_candidates(workspace=self.workspace, message_ids=missing)
+        return {pk: self._candidates[pk] for pk in wanted if pk in self._candidates}
+
+
+def strategy_context(
+    *, workspace: Workspace, customers: Iterable[str], now: datetime | None = None
+) -> StrategyContext:
+    """Read the guardrails, the overrides of these customers (by external id) and of segments,
+    and the labels (boosts, names), once."""
+    now = now or timezone.now()
+    labels = list(Label.objects.for_workspace(workspace).filter(active=True))
+    overrides = overrides_of_workspace(
+        workspace=workspace, now=now, customers=list(customers), labels=labels
+    )
+    return StrategyContext(
+        workspace=workspace,
+        now=now,
+        rules=guardrail_rules(workspace=workspace),
+        overrides=overrides,
+        label_names={label.pk: label.slug for label in labels},
+    )
+
+
 def customer_weights(
-    *, workspace: Workspace, customer: Customer, now: datetime | None = None
+    *,
+    workspace: Workspace,
+    customer: Customer,
+    now: datetime | None = None,
+    context: StrategyContext | None = None,
 ) -> dict[int, EffectiveWeight]:
     """Return the customer's label weights with provenance and the overrides in force."""
-    now = now or timezone.now()
+    if context is None:
+        context = strategy_context(workspace=workspace, customers=[customer.external_id], now=now)
     learned = {
         label_id: Learned(weight, exposures, conversions)
         for label_id, weight, exposures, conversions in CustomerLabelWeight.objects.for_workspace(
@@ -219,14 +280,12 @@ def customer_weights(
         .filter(customer=customer)
         .values_list("label_id", "weight", "exposures", "conversions")
     }
-    state = CustomerState.objects.for_workspace(workspace).filter(customer=customer).first()
-    priors = priors_for(
-        label_prior_stats(workspace=workspace), state.baseline_rate if state else None
-    )
-    rules = overrides_of_workspace(
-        workspace=workspace, now=now, customers=[customer.external_id]
-    ).for_customer(customer.external_id, customer.traits)
-    return effective_weights(learned, priors, rules, now, boost_odds=BOOST_ODDS)
+    rules = context.overrides.for_customer(customer.external_id, customer.traits)
+    priors = {}
+    if any(rule.id for rule in rules):  # a stored override may name a label they never got
+        state = CustomerState.objects.for_workspace(workspace).filter(customer=customer).first()
+        priors = priors_for(context.prior_stats, state.baseline_rate if state else None)
+    return effective_weights(learned, priors, rules, context.now, boost_odds=BOOST_ODDS)
 
 
 def customer_moment(
@@ -235,20 +294,26 @@ def customer_moment(
     """Return the customer's recent sends, the last events the rules wait on, and the time."""
     now = now or timezone.now()
     own = Event.objects.for_workspace(workspace).filter(customer=customer)
-    sends = list(
-        own.filter(
-            occurred_at__gte=now - timedelta(days=MOMENT_DAYS),
-            occurred_at__lte=now,
-            name=workspace.send_event,
-            message__isnull=False,
+    capped = any(rule.kind == "frequency_cap" for rule in rules)
+    sends = (
+        []
+        if not capped
+        else list(
+            own.filter(
+                occurred_at__gte=now - timedelta(days=MOMENT_DAYS),
+                occurred_at__lte=now,
+                name=workspace.send_event,
+                message__isnull=False,
+            )
+            .order_by("-occurred_at")
+            .values_list("occurred_at", "message_id")[:MOMENT_MAX_SENDS]
         )
-        .order_by("-occurred_at")
-        .values_list("occurred_at", "message_id")[:MOMENT_MAX_SENDS]
     )
     labels_of: dict[int, set[int]] = defaultdict(set)
-    through = Message.labels.through.objects.filter(message_id__in={m for _, m in sends})
-    for message_id, label_id in through.values_list("message_id", "label_id"):
-        labels_of[message_id].add(label_id)
+    if sends:
+        through = Message.labels.through.objects.filter(message_id__in={m for _, m in sends})
+        for message_id, label_id in through.values_list("message_id", "label_id"):
+            labels_of[message_id].add(label_id)
     last_events = {}
     for name in sorted({r.event_name for r in rules if r.kind == "after_event" and r.hours}):
         window = max(r.hours for r in rules if r.event_name == name and r.hours)
@@ -313,21 +378,44 @@ def strategy_decide(
     workspace: Workspace,
     customer: Customer,
     candidates: dict[int, Candidate] | None = None,
+    message_ids: Iterable[int] | None = None,
     now: datetime | None = None,
+    context: StrategyContext | None = None,
 ) -> Decision:
-    """Apply the guardrails, then the overrides, to the candidates (default: active messages).
+    """Apply the guardrails, then the overrides, to the candidates (or these message ids;
+    default: every active message).
 
     Returns the messages allowed with how the overrides move each one's score, every exclusion
     with its guardrail or override, and why nothing may be sent now ('' when something may).
+    A `context` (strategy_context) shares the configuration reads across customers; without a
+    guardrail or an override of their own, nothing of the customer is read.
     """
-    now = now or timezone.now()
+    if context is None:
+        context = strategy_context(workspace=workspace, customers=[customer.external_id], now=now)
+    own_rules = [
+        rule
+        for rule in context.overrides.for_customer(customer.external_id, customer.traits)
+        if rule.id  # a boost alone moves nothing beyond what the stored score carries
+    ]
     if candidates is None:
-        candidates = message_candidates(workspace=workspace)
-    rules = guardrail_rules(workspace=workspace)
-    moment = customer_moment(workspace=workspace, customer=customer, rules=rules, now=now)
-    verdict = guardrail_exclusions(candidates.values(), moment, rules)
-    weights = customer_weights(workspace=workspace, customer=customer, now=now)
-    names = dict(Label.objects.for_workspace(workspace).values_list("pk", "slug"))
+        if message_ids is None:
+            candidates = message_candidates(workspace=workspace)
+        elif not context.rules and not own_rules:
+            return Decision({pk: 0.0 for pk in message_ids}, [], "", {})
+        else:
+            candidates = context.candidates(message_ids)
+    if not context.rules and not own_rules:
+        return Decision({pk: 0.0 for pk in candidates}, [], "", {})
+    moment = customer_moment(
+        workspace=workspace, customer=customer, rules=context.rules, now=context.now
+    )
+    verdict = guardrail_exclusions(candidates.values(), moment, context.rules)
+    weights = (
+        customer_weights(workspace=workspace, customer=customer, context=context)
+        if own_rules
+        else {}
+    )
+    names = context.label_names
     allowed, excluded = {}, list(verdict.excluded)
     for candidate in verdict.allowed:
         shift, exclusion = override_score_shift(candidate, weights, names)

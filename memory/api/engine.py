@@ -12,16 +12,27 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.models import ApiKey
+from campaigns.models import ApiKey, Label
 from campaigns.tenancy.authentication import HasScope, request_workspace
 from config.renderers import CONTENT_TYPES, ExportFormatMixin
 from memory.db.reads import EXPORT_KINDS, memory_export_chunks
+from memory.effect_preview import DEFAULT_SAMPLE, boost_preview
 from memory.exports import FORMATS, encode_chunks
 from memory.models import Customer, RecomputeRun
+from memory.next_best import next_best_for
 from memory.predict import NoMemoryYet, memory_score
 from memory.recompute.service import recompute_request
 from memory.selectors import customer_memory_summary, latest_succeeded_run, memory_summary
-from memory.strategy import memory_with_provenance, strategy_decide, weights_with_provenance
+from memory.strategy import (
+    customer_weights,
+    memory_with_provenance,
+    strategy_context,
+    strategy_decide,
+    weights_with_provenance,
+)
+
+# The kinds of change a preview can show; each takes the workspace and its own fields.
+PREVIEW_KINDS = {"boost": boost_preview}
 
 
 class RecomputeRunSerializer(serializers.ModelSerializer):
@@ -59,6 +70,65 @@ class ScoreRequestSerializer(serializers.Serializer):
     as_of = serializers.DateTimeField(required=False, default=None)
 
 
+class NextBestQuerySerializer(serializers.Serializer):
+    explore = serializers.BooleanField(
+        required=False, default=False, help_text="Thompson-sample among the allowed messages."
+    )
+    seed = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=2**32 - 1, help_text="Of the draws."
+    )
+    limit = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
+
+
+class NextBestOfferSerializer(serializers.Serializer):
+    """One offered message (documents the answer's shape)."""
+
+    rank = serializers.IntegerField(help_text="In this answer, 1 = best.")
+    stored_rank = serializers.IntegerField(help_text="In the list the recompute stored.")
+    message_id = serializers.IntegerField()
+    key = serializers.CharField()
+    subject = serializers.CharField()
+    p_goal = serializers.FloatField(help_text="P(goal within the window) if sent.")
+    score = serializers.FloatField(help_text="logit p_goal + ln(boost odds) x its labels' boost.")
+    boost = serializers.FloatField(help_text="Mean marketer boost of its labels, -1 to 1.")
+    pull = serializers.FloatField(help_text="Odds multiplier: the message's own pull.")
+    labels = serializers.FloatField(help_text="Odds multiplier: their response to its labels.")
+    wear_out = serializers.FloatField(help_text="Odds multiplier: wear-out from similar sends.")
+    spread = serializers.FloatField(help_text="Sd of the labels' part of the score (logit).")
+    drawn = serializers.FloatField(allow_null=True, help_text="The explored score (explore=1).")
+
+
+class NextBestAnswerSerializer(serializers.Serializer):
+    """A customer's next best messages now (documents the answer's shape)."""
+
+    customer = serializers.CharField()
+    offers = NextBestOfferSerializer(many=True)
+    excluded = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Messages that may not be sent now: {message, guardrail or override, reason}.",
+    )
+    as_of = serializers.DateTimeField(allow_null=True, help_text="The memory's time.")
+    cold_start = serializers.BooleanField(help_text="No events of their own: everyone's list.")
+    explore = serializers.BooleanField()
+    seed = serializers.IntegerField()
+    nothing_now = serializers.CharField(
+        help_text="Empty when there are offers; else why there are none (no recompute yet, "
+        "or nothing may be sent now)."
+    )
+
+
+class EffectPreviewRequestSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=list(PREVIEW_KINDS), help_text="What would change.")
+    label = serializers.IntegerField(help_text="kind=boost: the label's id.")
+    boost = serializers.FloatField(
+        min_value=-1.0, max_value=1.0, help_text="kind=boost: the proposed boost."
+    )
+    sample = serializers.IntegerField(
+        required=False, default=DEFAULT_SAMPLE, min_value=100, max_value=20_000
+    )
+    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**32 - 1)
+
+
 def _valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
@@ -88,8 +158,9 @@ class CustomerMemoryView(APIView):
         except Customer.DoesNotExist:
             raise NotFound(f"No customer {external_id!r} in this workspace.") from None
         customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
-        decision = strategy_decide(workspace=workspace, customer=customer)
-        weights = decision.weights
+        context = strategy_context(workspace=workspace, customers=[external_id])
+        decision = strategy_decide(workspace=workspace, customer=customer, context=context)
+        weights = customer_weights(workspace=workspace, customer=customer, context=context)
         memory = memory_with_provenance(workspace=workspace, memory=memory, weights=weights)
         memory["now"] = {"nothing_now": decision.nothing_now, "excluded": decision.excluded_dicts()}
         return Response(memory)
@@ -116,6 +187,64 @@ class CustomerScoreView(APIView):
         except NoMemoryYet as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         return Response({"customer": external_id, "scores": scored.drop("customer_id").to_dicts()})
+
+
+class CustomerNextBestView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        summary="A customer's next best messages now",
+        description="Read from the list the last recompute stored (label boosts honoured, "
+        "archived messages left out); with `explore=1` ranked by one Thompson draw per message, "
+        "the same for the same `seed`. Without a recompute yet, `offers` is empty and "
+        "`nothing_now` says so.",
+        parameters=[NextBestQuerySerializer],
+        responses={
+            200: NextBestAnswerSerializer,
+            400: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+        },
+    )
+    def get(self, request, external_id: str):
+        query = _valid(NextBestQuerySerializer, request.query_params)
+        try:
+            answer = next_best_for(
+                workspace=request_workspace(request), external_id=external_id, **query
+            )
+        except Customer.DoesNotExist:
+            raise NotFound(f"No customer {external_id!r} in this workspace.") from None
+        return Response(answer.as_dict())
+
+
+class EffectPreviewView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        summary="Preview a change's effect on next best messages before making it",
+        description="On a stated random sample of customers with memory, re-ranks each one's "
+        "stored next best messages as if the change were made: how many customers' top message "
+        "would change (with a Wilson 95% interval on the share), the shift of each label's share "
+        "of top messages per label set, and one changed customer's tops before and after. "
+        "Nothing is saved. Kinds: `boost` (a label's boost); more will follow.",
+        request=EffectPreviewRequestSerializer,
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    )
+    def post(self, request):
+        data = _valid(EffectPreviewRequestSerializer, request.data)
+        workspace = request_workspace(request)
+        label = Label.objects.for_workspace(workspace).filter(pk=data["label"]).first()
+        if label is None:
+            raise NotFound(f"No label {data['label']} in this workspace.")
+        preview = PREVIEW_KINDS[data["kind"]](
+            workspace=workspace,
+            label=label,
+            boost=data["boost"],
+            sample=data["sample"],
+            seed=data["seed"],
+        )
+        return Response(preview.as_dict())
 
 
 class RecomputeView(APIView):

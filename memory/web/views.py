@@ -26,7 +26,7 @@ from memory.selectors import (
     recompute_runs,
     run_changes,
 )
-from memory.strategy import customer_weights, guardrail_rules, memory_with_provenance
+from memory.strategy import customer_weights, memory_with_provenance, strategy_context
 
 
 @workspace_required
@@ -77,8 +77,9 @@ def customer_detail(request, external_id: str):
         raise Http404(f"No customer {external_id!r} in this workspace.") from None
     customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
     # The stored list, guardrails and overrides applied before anything else (decision 0260).
-    answer = next_best_for(workspace=workspace, external_id=external_id, limit=5)
-    weights = customer_weights(workspace=workspace, customer=customer)
+    context = strategy_context(workspace=workspace, customers=[external_id])
+    answer = next_best_for(workspace=workspace, external_id=external_id, limit=5, context=context)
+    weights = customer_weights(workspace=workspace, customer=customer, context=context)
     memory = memory_with_provenance(workspace=workspace, memory=memory, weights=weights)
     label_sets = [
         {
@@ -96,11 +97,12 @@ def customer_detail(request, external_id: str):
             "memory": memory,
             "label_sets": label_sets,
             "events": recent_events(workspace=workspace, external_id=external_id),
-            "ranking": [offer.as_dict() for offer in answer.offers],
+            "next_best": answer,
+            "ranking": answer.offers,
             "ranking_problem": answer.nothing_now,
             "excluded": answer.excluded,
             "nothing_now": answer.nothing_now if answer.excluded else "",
-            "guardrails": guardrail_rules(workspace=workspace),
+            "guardrails": context.rules,
         },
     )
 

@@ -162,7 +162,7 @@ def test_the_customer_page_shows_exclusions_and_provenance(member_client, worksp
     )
     page = member_client.get(f"/customers/{gold}/")
     html = page.content.decode()
-    assert not {row["key"] for row in page.context["ranking"]} & carrying
+    assert not {offer.key for offer in page.context["ranking"]} & carrying
     excluded = html[html.index('id="excluded"') :]
     assert f"never {label.slug}" in excluded and "set by anna on" in excluded
     overrides = html[html.index('id="overrides"') : html.index('id="habituation"')]
@@ -198,3 +198,29 @@ def test_the_weights_export_carries_each_weights_provenance(client, workspace, s
     assert {r["provenance"] for r in others} == {"learned"}
     assert all(r["effective_weight"] == r["weight"] and r["set_by"] == "" for r in others)
     assert any(r["customer"] == basic for r in others)
+
+
+def test_the_next_best_api_names_each_exclusion(client, workspace, stored):
+    gold, _ = _gold_and_basic(workspace)
+    label, carrying = _label_on_top(workspace, gold)
+    override_create(
+        workspace=workspace,
+        actor=ANNA,
+        customer_external_id=gold,
+        label=label,
+        action="pin",
+        value=0.0,
+        note="asked us to",
+    )
+    _, key = api_key_create(workspace=workspace, scopes=["read"], name="crm")
+    response = client.get(
+        f"/api/v1/customers/{gold}/next-best?explore=1&seed=3&limit=20",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["offers"] and not {offer["key"] for offer in body["offers"]} & carrying
+    assert {item["key"] for item in body["excluded"]} <= carrying and body["excluded"]
+    item = body["excluded"][0]
+    assert item["source"] == "override" and item["rule"] == f"never {label.slug}"
+    assert item["reason"].startswith(f"never {label.slug} (set by anna on ")
