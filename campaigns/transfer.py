@@ -1,5 +1,6 @@
 """Move a taxonomy between workspaces as JSON: label sets and labels, messages, prompt templates'
-current text, campaigns.
+current text, campaigns, guardrails and segment overrides (a customer's own overrides name
+customers of one workspace and stay there).
 
 `config_export` reads; `config_import` writes through the audited changes (as the system actor),
 matching by slug or key so that importing the same file twice changes nothing the second time,
@@ -9,7 +10,9 @@ by its path in the file (``campaigns[2].audience: ...``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,13 +23,23 @@ from campaigns.catalogue.campaign_services import campaign_create, campaign_upda
 from campaigns.models import (
     AuditEntry,
     Campaign,
+    Guardrail,
     Label,
     LabelSet,
     Message,
+    Override,
     PromptTemplate,
     Workspace,
 )
 from campaigns.prompts.services import prompt_template_create, prompt_template_save
+from campaigns.strategy.services import (
+    guardrail_archive,
+    guardrail_create,
+    guardrail_update,
+    override_archive,
+    override_create,
+    override_update,
+)
 from campaigns.tenancy.changes import Actor, audit_record, change_create, change_update
 
 FORMAT = "primer-config"
@@ -35,6 +48,7 @@ SET_FIELDS = ["name", "description", "multiple", "active"]
 LABEL_FIELDS = ["name", "description", "prompt_phrase", "boost", "active"]
 MESSAGE_FIELDS = ["channel", "subject", "body", "active"]
 CAMPAIGN_FIELDS = ["name", "goal_event", "attribution_window_h", "guidance", "audience", "active"]
+GUARDRAIL_FIELDS = ["kind", "limit", "period", "audience", "event_name", "hours", "note"]
 
 
 class ConfigImportError(ValueError):
@@ -109,7 +123,53 @@ def config_export(*, workspace: Workspace) -> dict:
         "messages": messages,
         "prompt_templates": templates,
         "campaigns": campaigns,
+        "guardrails": _guardrails_export(workspace),
+        "overrides": _overrides_export(workspace),
     }
+
+
+def _ref(label: Label | None) -> str | None:
+    return None if label is None else f"{label.label_set.slug}:{label.slug}"
+
+
+def _guardrails_export(workspace: Workspace) -> list[dict]:
+    rows = Guardrail.objects.for_workspace(workspace).select_related(
+        "label__label_set", "message", "campaign"
+    )
+    return [
+        {"name": g.name, **{name: getattr(g, name) for name in GUARDRAIL_FIELDS}}
+        | {
+            "label": _ref(g.label),
+            "message": g.message.key if g.message else None,
+            "campaign": g.campaign.slug if g.campaign else None,
+            "quiet_start": g.quiet_start.strftime("%H:%M") if g.quiet_start else None,
+            "quiet_end": g.quiet_end.strftime("%H:%M") if g.quiet_end else None,
+            "active": g.active,
+        }
+        for g in rows.order_by("created_at", "id")
+    ]
+
+
+def _overrides_export(workspace: Workspace) -> list[dict]:
+    now = timezone.now()
+    rows = (
+        Override.objects.for_workspace(workspace)
+        .filter(customer_external_id="")
+        .exclude(expires_at__lte=now)
+        .select_related("label__label_set")
+    )
+    return [
+        {
+            "segment": o.segment,
+            "label": _ref(o.label),
+            "action": o.action,
+            "value": o.value,
+            "note": o.note,
+            "expires_at": o.expires_at.isoformat() if o.expires_at else None,
+            "active": o.active,
+        }
+        for o in rows.order_by("created_at", "id")
+    ]
 
 
 # Reading the file -------------------------------------------------------------------------------
@@ -384,6 +444,121 @@ def _import_campaigns(workspace, actor, data, messages, templates, summary) -> N
             raise _refused(path, error) from None
 
 
+def _reference(item: dict, name: str, path: str, known: dict):
+    ref = item.get(name)
+    if ref in (None, ""):
+        return None
+    if ref not in known:
+        raise ConfigImportError(f"{path}.{name}", f"no such {name} {ref!r}.")
+    return known[ref]
+
+
+def _clock(item: dict, name: str, path: str):
+    value = item.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.strptime(value, "%H:%M").time()
+    except (TypeError, ValueError):
+        raise ConfigImportError(f"{path}.{name}", f"expected HH:MM, got {value!r}.") from None
+
+
+def _import_guardrails(workspace, actor, data, labels, messages, summary) -> None:
+    """Create or change guardrails, matched by name."""
+    campaigns = {c.slug: c for c in Campaign.objects.for_workspace(workspace)}
+    existing = {}
+    for guardrail in Guardrail.objects.for_workspace(workspace).order_by("id"):
+        existing.setdefault(guardrail.name, guardrail)
+    for path, item in _items(data, "guardrails"):
+        name = _text(item, "name", path, required=True)
+        fields = {key: item.get(key) for key in GUARDRAIL_FIELDS}
+        fields |= {
+            "name": name,
+            "audience": fields["audience"] or {},
+            "period": fields["period"] or "",
+            "event_name": fields["event_name"] or "",
+            "note": fields["note"] or "",
+            "label": _reference(item, "label", path, labels),
+            "message": _reference(item, "message", path, messages),
+            "campaign": _reference(item, "campaign", path, campaigns),
+            "quiet_start": _clock(item, "quiet_start", path),
+            "quiet_end": _clock(item, "quiet_end", path),
+        }
+        active = item.get("active", True)
+        if not isinstance(active, bool):
+            raise ConfigImportError(f"{path}.active", f"expected true or false, got {active!r}.")
+        found = existing.get(name)
+        try:
+            if found is None:
+                found = guardrail_create(workspace=workspace, actor=actor, **fields)
+                created, changed = True, True
+            else:
+                differs = {k: v for k, v in fields.items() if getattr(found, k) != v}
+                if differs:
+                    found = guardrail_update(
+                        workspace=workspace,
+                        actor=actor,
+                        guardrail=found,
+                        changes=differs,
+                        expected_version=None,
+                    )
+                created, changed = False, bool(differs)
+            if found.active != active:
+                guardrail_archive(workspace=workspace, actor=actor, guardrail=found, active=active)
+                changed = True
+        except ValidationError as error:
+            raise _refused(path, error) from None
+        existing[name] = found
+        summary.count("guardrails", created, changed)
+
+
+def _import_overrides(workspace, actor, data, labels, summary) -> None:
+    """Create or change segment overrides, matched by segment, label and action."""
+    existing = {}
+    for override in Override.objects.for_workspace(workspace).filter(customer_external_id=""):
+        key = (json.dumps(override.segment, sort_keys=True), override.label_id, override.action)
+        existing.setdefault(key, override)
+    for path, item in _items(data, "overrides"):
+        label = _reference(item, "label", path, labels)
+        if label is None:
+            raise ConfigImportError(f"{path}.label", "required.")
+        fields = {
+            "segment": item.get("segment") or {},
+            "label": label,
+            "action": item.get("action"),
+            "value": item.get("value"),
+            "note": _text(item, "note", path),
+            "expires_at": _when(item, "expires_at", path),
+        }
+        active = item.get("active", True)
+        if not isinstance(active, bool):
+            raise ConfigImportError(f"{path}.active", f"expected true or false, got {active!r}.")
+        key = (json.dumps(fields["segment"], sort_keys=True), label.pk, fields["action"])
+        found = existing.get(key)
+        try:
+            if found is None:
+                found = override_create(workspace=workspace, actor=actor, **fields)
+                created, changed = True, True
+            else:
+                differs = {k: v for k, v in fields.items() if getattr(found, k) != v}
+                if differs:
+                    found = override_update(
+                        workspace=workspace,
+                        actor=actor,
+                        override=found,
+                        changes=differs,
+                        expected_version=None,
+                    )
+                created, changed = False, bool(differs)
+            if found.active != active:
+                override_archive(workspace=workspace, actor=actor, override=found, active=active)
+                changed = True
+        except ValidationError as error:
+            raise _refused(path, error) from None
+        existing[key] = found
+        summary.count("overrides", created, changed)
+
+
 @transaction.atomic
 def config_import(*, workspace: Workspace, data, actor: Actor | None = None) -> ConfigImportSummary:
     """Create or update the file's objects in the workspace, all or nothing; audit each change."""
@@ -399,4 +574,6 @@ def config_import(*, workspace: Workspace, data, actor: Actor | None = None) -> 
     messages = _import_messages(workspace, actor, data, labels, summary)
     templates = _import_templates(workspace, actor, data, summary)
     _import_campaigns(workspace, actor, data, messages, templates, summary)
+    _import_guardrails(workspace, actor, data, labels, messages, summary)
+    _import_overrides(workspace, actor, data, labels, summary)
     return summary

@@ -219,6 +219,9 @@ SPECTACULAR_SETTINGS = {
         "EventImportStatusEnum": "memory.models.EventImport.Status",
         "EventImportFormatEnum": "memory.models.EventImport.Format",
         "EventImportFormatOrAutoEnum": "memory.imports.FORMATS",
+        "OverrideActionEnum": "campaigns.models.Override.Action",
+        "GuardrailKindEnum": "campaigns.models.Guardrail.Kind",
+        "GuardrailPeriodEnum": "campaigns.models.Guardrail.Period",
     },
 }
 

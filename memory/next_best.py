@@ -18,6 +18,11 @@ from django.utils import timezone
 
 from campaigns.models import Workspace
 from memory.models import Customer, CustomerNextBest, RecomputeRun
+from memory.strategy import (
+    StrategyContext,
+    strategy_context,
+    strategy_decide,
+)
 
 NO_RECOMPUTE = "There is no recompute yet: no memory to rank messages with."
 NOT_STORED = (
@@ -44,6 +49,7 @@ class Offer:
     wear_out: float
     spread: float  # sd of the labels' contribution (logit scale): what exploration draws with
     drawn: float | None = None  # the explored score, when exploring
+    override_shift: float = 0.0  # what the overrides added to the score (decision 0260)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,7 +61,7 @@ class NextBestAnswer:
 
     customer: str
     offers: list[Offer]
-    excluded: list[dict]  # {message, guardrail or override, reason}
+    excluded: list[dict]  # {message_id, key, source (guardrail/override), rule_id, rule, reason}
     as_of: datetime | None  # the memory's time (the recompute's as-of)
     cold_start: bool  # no events of their own: the population's list
     explore: bool
@@ -123,12 +129,34 @@ def stored_lists(
 
 
 def offers_allowed(
-    *, workspace: Workspace, customer: Customer, offers: list[Offer], now: datetime
-) -> tuple[list[Offer], list[dict]]:
-    """Return the offers that may be sent now and the excluded ones, each with the rule and
-    why. Rules that depend on the moment (caps, quiet hours, a recent purchase) belong here;
-    none is defined yet, so everything stored is allowed."""
-    return offers, []
+    *,
+    workspace: Workspace,
+    customer: Customer,
+    offers: list[Offer],
+    now: datetime,
+    context: StrategyContext | None = None,
+) -> tuple[list[Offer], list[dict], str]:
+    """Return the offers that may be sent now (their scores moved by the overrides, best
+    first), the excluded ones each with its guardrail or override and why, and why nothing may
+    be sent now ('' when something may); docs/decisions/0260-guardrails-and-overrides.md."""
+    decision = strategy_decide(
+        workspace=workspace,
+        customer=customer,
+        message_ids=[offer.message_id for offer in offers],
+        now=now,
+        context=context,
+    )
+    allowed = [
+        replace(
+            offer,
+            score=offer.score + decision.allowed[offer.message_id],
+            override_shift=decision.allowed[offer.message_id],
+        )
+        for offer in offers
+        if offer.message_id in decision.allowed
+    ]
+    allowed.sort(key=lambda offer: (-offer.score, offer.stored_rank))
+    return allowed, decision.excluded_dicts(), decision.nothing_now
 
 
 def explore_draws(offers: list[Offer], *, seed: int, customer_id: int) -> list[Offer]:
@@ -155,6 +183,7 @@ def next_best_for(
     explore: bool = False,
     seed: int = 0,
     limit: int = 10,
+    context: StrategyContext | None = None,
 ) -> NextBestAnswer:
     """Return a customer's next best messages now from the stored lists.
 
@@ -163,11 +192,17 @@ def next_best_for(
     """
     customer = (
         Customer.objects.for_workspace(workspace)
-        .only("pk", "external_id")
+        .only("pk", "external_id", "traits")
         .get(external_id=external_id)
     )
     (answer,) = next_best_of_customers(
-        workspace=workspace, customers=[customer], now=now, explore=explore, seed=seed, limit=limit
+        workspace=workspace,
+        customers=[customer],
+        now=now,
+        explore=explore,
+        seed=seed,
+        limit=limit,
+        context=context,
     )
     return answer
 
@@ -180,6 +215,7 @@ def next_best_of_customers(
     explore: bool = False,
     seed: int = 0,
     limit: int = 10,
+    context: StrategyContext | None = None,
 ) -> list[NextBestAnswer]:
     """Return each customer's answer (as ``next_best_for``), in order, from one read."""
     lists = stored_lists(
@@ -187,6 +223,11 @@ def next_best_of_customers(
     )
     population = lists.get(None)
     now = now or timezone.now()
+    # Guardrails, overrides and priors are read once for every customer of the request.
+    if context is None:
+        context = strategy_context(
+            workspace=workspace, customers=[c.external_id for c in customers], now=now
+        )
     why_none = ""
     answers = []
     for customer in customers:
@@ -206,8 +247,12 @@ def next_best_of_customers(
             )
             continue
         # Exclusions first: exploration only ever draws among what may be sent.
-        allowed, excluded = offers_allowed(
-            workspace=workspace, customer=customer, offers=list(stored.offers), now=now
+        allowed, excluded, why = offers_allowed(
+            workspace=workspace,
+            customer=customer,
+            offers=list(stored.offers),
+            now=now,
+            context=context,
         )
         if explore:
             allowed = explore_draws(allowed, seed=seed, customer_id=customer.pk)
@@ -221,7 +266,7 @@ def next_best_of_customers(
                 cold_start=cold_start,
                 explore=explore,
                 seed=seed,
-                nothing_now="" if chosen else NOTHING_ALLOWED,
+                nothing_now="" if chosen else why or NOTHING_ALLOWED,
             )
         )
     return answers

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from campaigns.models import Label, LabelSet, Message, Workspace
 from campaigns.prompts.quoting import (
@@ -41,6 +42,7 @@ from campaigns.prompts.wording import (
     goal_summary,
     iso,
     label_set_summary,
+    never_text,
     per_week,
     primed_word,
     signal_text,
@@ -54,8 +56,10 @@ from memory.models import (
     RecomputeRun,
 )
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
+from memory.scoring.overrides import EffectiveWeight, Learned, effective_weights
 from memory.scoring.population import Population
 from memory.scoring.priming import PRIMED_MIN_SCORE
+from memory.strategy import BOOST_ODDS, label_prior_stats, overrides_of_workspace, priors_for
 
 
 class StoredState(NamedTuple):
@@ -133,6 +137,9 @@ class MemoryReader:
             .filter(odds_ratio_low__gt=1.0, lift__gt=1.0)
             .values_list("event_name", "lift")
         }
+        # Overrides are configuration (a handful of rows): read once, matched per customer.
+        self.overrides = overrides_of_workspace(workspace=workspace)
+        self.prior_stats = label_prior_stats(workspace=workspace)
         self.horizon = timedelta(hours=workspace.priming_horizon_h)
         self.recent = timedelta(days=RECENT_SENDS_DAYS)
         self._messages: dict[int, dict] = {}
@@ -193,6 +200,7 @@ class MemoryReader:
                 "evidence",
                 "exposures",
                 "lift",
+                "conversions",
             )
         ):
             if row[0] in ids and row[1] in self.labels:
@@ -350,22 +358,47 @@ class MemoryReader:
             )
         return items
 
-    def _label_item(self, row: tuple) -> dict:
-        _, label_id, weight, low, high, evidence, exposures, lift = row
+    def _label_item(self, row: tuple, weight: EffectiveWeight | None) -> dict:
+        _, label_id, stored, low, high, evidence, exposures, lift, _ = row
         label = self.labels[label_id]
-        return {
+        item = {
             "slug": label["slug"],
             "name": label["name"],
             "phrase": label["phrase"],
             "boost": label["boost"],
-            "weight": round(weight, 2),
+            "weight": round(stored, 2),
             "weight_low": round(low, 2),
             "weight_high": round(high, 2),
             "evidence": round(evidence, 1),
             "exposures": round(exposures, 1),
             "evidence_word": evidence_word(evidence, exposures),
             "lift": round(lift, 2),
+            "provenance": "learned" if exposures > 0 else "population prior",
+            "provenance_text": "",
+            "set_by": "",
         }
+        if weight is not None:
+            item |= self._provenance(weight)
+        return item
+
+    @staticmethod
+    def _provenance(weight: EffectiveWeight) -> dict:
+        rule = weight.override
+        return {
+            "weight": round(weight.weight, 2),
+            "provenance": weight.provenance,
+            "provenance_text": weight.provenance_text(),
+            "set_by": rule.set_text() if rule is not None else "",
+        }
+
+    def _weights_of(self, customer: CustomerRow, state, rows: list[tuple]) -> dict:
+        """Return the customer's weights with provenance, where an override holds them."""
+        rules = self.overrides.for_customer(customer.external_id, customer.traits)
+        if not rules:
+            return {}
+        learned = {row[1]: Learned(row[2], row[6], row[8]) for row in rows}
+        priors = priors_for(self.prior_stats, state.baseline_rate if state else None)
+        return effective_weights(learned, priors, rules, timezone.now(), boost_odds=BOOST_ODDS)
 
     def _goal_item(self, state: StoredState | None, population_rates: dict) -> dict:
         """Describe the goal numbers the engine stored with the customer's memory."""
@@ -408,23 +441,65 @@ class MemoryReader:
             for key, value in traits[:MAX_TRAITS]
         ]
 
+        effective = self._weights_of(customer, state, weights)
         by_set = defaultdict(list)
         for row in weights:
             by_set[self.labels[row[1]]["set"]].append(row)
+        # Labels pinned to 0 ("never") leave the ranking and are said apart, with who set them.
+        never = defaultdict(list)
+        for label_id, weight in effective.items():
+            if weight.is_never and label_id in self.labels:
+                never[self.labels[label_id]["set"]].append(
+                    {"phrase": self.labels[label_id]["phrase"], **self._provenance(weight)}
+                )
         label_sets = []
         for set_pk, set_slug, set_name in self.set_order:
-            rows = by_set.get(set_pk)
-            if not rows:
+            rows = [
+                row
+                for row in by_set.get(set_pk, [])
+                if not (row[1] in effective and effective[row[1]].is_never)
+            ]
+            # An override on a label of a set never sent still speaks for that label.
+            known = {row[1] for row in by_set.get(set_pk, [])}
+            rows += [
+                (
+                    customer.pk,
+                    label_id,
+                    w.base_weight,
+                    w.base_weight,
+                    w.base_weight,
+                    0.0,
+                    0.0,
+                    1.0,
+                    0.0,
+                )
+                for label_id, w in effective.items()
+                if label_id not in known
+                and label_id in self.labels
+                and self.labels[label_id]["set"] == set_pk
+                and w.provenance == "marketer"
+                and not w.is_never
+            ]
+            if not rows and not never.get(set_pk):
                 continue
+
+            def used(row):
+                return effective[row[1]].weight if row[1] in effective else row[2]
+
             # Ties on the weight break on evidence, then slug, so the order never wavers.
-            rows.sort(key=lambda r: (-r[2], -r[5], self.labels[r[1]]["slug"]))
-            top = [self._label_item(row) for row in rows[:TOP_LABELS]]
+            rows.sort(key=lambda r: (-used(r), -r[5], self.labels[r[1]]["slug"]))
+            top = [self._label_item(row, effective.get(row[1])) for row in rows[:TOP_LABELS]]
+            summary = label_set_summary(top)
+            nevers = sorted(never.get(set_pk, []), key=lambda item: item["phrase"])
+            if nevers:
+                summary = "; ".join(part for part in (summary, never_text(nevers)) if part)
             label_sets.append(
                 {
                     "slug": set_slug,
                     "name": set_name,
                     "labels": top,
-                    "summary": label_set_summary(top),
+                    "never": nevers,
+                    "summary": summary,
                 }
             )
 

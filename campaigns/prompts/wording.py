@@ -73,14 +73,26 @@ def _joined(phrases: list[str]) -> str:
     return ", ".join(phrases[:-1]) + " or " + phrases[-1]
 
 
+def _label_words(label: dict) -> str:
+    """Name a label with where its weight comes from: evidence, or who set it."""
+    if label.get("provenance") == "marketer" and label.get("set_by"):
+        return f"{label['phrase']} ({label['set_by']})"
+    return f"{label['phrase']} ({label['evidence_word']} evidence)"
+
+
 def label_set_summary(labels: list[dict]) -> str:
     """Say, in one sentence, which labels the customer responds to more than others."""
     if not labels:
         return ""
-    first = labels[0]
-    lead = f"responds to {first['phrase']} ({first['evidence_word']} evidence)"
-    rest = [f"{label['phrase']} ({label['evidence_word']} evidence)" for label in labels[1:]]
+    lead = f"responds to {_label_words(labels[0])}"
+    rest = [_label_words(label) for label in labels[1:]]
     return f"{lead} more than to {_joined(rest)}" if rest else lead
+
+
+def never_text(labels: list[dict]) -> str:
+    """Say which labels a marketer ruled out for the customer, e.g. 'never urgency (set by
+    anna on 2026-12-07)'."""
+    return "; ".join(f"never {label['phrase']} ({label['set_by']})" for label in labels)
 
 
 def engine_signals(value: object) -> list[tuple[str, float, float]]:

@@ -26,6 +26,7 @@ from memory.selectors import (
     recompute_runs,
     run_changes,
 )
+from memory.strategy import customer_weights, memory_with_provenance, strategy_context
 
 
 @workspace_required
@@ -69,10 +70,17 @@ def customer_list(request):
 
 @workspace_required
 def customer_detail(request, external_id: str):
+    workspace = request.workspace
     try:
-        memory = customer_memory_summary(workspace=request.workspace, external_id=external_id)
+        memory = customer_memory_summary(workspace=workspace, external_id=external_id)
     except Customer.DoesNotExist:
         raise Http404(f"No customer {external_id!r} in this workspace.") from None
+    customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
+    # The stored list, guardrails and overrides applied before anything else (decision 0260).
+    context = strategy_context(workspace=workspace, customers=[external_id])
+    answer = next_best_for(workspace=workspace, external_id=external_id, limit=5, context=context)
+    weights = customer_weights(workspace=workspace, customer=customer, context=context)
+    memory = memory_with_provenance(workspace=workspace, memory=memory, weights=weights)
     label_sets = [
         {
             "slug": label_set,
@@ -82,18 +90,19 @@ def customer_detail(request, external_id: str):
         }
         for index, (label_set, rows) in enumerate(memory["weights"].items())
     ]
-    # The stored list, read through an index: a page never runs the engine.
-    next_best = next_best_for(workspace=request.workspace, external_id=external_id, limit=5)
     return render(
         request,
         "memory/customer_detail.html",
         {
             "memory": memory,
             "label_sets": label_sets,
-            "events": recent_events(workspace=request.workspace, external_id=external_id),
-            "next_best": next_best,
-            "ranking": next_best.offers,
-            "ranking_problem": next_best.nothing_now,
+            "events": recent_events(workspace=workspace, external_id=external_id),
+            "next_best": answer,
+            "ranking": answer.offers,
+            "ranking_problem": answer.nothing_now,
+            "excluded": answer.excluded,
+            "nothing_now": answer.nothing_now if answer.excluded else "",
+            "guardrails": context.rules,
         },
     )
 

@@ -34,4 +34,5 @@ def post_json(client):
     return post
 
 
+from tests.campaigns.strategy_support import strategy_catalogue  # noqa: F401, E402
 from tests.memory.import_support import eager_tasks, media_root, run_on_commit  # noqa: E402, F401

@@ -6,6 +6,7 @@ from tqdm import tqdm
 from memory.db.reads import EXPORT_KINDS, memory_export_chunks
 from memory.exports import FORMATS, encode_chunks
 from memory.management.commands._common import workspace_or_error
+from memory.strategy import weights_with_provenance
 
 
 class Command(BaseCommand):
@@ -27,6 +28,8 @@ class Command(BaseCommand):
         rows = 0
         with tqdm(desc=f"{kind} rows", unit="row", disable=out == "-") as bar:
             chunks = memory_export_chunks(workspace=found, kind=kind)
+            if kind == "weights":  # each weight with its provenance (decision 0260)
+                chunks = weights_with_provenance(workspace=found, chunks=chunks)
 
             def counted():
                 nonlocal rows
