@@ -17,6 +17,7 @@ from django.utils import timezone
 from memory.db import writeback
 from memory.models import RecomputeRun, RecomputeShard
 from memory.recompute.inputs import EngineInputs, engine_inputs, population_sample
+from memory.recompute.insights import insight_stats
 from memory.recompute.plan import RecomputePlan
 from memory.scoring import sharded
 from memory.signals import memory_recomputed
@@ -178,16 +179,19 @@ def run_finish(
             computed_at=plan.as_of,
             built=built,
         )
+        swapped = time.perf_counter()
+        insights = insight_stats(workspace_id=plan.workspace.pk)
         _runs().filter(pk=run.pk).update(
             status=RecomputeRun.Status.SUCCEEDED,
             finished_at=timezone.now(),
             events=sum(shard.events for shard in shards),
             shards_done=len(shards),
-            stats={**run.stats, "rows": counts},
+            stats={**run.stats, "rows": counts, "insights": insights},
             timings={
                 **run.timings,
                 "shards_s": round(sum(shard.seconds for shard in shards), 3),
-                "swap_s": round(time.perf_counter() - started, 3),
+                "swap_s": round(swapped - started, 3),
+                "insights_s": round(time.perf_counter() - swapped, 3),
             },
         )
         RecomputeShard.objects.filter(run=run).delete()
