@@ -339,16 +339,21 @@ def priming(*, workspace: Workspace) -> dict:
 def customer_timeline(
     *,
     workspace: Workspace,
-    customer: Customer,
+    external_id: str,
     days: int = TIMELINE_DAYS,
     limit: int = TIMELINE_LIMIT,
 ) -> list[dict]:
-    """Return one customer's latest events (at most `limit`, none older than `days`), oldest
-    first, each with its kind: sends, opens, goals, priming (an action that primes) or other.
+    """Return one customer's latest events (at most `limit`, none more than `days` before their
+    newest), oldest first, each with its kind: sends, opens, goals, priming (an action that
+    primes) or other.
 
     One bounded read through the (customer, occurred_at) index.
     """
-    since = timezone.now() - timedelta(days=days)
+    customer = Customer.objects.for_workspace(workspace).filter(external_id=external_id).first()
+    if customer is None:
+        return []
+    # Ninety days back from their newest event, not from today: an imported history still shows.
+    since = (customer.last_seen_at or timezone.now()) - timedelta(days=days)
     rows = list(
         Event.objects.for_workspace(workspace)
         .filter(customer=customer, occurred_at__gte=since)

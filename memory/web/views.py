@@ -11,7 +11,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from campaigns.tenancy.decorators import workspace_required
-from memory import charts
+from memory import charts, insight_charts
+from memory.insights import customer_timeline
 from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons
 from memory.recompute.service import recompute_request
@@ -89,11 +90,16 @@ def customer_detail(request, external_id: str):
         ranking_problem = ""
     except (NoMemoryYet, Customer.DoesNotExist) as error:
         ranking, ranking_problem = [], str(error)
+    timeline = customer_timeline(workspace=request.workspace, external_id=external_id)
     return render(
         request,
         "memory/customer_detail.html",
         {
             "memory": memory,
+            "timeline": timeline,
+            "timeline_figure": insight_charts.customer_timeline_figure(timeline)
+            if timeline
+            else None,
             "label_sets": label_sets,
             "events": recent_events(workspace=request.workspace, external_id=external_id),
             "ranking": ranking,
