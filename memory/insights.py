@@ -40,6 +40,7 @@ TIMELINE_LIMIT = 500
 MAP_MAX_MESSAGES = 2000
 NEAR_DUPLICATE = 0.6
 MAP_CACHE_SECONDS = 7 * 24 * 3600
+NO_CHANNEL = "(no channel)"
 
 
 def latest_run(*, workspace: Workspace) -> RecomputeRun | None:
@@ -85,13 +86,19 @@ class DayRow:
 
 
 def events_per_day(*, workspace: Workspace, days: int = OVERVIEW_DAYS) -> list[DayRow]:
-    """Return events per day by kind over the last `days` days that have any, oldest first.
+    """Return events per day by kind over the `days` days up to the newest day with events
+    (today at the latest), oldest first; days without events are left out.
 
-    From the tallies the ingest path keeps: a few rows per day, never the events.
+    From the tallies the ingest path keeps: a few rows per day, never the events. The window
+    ends at the newest events rather than today, so an imported history shows too.
     """
-    since = timezone.now().date() - timedelta(days=days - 1)
+    tallies = EventDayCount.objects.filter(workspace=workspace)
+    today = timezone.now().date()
+    newest = tallies.filter(day__lte=today).order_by("-day").values_list("day", flat=True).first()
+    if newest is None:
+        return []
     rows = (
-        EventDayCount.objects.filter(workspace=workspace, day__gte=since)
+        tallies.filter(day__gte=newest - timedelta(days=days - 1), day__lte=newest)
         .values("day", "name")
         .annotate(events=Sum("events"))
         .order_by()
@@ -178,8 +185,9 @@ def _label_names(workspace: Workspace, label_ids) -> dict[int, str]:
 def content_gaps(*, workspace: Workspace) -> dict:
     """Return {labels, channels, counts}: active messages per (label, channel label).
 
-    Rows are the labels of every set but `channel`; columns the `channel` set's labels
-    (a message's channel is its labels in that set, decision 0200).
+    Rows are the labels of every set but `channel`; columns the `channel` set's labels (a
+    message's channel is its labels in that set, decision 0200), and NO_CHANNEL for messages
+    without one.
     """
     through = Message.labels.through
     pairs = through.objects.filter(message__workspace=workspace, message__active=True).values_list(
@@ -199,10 +207,13 @@ def content_gaps(*, workspace: Workspace) -> dict:
         .filter(label_set__slug="channel")
         .values_list("slug", flat=True)
     )
+    # Messages with no channel label yet get a column of their own, so they show as a gap too.
+    if any(message_id not in channels_of for message_id in others_of):
+        channels.append(NO_CHANNEL)
     counts = {(label, channel): 0 for label in names for channel in channels}
-    for message_id, channel_slugs in channels_of.items():
-        for label in others_of.get(message_id, ()):
-            for channel in channel_slugs:
+    for message_id, labels_of_message in others_of.items():
+        for label in labels_of_message:
+            for channel in channels_of.get(message_id) or [NO_CHANNEL]:
                 if (label, channel) in counts:
                     counts[(label, channel)] += 1
     return {
