@@ -17,6 +17,7 @@ ISSUE_COLOURS = {
     "future": "#7a5af8",
     "unknown_message": MUTED,
 }
+LEGEND_ON_TOP = {"orientation": "h", "y": 1.12, "x": 0}
 WIDE = {**LAYOUT, "margin": {"l": 60, "r": 20, "t": 30, "b": 50}, "height": 300}
 
 
@@ -37,9 +38,9 @@ def events_per_day_figure(days: list) -> dict:
         "layout": {
             **WIDE,
             "barmode": "stack",
-            "xaxis": axis("day (UTC)", type="category"),
+            "xaxis": axis("day (UTC)", type="date"),
             "yaxis": axis("events"),
-            "legend": {"orientation": "h"},
+            "legend": LEGEND_ON_TOP,
         },
     }
 
@@ -65,9 +66,9 @@ def issues_per_day_figure(rows: list[dict], labels: dict[str, str]) -> dict:
         "layout": {
             **WIDE,
             "barmode": "group",
-            "xaxis": axis("day received (UTC)", type="category"),
+            "xaxis": axis("day received (UTC)", type="date", dtick=86_400_000),
             "yaxis": axis("items"),
-            "legend": {"orientation": "h"},
+            "legend": LEGEND_ON_TOP,
         },
     }
 
@@ -80,7 +81,9 @@ def _heatmap(z, x, y, title_x: str, title_y: str, colorbar: str, **trace) -> dic
                 "z": z,
                 "x": x,
                 "y": y,
+                # Plotly's "Blues" runs dark to light; reversed, more is darker.
                 "colorscale": "Blues",
+                "reversescale": True,
                 "colorbar": {"title": {"text": colorbar}},
                 **trace,
             }
@@ -88,7 +91,7 @@ def _heatmap(z, x, y, title_x: str, title_y: str, colorbar: str, **trace) -> dic
         "layout": {
             **LAYOUT,
             "margin": {"l": 180, "r": 20, "t": 30, "b": 120},
-            "height": 160 + 26 * len(y),
+            "height": max(280, 160 + 26 * len(y)),
             "xaxis": axis(title_x, type="category"),
             "yaxis": axis(title_y, type="category"),
         },
@@ -104,8 +107,8 @@ def segment_lift_figure(heatmap: dict) -> dict:
         "label",
         heatmap["trait"],
         "mean lift",
-        zmid=1.0,
-        colorscale="RdBu",
+        colorscale="YlOrRd",
+        reversescale=False,
         hovertemplate="%{y} · %{x}: lift %{z:.2f}<extra></extra>",
     )
     return figure
@@ -180,22 +183,24 @@ def message_map_figure(messages: list[dict]) -> dict:
             "height": 420,
             "xaxis": axis("first text direction", zeroline=False),
             "yaxis": axis("second text direction", zeroline=False),
-            "legend": {"orientation": "h"},
+            "legend": LEGEND_ON_TOP,
         },
     }
 
 
 def lead_times_figure(leads: list[dict], edges: list[float]) -> dict:
-    """Goals after each action (rows) by hours from the action to the goal (columns)."""
+    """Share of each action's goals (rows) by hours from the action to the goal (columns)."""
     centres = [f"{(lo + hi) / 2:.1f}" for lo, hi in itertools.pairwise(edges)]
+    shares = [[count / (sum(row["counts"]) or 1) for count in row["counts"]] for row in leads]
     return _heatmap(
-        [row["counts"] for row in leads],
+        shares,
         centres,
         [row["event_name"] for row in leads],
-        "hours from the action to the goal",
+        "hours from the action to the goal (bin centre)",
         "action",
-        "goals",
-        hovertemplate="%{y}, goal after ≈ %{x} h: %{z}<extra></extra>",
+        "share of its goals",
+        customdata=[row["counts"] for row in leads],
+        hovertemplate="%{y}, goal after ≈ %{x} h: %{customdata} goals (%{z:.0%})<extra></extra>",
     )
 
 

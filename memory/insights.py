@@ -307,7 +307,7 @@ def habituation(*, workspace: Workspace) -> dict:
         "run": run,
         "curve": (run.stats.get("habituation_curve") or []) if run else [],
         "lambdas": (run.stats.get("habituation") or {}) if run else {},
-        "messages": message_map(workspace=workspace),
+        "map": message_map(workspace=workspace),
     }
 
 

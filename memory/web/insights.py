@@ -65,7 +65,7 @@ def insights_associations(request):
 def insights_habituation(request):
     data = insights.habituation(workspace=request.workspace)
     clusters = {}
-    for message in data["messages"]:
+    for message in data["map"]:
         if message["near_duplicates"]:
             clusters.setdefault(message["cluster"], []).append(message)
     return render(
@@ -77,9 +77,7 @@ def insights_habituation(request):
             "curve_figure": charts.habituation_curve_figure(data["curve"])
             if data["curve"]
             else None,
-            "map_figure": insight_charts.message_map_figure(data["messages"])
-            if data["messages"]
-            else None,
+            "map_figure": insight_charts.message_map_figure(data["map"]) if data["map"] else None,
             "clusters": sorted(clusters.values(), key=len, reverse=True),
         },
     )

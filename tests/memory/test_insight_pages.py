@@ -6,8 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Membership
-from memory.insights import TIMELINE_LIMIT
+from memory.insights import NO_CHANNEL, TIMELINE_LIMIT, content_gaps
 from memory.models import RecomputeRun
 from memory.services import events_ingest
 from tests.memory.engine_fixtures import AS_OF, load_synthetic, recompute_here
@@ -51,6 +52,7 @@ def test_a_viewer_sees_every_insight_page_with_its_charts_and_tables(viewer_clie
         # Each chart sits beside its table.
         assert html.count('class="chart-with-table"') == len(figures), path
         assert 'class="sub-nav"' in html and 'aria-current="page"' in html
+        assert 'class="flash"' not in html, path  # no context key shadows the flash messages
 
 
 def test_the_insights_entry_is_one_link_in_the_main_navigation(viewer_client, learned):
@@ -149,3 +151,22 @@ def test_the_customer_timeline_is_one_bounded_read_of_their_events(viewer_client
     assert len(reads) == 1
     assert f"LIMIT {TIMELINE_LIMIT}" in reads[0] and '"memory_event"."customer_id" =' in reads[0]
     assert 'id="timeline-figure"' in response.content.decode()
+
+
+def test_the_content_gap_map_counts_active_messages_per_label_and_channel(workspace):
+    messages_upsert(
+        workspace=workspace,
+        specs=[
+            MessageSpec(key="a", body="A", labels={"offer": ["discount"], "channel": ["email"]}),
+            MessageSpec(
+                key="b", body="B", labels={"offer": ["discount"], "channel": ["email", "sms"]}
+            ),
+            MessageSpec(key="c", body="C", labels={"offer": ["bogo"]}),
+        ],
+    )
+
+    gaps = content_gaps(workspace=workspace)
+
+    assert gaps["channels"] == ["email", "sms", NO_CHANNEL]
+    cells = dict(zip(gaps["labels"], gaps["counts"], strict=True))
+    assert cells == {"offer: bogo": [0, 0, 1], "offer: discount": [2, 1, 0]}
