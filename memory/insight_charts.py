@@ -114,10 +114,11 @@ def segment_lift_figure(heatmap: dict) -> dict:
     return figure
 
 
-def weight_histograms_figure(weights: list[dict], top: float) -> dict:
-    """Share of customers per weight bin (columns), per label (rows)."""
+def weight_histograms_figure(weights: list[dict], low: float, high: float) -> dict:
+    """Share of customers per weight bin of [low, high) (columns), per label (rows)."""
     bins = len(weights[0]["counts"]) if weights else 0
-    centres = [f"{top * (i + 0.5) / bins:.3f}" for i in range(bins)]
+    width = (high - low) / bins if bins else 0.0
+    centres = [f"{low + width * (i + 0.5):.3f}" for i in range(bins)]
     shares = []
     for row in weights:
         total = sum(row["counts"]) or 1

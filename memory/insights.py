@@ -254,7 +254,7 @@ def associations(*, workspace: Workspace, trait: str = "") -> dict:
         "trait": chosen,
         "heatmap": heatmap,
         "weights": sorted(weights, key=lambda row: row["label"]),
-        "weight_top": histograms.get("top") or 0.0,
+        "weight_range": (histograms.get("low") or 0.0, histograms.get("high") or 0.0),
         "gaps": content_gaps(workspace=workspace),
     }
 

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 
 import msgspec
 from django.db import connection
@@ -39,16 +40,26 @@ def reason_of(field: str, reason: str) -> str:
     return (f"{field}: {text}" if field else text)[:REASON_CHARS]
 
 
-def timing_issues(occurred: Iterable[datetime], received_at: datetime) -> Counter:
-    """Count the late and the future-dated among event times received at `received_at`."""
-    late_before, future_after = received_at - LATE_AFTER, received_at + FUTURE_SKEW
-    tally: Counter = Counter()
-    for moment in occurred:
-        if moment < late_before:
-            tally[IngestIssueCount.Kind.LATE.value] += 1
-        elif moment > future_after:
-            tally[IngestIssueCount.Kind.FUTURE.value] += 1
-    return tally
+def batch_tallies(events: list, received_at: datetime, *, timing: bool) -> tuple[Counter, Counter]:
+    """Return ({(day, name): events}, {(day, kind, ""): events}) for events just stored.
+
+    `events`: anything with `name`, `occurred_at`, `message_key` and `message_id`. The issues
+    are counted on the receipt day: late and future-dated only when `timing` (live
+    ingestion), events naming a message Primer does not know always. It runs in every ingest
+    transaction, so the loops are C's (Counter, map), not Python's.
+    """
+    moments = [e.occurred_at for e in events]
+    days = Counter(zip(map(datetime.date, moments), map(attrgetter("name"), events), strict=True))
+    kinds = IngestIssueCount.Kind
+    counts = {
+        kinds.UNKNOWN_MESSAGE: sum(1 for e in events if e.message_key and e.message_id is None)
+    }
+    if timing:
+        counts[kinds.LATE] = sum(map((received_at - LATE_AFTER).__gt__, moments))
+        counts[kinds.FUTURE] = sum(map((received_at + FUTURE_SKEW).__lt__, moments))
+    day = received_at.date()
+    issues = Counter({(day, kind.value, ""): n for kind, n in counts.items() if n})
+    return days, issues
 
 
 _PG_DAYS_ADD = f"""
@@ -112,11 +123,6 @@ def tallies_add(
             _SQLITE_ISSUES_ADD,
             [(workspace_id, d.isoformat(), k, r, c) for (d, k, r), c in sorted(issues.items())],
         )
-
-
-def day_counts_of(events: Iterable) -> Counter:
-    """Count stored events (anything with `name` and `occurred_at`) by (UTC day, name)."""
-    return Counter((e.occurred_at.date(), e.name) for e in events)
 
 
 def rejections_of(reasons: Iterable[tuple[str, str]], day: date) -> Counter:

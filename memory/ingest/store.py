@@ -8,7 +8,6 @@ only when a concurrent writer stored one of the keys in between). SQLite (the la
 """
 
 import json
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -16,8 +15,8 @@ import msgspec
 import psycopg
 from django.db import connection
 
-from memory.ingest.rollups import day_counts_of, tallies_add, timing_issues
-from memory.models import Customer, Event, IngestIssueCount
+from memory.ingest.rollups import batch_tallies, tallies_add
+from memory.models import Customer, Event
 
 _encode = msgspec.json.encode
 
@@ -66,7 +65,9 @@ def rows_store(
     ON CONFLICT fallback stores the rest).
 
     Customers are written in external_id order and events in dedup_key order, so concurrent
-    writers take their locks in the same order and cannot deadlock each other.
+    writers take their locks in the same order and cannot deadlock each other. The events
+    stored are added to the per-day tallies of the insight pages in the same transaction
+    (memory/ingest/rollups.py, docs/decisions/0310).
     """
     customers = sorted(customers, key=lambda c: c.external_id)
     events = sorted(events, key=lambda e: e.dedup_key)
@@ -89,14 +90,8 @@ def _tallies_add(workspace_id, events, stored, received_at, seen) -> None:
         if e.dedup_key in stored and e.dedup_key != previous:
             records.append(e)
         previous = e.dedup_key
-    day, issues = received_at.date(), Counter()
-    if seen:
-        for kind, count in timing_issues((e.occurred_at for e in records), received_at).items():
-            issues[(day, kind, "")] = count
-    unknown = sum(1 for e in records if e.message_key and e.message_id is None)
-    if unknown:
-        issues[(day, IngestIssueCount.Kind.UNKNOWN_MESSAGE.value, "")] = unknown
-    tallies_add(workspace_id=workspace_id, days=day_counts_of(records), issues=issues)
+    days, issues = batch_tallies(records, received_at, timing=seen)
+    tallies_add(workspace_id=workspace_id, days=days, issues=issues)
 
 
 CUSTOMER = Customer._meta.db_table

@@ -47,7 +47,7 @@ def insights_associations(request):
             if data["heatmap"]
             else None,
             "weights_figure": insight_charts.weight_histograms_figure(
-                data["weights"], data["weight_top"]
+                data["weights"], *data["weight_range"]
             )
             if data["weights"]
             else None,
