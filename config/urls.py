@@ -33,5 +33,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("", include("memory.web.urls")),
     path("", include("memory.web.import_urls")),
+    path("", include("memory.web.insight_urls")),
     path("", include("campaigns.web.urls")),
 ]

@@ -467,3 +467,60 @@ class RecomputeOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"recompute of workspace {self.workspace_id} asked at {self.requested_at}"
+
+
+class EventDayCount(models.Model):
+    """Events stored per (occurrence day, event name), kept by the ingest path as it stores them.
+
+    `slot` spreads concurrent writers over a few rows per day and name (the writer's backend
+    id modulo a small number), so two ingest transactions rarely wait on one counter row;
+    readers sum the slots. Deleting events does not decrement these counts.
+    """
+
+    workspace = models.ForeignKey(
+        "campaigns.Workspace", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    day = models.DateField()
+    name = models.CharField(max_length=200)
+    slot = models.PositiveSmallIntegerField(default=0)
+    events = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "day", "name", "slot"], name="eventdaycount_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.day}: {self.events}"
+
+
+class IngestIssueCount(models.Model):
+    """Items rejected, or stored late, future-dated or naming an unknown message, per (receipt
+    day, kind, reason); kept by the ingest path like EventDayCount."""
+
+    class Kind(models.TextChoices):
+        REJECTED = "rejected", "Rejected"
+        LATE = "late", "Late"
+        FUTURE = "future", "Future-dated"
+        UNKNOWN_MESSAGE = "unknown_message", "Naming an unknown message"
+
+    workspace = models.ForeignKey(
+        "campaigns.Workspace", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    slot = models.PositiveSmallIntegerField(default=0)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "day", "kind", "reason", "slot"], name="ingestissue_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reason!r} on {self.day}: {self.count}"

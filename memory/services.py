@@ -24,6 +24,7 @@ from memory.ingest.dedup import Occurrences
 from memory.ingest.label_caps import rows_within_label_caps
 from memory.ingest.messages import message_ids_resolve
 from memory.ingest.outbox import recompute_request
+from memory.ingest.rollups import rejections_of, tallies_add
 from memory.ingest.segment import EventRow, Inherited, Rejection, parse_events
 from memory.ingest.store import (
     CustomerRecord,
@@ -117,13 +118,17 @@ def _rows_ingest(
     while this one is written).
     """
     result = IngestResult(received=count, rejections=rejections)
+    refused = rejections_of(((r.field, r.reason) for r in rejections), received_at.date())
     if not rows:
+        with transaction.atomic():
+            tallies_add(workspace_id=workspace.pk, issues=refused)
         if per_index:
             result.statuses = [REJECTED] * count
         return result
 
     with transaction.atomic():
         write_lock_take()
+        tallies_add(workspace_id=workspace.pk, issues=refused)
         message_ids, result.message_keys_registered = message_ids_resolve(
             workspace=workspace, rows=rows
         )
@@ -281,6 +286,8 @@ def events_import(
     # A new file's keys are all new: COPY without looking them up first, until a chunk meets
     # one already stored (a file imported again); from then on, look up first.
     look_up = False
+    # Lines no parser could read: tallied with the import's other rejections at the end.
+    unreadable: list[tuple[str, str]] = []
 
     def store(chunk: list[SourceLine], rows, rejections, batch) -> None:
         nonlocal look_up
@@ -332,6 +339,7 @@ def events_import(
             elif item.error:
                 with tallying:
                     summary.rejected.append((source, item.line, item.field, item.error))
+                    unreadable.append((item.field, item.error))
             else:
                 chunk.append(item)
                 if len(chunk) >= chunk_size:
@@ -386,6 +394,7 @@ def events_import(
     )
     with transaction.atomic():
         customers_seen_widen(workspace_id=workspace.pk, spans=spans)
+        tallies_add(workspace_id=workspace.pk, issues=rejections_of(unreadable, received_at.date()))
     summary.repeats += occurrences.repeats
     summary.customers = Customer.objects.for_workspace(workspace).count()
     return summary

@@ -4,6 +4,7 @@ For tests and benchmarks: customers and events go in with COPY on PostgreSQL (ex
 SQLite), never one ORM save per row. Engine hours become times after `origin`.
 """
 
+from collections import Counter
 from datetime import datetime
 
 import polars as pl
@@ -12,6 +13,7 @@ from django.db import connection, transaction
 from campaigns.catalogue.services import MessageSpec, messages_upsert
 from campaigns.models import Workspace
 from memory.db.writeback import frame_insert
+from memory.ingest.rollups import tallies_add
 
 EVENT_COLUMNS = [
     "workspace_id",
@@ -122,4 +124,10 @@ def engine_frames_load(
         )
         for start in range(0, rows.height, 1_000_000):
             frame_insert(cursor, "memory_event", rows.slice(start, 1_000_000))
+    # The per-day tallies the ingest path keeps, counted here from the frame (not the table).
+    days = timed.group_by(pl.col("occurred_at").dt.date().alias("day"), "name").agg(pl.len())
+    tallies_add(
+        workspace_id=workspace.pk,
+        days=Counter({(day, name): count for day, name, count in days.iter_rows()}),
+    )
     return {"customers": customers.height, "events": rows.height, "messages": len(stored)}

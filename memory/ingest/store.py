@@ -15,6 +15,7 @@ import msgspec
 import psycopg
 from django.db import connection
 
+from memory.ingest.rollups import batch_tallies, tallies_add
 from memory.models import Customer, Event
 
 _encode = msgspec.json.encode
@@ -64,15 +65,33 @@ def rows_store(
     ON CONFLICT fallback stores the rest).
 
     Customers are written in external_id order and events in dedup_key order, so concurrent
-    writers take their locks in the same order and cannot deadlock each other.
+    writers take their locks in the same order and cannot deadlock each other. The events
+    stored are added to the per-day tallies of the insight pages in the same transaction
+    (memory/ingest/rollups.py, docs/decisions/0310).
     """
     customers = sorted(customers, key=lambda c: c.external_id)
     events = sorted(events, key=lambda e: e.dedup_key)
     if connection.vendor == "postgresql":
-        return _store_postgresql(
-            workspace_id, customers, events, received_at, want_stored_keys, seen, known, look_up
+        stored = _store_postgresql(
+            workspace_id, customers, events, received_at, seen, known, look_up
         )
-    return _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys, seen)
+    else:
+        stored = _store_sqlite(workspace_id, customers, events, received_at, seen)
+    if stored:
+        _tallies_add(workspace_id, events, stored, received_at, seen)
+    return len(stored), (stored if want_stored_keys else None)
+
+
+def _tallies_add(workspace_id, events, stored, received_at, seen) -> None:
+    """Count the events just stored into the per-day tallies (late and future-dated ones only
+    for live ingestion, `seen`: a file import is a backfill, late by nature)."""
+    records, previous = [], None
+    for e in events:  # sorted by dedup key: a repeat within the batch follows its first
+        if e.dedup_key in stored and e.dedup_key != previous:
+            records.append(e)
+        previous = e.dedup_key
+    days, issues = batch_tallies(records, received_at, timing=seen)
+    tallies_add(workspace_id=workspace_id, days=days, issues=issues)
 
 
 CUSTOMER = Customer._meta.db_table
@@ -190,9 +209,7 @@ def _customers_json(customers: list["CustomerRecord"]) -> str:
     ).decode()
 
 
-def _store_postgresql(
-    workspace_id, customers, events, received_at, want_stored_keys, seen, known, look_up
-):
+def _store_postgresql(workspace_id, customers, events, received_at, seen, known, look_up):
     """Upsert the customers and look up the keys already stored (one round trip), then COPY
     the new events straight into the events table. A COPY conflicts only when a concurrent
     writer stores the same key in between: then it is undone (a savepoint) and the events go
@@ -228,7 +245,7 @@ def _store_postgresql(
                 if with_anonymous:
                     known.with_anonymous.add(external_id)
         if not events:
-            return 0, (set() if want_stored_keys else None)
+            return set()
         stored_before = {key for (key,) in looked_up} if look_up else set()
         fresh: list[EventRecord] = []
         for e in events:  # sorted by dedup key: a repeat within the batch follows its first
@@ -237,7 +254,7 @@ def _store_postgresql(
             ):
                 fresh.append(e)
         if not fresh:
-            return 0, (set() if want_stored_keys else None)
+            return set()
         rows = [
             (
                 known.ids[e.external_id],
@@ -271,7 +288,7 @@ def _store_postgresql(
         else:
             stored = {e.dedup_key for e in fresh}
         cursor.execute("RELEASE SAVEPOINT primer_events_copy")
-    return len(stored), (stored if want_stored_keys else None)
+    return stored
 
 
 _SQLITE_UPSERT_CUSTOMERS = f"""
@@ -324,7 +341,7 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.replace(tzinfo=None).isoformat(" ")
 
 
-def _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys, seen):
+def _store_sqlite(workspace_id, customers, events, received_at, seen):
     to_db = _sqlite_time
     with connection.cursor() as cursor:
         # The default 2 MB page cache thrashes on the events table's eight indexes.
@@ -356,7 +373,7 @@ def _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys
             ],
         )
         if not events:
-            return 0, None
+            return set()
         ids: dict[str, int] = {}
         external_ids = sorted({e.external_id for e in events})
         for chunk in _chunks(external_ids):
@@ -366,16 +383,16 @@ def _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys
                 [workspace_id, *chunk],
             )
             ids.update(cursor.fetchall())
+        # The keys already stored, so the tallies count only the events this batch adds.
         existing: set[str] = set()
-        if want_stored_keys:
-            keys = sorted({e.dedup_key for e in events})
-            for chunk in _chunks(keys):
-                cursor.execute(
-                    f"SELECT dedup_key FROM {EVENT} WHERE workspace_id = %s"
-                    f" AND dedup_key IN ({', '.join(['%s'] * len(chunk))})",
-                    [workspace_id, *chunk],
-                )
-                existing.update(key for (key,) in cursor)
+        keys = sorted({e.dedup_key for e in events})
+        for chunk in _chunks(keys):
+            cursor.execute(
+                f"SELECT dedup_key FROM {EVENT} WHERE workspace_id = %s"
+                f" AND dedup_key IN ({', '.join(['%s'] * len(chunk))})",
+                [workspace_id, *chunk],
+            )
+            existing.update(key for (key,) in cursor)
         received = to_db(received_at)
         cursor.executemany(
             _SQLITE_INSERT_EVENTS,
@@ -394,9 +411,7 @@ def _store_sqlite(workspace_id, customers, events, received_at, want_stored_keys
                 for e in events
             ],
         )
-        inserted = cursor.rowcount
-    stored = {e.dedup_key for e in events} - existing if want_stored_keys else None
-    return inserted, stored
+    return {e.dedup_key for e in events} - existing
 
 
 def customers_seen_widen(*, workspace_id: int, spans: dict[str, list[datetime]]) -> None:

@@ -197,6 +197,8 @@ class Population:
             },
             "label_priors": self.label_priors.drop("label_id").to_dicts(),
             "priming": self.priming.to_dicts(),
+            # The span the priming lead-time histograms cover (LEAD_BINS equal bins).
+            "priming_horizon_h": self.config.priming_horizon_h,
             "baseline": {
                 "pooled_rate_h": self.baseline.pooled_rate_h,
                 "shape": self.baseline.all_shape,

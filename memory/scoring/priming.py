@@ -38,7 +38,10 @@ PRIMING_COLUMNS = {
     "controls": pl.Int64,
     "median_lead_h": pl.Float64,
     "primes": pl.Boolean,
+    "lead_histogram": pl.List(pl.Int64),
 }
+# The lead times (action to goal, within the horizon) are counted in this many equal bins.
+LEAD_BINS = 12
 
 
 def odds_ratio(
@@ -114,6 +117,7 @@ def priming_table(
     b = table["support"].to_numpy() - a
     c = table["c"].to_numpy()
     d = table["controls"].to_numpy() - c
+    leads = lead_histograms(instances, h)
     ratio, low, high = odds_ratio(a, b, c, d)
     lift = risk_lift(a, b, c, d)
     primes = (low > 1.0) & (table["support"].to_numpy() >= config.priming_min_support)
@@ -129,7 +133,23 @@ def priming_table(
         pl.col("controls").cast(pl.Int64),
         pl.col("median_lead_h").cast(pl.Float64),
         pl.Series("primes", primes),
+        pl.Series(
+            "lead_histogram",
+            [leads.get(name, [0] * LEAD_BINS) for name in table["name"].to_list()],
+            dtype=pl.List(pl.Int64),
+        ),
     ).sort("event_name")
+
+
+def lead_histograms(instances: pl.DataFrame, horizon_h: float) -> dict[str, list[int]]:
+    """Return, per action, how many goals followed it in each of LEAD_BINS equal spans of the
+    horizon (instances: name and lead, NaN when no goal came within the horizon)."""
+    edges = np.linspace(0.0, horizon_h, LEAD_BINS + 1)
+    hits = instances.filter(pl.col("lead").is_not_nan())
+    return {
+        name: np.histogram(group["lead"].to_numpy(), bins=edges)[0].astype(int).tolist()
+        for (name,), group in hits.group_by("name")
+    }
 
 
 def matched_controls(

@@ -11,7 +11,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from campaigns.tenancy.decorators import workspace_required
-from memory import charts
+from memory import charts, insight_charts
+from memory.insights import customer_timeline
 from memory.models import Customer, RecomputeRun
 from memory.next_best import next_best_for
 from memory.recompute.service import recompute_request
@@ -90,11 +91,16 @@ def customer_detail(request, external_id: str):
         }
         for index, (label_set, rows) in enumerate(memory["weights"].items())
     ]
+    timeline = customer_timeline(workspace=request.workspace, external_id=external_id)
     return render(
         request,
         "memory/customer_detail.html",
         {
             "memory": memory,
+            "timeline": timeline,
+            "timeline_figure": insight_charts.customer_timeline_figure(timeline)
+            if timeline
+            else None,
             "label_sets": label_sets,
             "events": recent_events(workspace=workspace, external_id=external_id),
             "next_best": answer,
