@@ -27,8 +27,9 @@ def test_the_customer_page_shows_the_stored_list(
     member_client, workspace, stored, django_assert_max_num_queries
 ):
     expected = next_best_for(workspace=workspace, external_id="c3", limit=5)
-    # + 3: the guardrails, overrides and labels each decision reads once (decision 0260).
-    with django_assert_max_num_queries(17):
+    # + 3: the guardrails, overrides and labels each decision reads once (decision 0260);
+    # + 3: the event timeline's customer, bounded events and priming actions.
+    with django_assert_max_num_queries(20):
         page = member_client.get(reverse("customer-detail", args=["c3"]))
     assert page.status_code == 200
     assert [offer.key for offer in page.context["ranking"]] == [o.key for o in expected.offers]
