@@ -43,7 +43,10 @@ def rate_difference(
     successes_a: int, n_a: int, successes_b: int, n_b: int, *, level: float = LEVEL
 ) -> Estimate:
     """Return rate a − rate b with Newcombe's hybrid score interval (method 10)."""
-    a, b = wilson_interval(successes_a, n_a, level=level), wilson_interval(successes_b, n_b, level=level)
+    a, b = (
+        wilson_interval(successes_a, n_a, level=level),
+        wilson_interval(successes_b, n_b, level=level),
+    )
     if math.isnan(a.value) or math.isnan(b.value):
         return Estimate(math.nan, math.nan, math.nan)
     d = a.value - b.value
@@ -142,9 +145,7 @@ def uplift_of(
     arm = np.asarray(arm).astype(str)
     goal = np.asarray(goal, dtype=np.float64)
     has_revenue = revenue is not None and np.isfinite(np.asarray(revenue, dtype=float)).any()
-    revenue = (
-        np.nan_to_num(np.asarray(revenue, dtype=np.float64)) if has_revenue else None
-    )
+    revenue = np.nan_to_num(np.asarray(revenue, dtype=np.float64)) if has_revenue else None
     arms = []
     for name in (PRIMER, RANDOM, NO_MEMORY):
         mine = arm == name
