@@ -42,7 +42,7 @@ def wilson_interval(successes: int, n: int, *, level: float = LEVEL) -> Estimate
 def rate_difference(
     successes_a: int, n_a: int, successes_b: int, n_b: int, *, level: float = LEVEL
 ) -> Estimate:
-    """Return rate a − rate b with Newcombe's hybrid score interval (method 10)."""
+    """Return rate a - rate b with Newcombe's hybrid score interval (method 10)."""
     a, b = (
         wilson_interval(successes_a, n_a, level=level),
         wilson_interval(successes_b, n_b, level=level),
@@ -68,7 +68,7 @@ def mean_interval(values: np.ndarray, *, level: float = LEVEL) -> Estimate:
 
 
 def mean_difference(a: np.ndarray, b: np.ndarray, *, level: float = LEVEL) -> Estimate:
-    """Return mean(a) − mean(b) with Welch's normal interval."""
+    """Return mean(a) - mean(b) with Welch's normal interval."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.size < 2 or b.size < 2:
         d = float(a.mean() - b.mean()) if a.size and b.size else math.nan
