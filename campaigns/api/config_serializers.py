@@ -8,6 +8,7 @@ API refuse the same things with the same words.
 from rest_framework import serializers
 
 from campaigns.models import (
+    HOLDOUT_MAX,
     ApiKey,
     Campaign,
     Membership,
@@ -54,6 +55,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "audience",
             "starts_at",
             "ends_at",
+            "holdout_random",
+            "holdout_no_memory",
             "active",
             "version",
             "created_at",
@@ -81,6 +84,18 @@ class CampaignInputSerializer(VersionedInput):
     )
     starts_at = serializers.DateTimeField(required=False, allow_null=True)
     ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    holdout_random = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=HOLDOUT_MAX,
+        help_text="Share of the audience served a random eligible message (0 to 0.5).",
+    )
+    holdout_no_memory = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=HOLDOUT_MAX,
+        help_text="Share of the audience prompted without their memory (0 to 0.5).",
+    )
     active = serializers.BooleanField(required=False)
 
     def validate_messages(self, keys: list[str]) -> list[Message]:
