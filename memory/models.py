@@ -481,6 +481,7 @@ class Decision(WorkspaceOwnedModel):
         max_length=16, help_text="thompson, uniform (random arm) or top (no exploration)."
     )
     eligible = models.JSONField(default=list, help_text="Message ids chosen among, best first.")
+    eligible_count = models.PositiveSmallIntegerField(default=0)
     message = models.ForeignKey(
         "campaigns.Message",
         on_delete=models.CASCADE,
