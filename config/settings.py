@@ -143,6 +143,8 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("PRIMER_TASK_QUEUE", "celery")
 PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD = env_int(
     "PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD", 20_000, minimum=1
 )
+# Each customer's best messages the recompute stores (pages, the API and exploration read them).
+PRIMER_NEXT_BEST_STORED = env_int("PRIMER_NEXT_BEST_STORED", 20, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     # Besides the debounced recompute after ingestion, a full one each night refreshes all.
     "recompute-all-workspaces-nightly": {

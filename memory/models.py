@@ -199,6 +199,47 @@ class CustomerMessageHabituation(DerivedRow):
         ]
 
 
+class CustomerNextBest(DerivedRow):
+    """A customer's ranked next best message as of the recompute, with what sets it apart.
+
+    The recompute keeps each customer's PRIMER_NEXT_BEST_STORED best active messages (label
+    boosts honoured); rules that depend on the moment filter them when they are read. Rows
+    without a customer are the population's list, for customers without events
+    (docs/decisions/0106-stored-next-best.md).
+    """
+
+    customer = models.ForeignKey(
+        Customer,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="next_best",
+        db_constraint=False,
+        db_index=False,  # the unique (customer, rank) index serves customer lookups
+    )
+    message = models.ForeignKey(
+        "campaigns.Message",
+        on_delete=models.CASCADE,
+        related_name="next_best",
+        db_constraint=False,
+        db_index=False,  # looked up only when a message is deleted
+    )
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField(help_text="logit p_goal + ln(boost odds) x the labels' mean boost.")
+    p_goal = models.FloatField()
+    boost = models.FloatField(help_text="Mean boost of the message's labels, -1 to 1.")
+    pull = models.FloatField(help_text="Odds multiplier of the message's own pull.")
+    labels = models.FloatField(help_text="Odds multiplier of their response to its labels.")
+    wear_out = models.FloatField(help_text="Odds multiplier of wear-out from similar sends.")
+    spread = models.FloatField(
+        help_text="Sd of the labels' contribution on the logit scale: exploration draws with it."
+    )
+    cold_start = models.BooleanField(default=False, help_text="The population's list.")
+    computed_at = models.DateTimeField()
+
+    class Meta(DerivedRow.Meta):
+        constraints = [models.UniqueConstraint(fields=["customer", "rank"], name="nextbest_unique")]
+
+
 class PrimingIndicator(WorkspaceOwnedModel):
     """Priming memory: how much an action raises the chance of the goal soon after."""
 

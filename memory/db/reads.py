@@ -18,6 +18,7 @@ from django.db import connection
 from campaigns.models import Label, Message, Workspace
 from memory.models import Customer, EventName
 from memory.scoring.baseline import date_as_year
+from memory.scoring.sharded import NextBestAsked
 
 HOUR_S = 3600.0
 
@@ -220,7 +221,7 @@ def event_names(*, workspace: Workspace, hashes: np.ndarray) -> dict[int, str]:
 class Catalogue:
     """The workspace's messages and labels, with the dense indices the engine works in."""
 
-    messages: pl.DataFrame  # message (dense), message_id, key, text
+    messages: pl.DataFrame  # message (dense), message_id, key, text, active
     message_labels: pl.DataFrame  # message (dense), label_set, label
     labels: pl.DataFrame  # label_id, label_set, label, boost, active
 
@@ -232,22 +233,38 @@ class Catalogue:
         )
         return frame["message"]
 
+    def next_best_asked(self, top: int) -> NextBestAsked:
+        """Return what stored next best lists rank: the active messages, the active labels'
+        boosts, `top` per customer."""
+        return NextBestAsked(
+            candidates=self.messages.filter(pl.col("active"))["message"].to_numpy(),
+            boosts=self.labels.filter(pl.col("active")).select("label_set", "label", "boost"),
+            top=top,
+        )
+
 
 def catalogue_of(*, workspace: Workspace) -> Catalogue:
     """Return every message (ordered by id) and label of the workspace."""
     messages = list(
         Message.objects.for_workspace(workspace)
         .order_by("pk")
-        .values_list("pk", "key", "subject", "body")
+        .values_list("pk", "key", "active", "subject", "body")
     )
     message_frame = pl.DataFrame(
         {
             "message": np.arange(len(messages), dtype=np.int64),
             "message_id": [row[0] for row in messages],
             "key": [row[1] for row in messages],
-            "text": ["\n".join(part for part in row[2:] if part) for row in messages],
+            "text": ["\n".join(part for part in row[3:] if part) for row in messages],
+            "active": [row[2] for row in messages],
         },
-        schema={"message": pl.Int64, "message_id": pl.Int64, "key": pl.Utf8, "text": pl.Utf8},
+        schema={
+            "message": pl.Int64,
+            "message_id": pl.Int64,
+            "key": pl.Utf8,
+            "text": pl.Utf8,
+            "active": pl.Boolean,
+        },
     )
     links = list(
         Message.labels.through.objects.filter(message__workspace=workspace).values_list(

@@ -30,6 +30,20 @@ STATE_COLUMNS = [
     "segment_rate_h",
     "signals",
 ]
+NEXT_BEST_COLUMNS = [
+    "customer_id",
+    "message_id",
+    "rank",
+    "score",
+    "p_goal",
+    "boost",
+    "pull",
+    "labels",
+    "wear_out",
+    "spread",
+    "cold_start",
+]
+NEXT_BEST_TABLE = "memory_customernextbest"
 PRIMING_COLUMNS = [
     "event_name",
     "lift",
@@ -46,12 +60,14 @@ TABLES = {
     "weights": ("memory_customerlabelweight", ["customer_id", "label_id", *WEIGHT_COLUMNS]),
     "habituation": ("memory_customermessagehabituation", HABITUATION_COLUMNS),
     "state": ("memory_customerstate", STATE_COLUMNS),
+    "next_best": (NEXT_BEST_TABLE, NEXT_BEST_COLUMNS),
 }
 # Each workspace partition's unique key (migration 0005 partitions these tables on PostgreSQL).
 PARTITION_KEYS = {
     "memory_customerlabelweight": ("customer_id", "label_id"),
     "memory_customermessagehabituation": ("customer_id", "message_id"),
     "memory_customerstate": ("customer_id",),
+    NEXT_BEST_TABLE: ("customer_id", "rank"),
 }
 # pg_advisory_xact_lock(SWAP_LOCK, workspace id): one swap per workspace at a time.
 SWAP_LOCK = 0x5052
@@ -65,9 +81,7 @@ def to_database_ids(
     result: dict[str, pl.DataFrame], *, customer_ids: pl.Series, catalogue: Catalogue
 ) -> dict[str, pl.DataFrame]:
     """Replace dense customer, label and message indices with database ids."""
-    customers = pl.DataFrame(
-        {"customer": pl.int_range(0, customer_ids.len(), eager=True), "customer_id": customer_ids}
-    ).with_columns(pl.col("customer").cast(pl.Int64))
+    customers = customer_index(customer_ids)
     labels = catalogue.labels.select("label_id", "label_set", "label")
     messages = catalogue.messages.select("message", "message_id")
     weights = (
@@ -92,7 +106,33 @@ def to_database_ids(
         .join(customers, on="customer")
         .select(STATE_COLUMNS)
     )
-    return {"weights": weights, "habituation": habituation, "state": state}
+    frames = {"weights": weights, "habituation": habituation, "state": state}
+    if "next_best" in result:
+        frames["next_best"] = next_best_ids(
+            result["next_best"], customers=customers, catalogue=catalogue
+        )
+    return frames
+
+
+def customer_index(customer_ids: pl.Series) -> pl.DataFrame:
+    """Return customer (dense index i) and customer_id (the database id at position i)."""
+    return pl.DataFrame(
+        {"customer": pl.int_range(0, customer_ids.len(), eager=True), "customer_id": customer_ids}
+    ).with_columns(pl.col("customer").cast(pl.Int64))
+
+
+def next_best_ids(
+    frame: pl.DataFrame, *, customers: pl.DataFrame | None, catalogue: Catalogue
+) -> pl.DataFrame:
+    """Key next best rows by database ids; without `customers`, the population's list."""
+    messages = catalogue.messages.select("message", "message_id")
+    if customers is None:
+        frame = frame.with_columns(
+            pl.lit(None, dtype=pl.Int64).alias("customer_id"), pl.lit(True).alias("cold_start")
+        )
+    else:
+        frame = frame.join(customers, on="customer").with_columns(pl.lit(False).alias("cold_start"))
+    return frame.join(messages, on="message").select(NEXT_BEST_COLUMNS)
 
 
 def priming_rows(population) -> pl.DataFrame:
@@ -113,8 +153,11 @@ def swap(
     customer_ids: list[int] | None,
     computed_at: datetime,
     built: PartitionBuild | None = None,
+    cold_start: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Replace the workspace's derived rows (or only these customers') with the new ones.
+
+    `cold_start`: the population's next best list (rows without a customer), replaced too.
 
     Call inside a transaction: deletes and inserts commit together. On PostgreSQL a full run
     swaps in the partitions `built` holds (built here from `parts` when None) instead of
@@ -133,13 +176,21 @@ def swap(
         for name, (table, _) in TABLES.items():
             if name in counts:
                 continue
-            frames = [part[name] for part in parts if part[name].height]
+            frames = [part[name] for part in parts if name in part and part[name].height]
             frame = pl.concat(frames) if frames else None
             if customer_ids is None:
                 cursor.execute(f"DELETE FROM {table} WHERE workspace_id = %s", [workspace.pk])
             elif customer_ids:
                 _delete_customers(cursor, table, workspace.pk, customer_ids)
             counts[name] = _insert(cursor, table, frame, workspace.pk, computed_at, name)
+        if cold_start is not None:
+            cursor.execute(
+                f"DELETE FROM {NEXT_BEST_TABLE} WHERE workspace_id = %s AND customer_id IS NULL",
+                [workspace.pk],
+            )
+            counts["next_best_cold_start"] = _insert(
+                cursor, NEXT_BEST_TABLE, cold_start, workspace.pk, computed_at, "next_best"
+            )
         cursor.execute(
             "DELETE FROM memory_primingindicator WHERE workspace_id = %s", [workspace.pk]
         )
@@ -190,7 +241,7 @@ class PartitionBuild:
         return self._parts.full()
 
     def add(self, part: dict[str, pl.DataFrame]) -> None:
-        """Queue a part's frames (weights, habituation, state) for the new partitions."""
+        """Queue a part's frames (weights, habituation, state, next best) for the new partitions."""
         if self._error is not None:
             raise self._error
         self._parts.put(part)
@@ -222,7 +273,9 @@ class PartitionBuild:
 
     def _copy(self, cursor, part: dict[str, pl.DataFrame]) -> None:
         for kind, (table, _) in TABLES.items():
-            frame = part[kind]
+            frame = part.get(kind)
+            if frame is None:
+                continue  # a streamed run adds next best lists once the model is fitted
             if frame.height:
                 frame = frame.sort(list(PARTITION_KEYS[table]))  # a customer's rows together
             self.counts[kind] += _insert(
@@ -311,6 +364,7 @@ _BINARY_TYPES = {
     "double precision": ">f8",
     "real": ">f4",
     "timestamp with time zone": ">i8",  # microseconds since 2000-01-01 UTC
+    "boolean": "?",  # one byte, 0 or 1
 }
 _POSTGRES_EPOCH_US = 946_684_800_000_000
 _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension

@@ -19,6 +19,7 @@ from memory.recompute.inputs import EngineInputs, engine_inputs
 from memory.recompute.overlap import customers_read_while_fitting, everyone_read_and_fit
 from memory.recompute.plan import RecomputePlan
 from memory.recompute.steps import (
+    PendingNextBest,
     ShardResult,
     population_store,
     run_fail,
@@ -109,8 +110,9 @@ class StreamedRunner:
         while the write is behind, and after the last bucket while PostgreSQL builds the
         indexes; the population is stored in the transaction that swaps the rows in.
         """
-        statistics = fit.population  # all a bucket needs
+        statistics = fit.population  # all a bucket needs (but the model next best lists need)
         tallies: list[ShardResult] = []
+        pending: list[PendingNextBest] = []
         with _ProgressPost(plan.run_id) as progress, transaction.atomic():
             with writeback.PartitionBuild(
                 workspace_id=plan.workspace.pk, computed_at=plan.as_of
@@ -121,8 +123,12 @@ class StreamedRunner:
                     started = time.perf_counter()
                     shard = shard_compute(plan=plan, population=statistics, inputs=next(buckets))
                     tallies.append(
-                        shard._replace(frames=None, seconds=time.perf_counter() - started)
+                        shard._replace(
+                            frames=None, pending=None, seconds=time.perf_counter() - started
+                        )
                     )
+                    if shard.pending is not None:
+                        pending.append(shard.pending)
                     while build.behind() and fit.step():
                         pass
                     build.add(shard.frames)
@@ -130,15 +136,18 @@ class StreamedRunner:
                     if self.on_progress:
                         self.on_progress(index + 1, plan.shards)
                 computed, steps_after_shards = time.perf_counter(), fit.steps_left
-                while fit.step():
-                    pass
+                whole = fit.finish().population
                 fitted = time.perf_counter()
+                while pending:  # ranked with the model, written as the others were
+                    build.add(pending.pop(0).frames(whole))
+                ranked = time.perf_counter()
             # What the write had left to do (COPY, index builds) once the population was whole.
             run_timings_add(
                 plan=plan,
                 fit_after_shards_s=fitted - computed,
                 fit_steps_after_shards=steps_after_shards,
-                write_wait_s=time.perf_counter() - fitted,
+                next_best_after_fit_s=ranked - fitted,
+                write_wait_s=time.perf_counter() - ranked,
             )
             population = population_store(plan=plan, fit=fit)
             return run_finish(plan=plan, population=population, shards=tallies, built=build)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import polars as pl
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from memory.db import writeback
+from memory.db.reads import Catalogue, catalogue_of
 from memory.models import RecomputeRun, RecomputeShard
 from memory.recompute.inputs import EngineInputs, engine_inputs, population_sample
 from memory.recompute.plan import RecomputePlan
@@ -29,6 +32,27 @@ class ShardResult(NamedTuple):
     customers: int
     events: int
     seconds: float
+    # Next best lists to rank once the population's model is fitted (a streamed run).
+    pending: PendingNextBest | None = None
+
+
+@dataclass
+class PendingNextBest:
+    """A bucket's next best lists, ranked once the population's model is fitted."""
+
+    later: sharded.NextBestLater
+    customer_ids: pl.Series
+    catalogue: Catalogue
+
+    def frames(self, population: sharded.Population) -> dict[str, pl.DataFrame]:
+        """Return the bucket's next best rows keyed by database ids."""
+        ranked = self.later.rows(population.model)
+        customers = writeback.customer_index(self.customer_ids)
+        return {
+            "next_best": writeback.next_best_ids(
+                ranked, customers=customers, catalogue=self.catalogue
+            )
+        }
 
 
 def _runs():
@@ -92,19 +116,28 @@ def population_from_sample(*, plan: RecomputePlan) -> sharded.Population:
 def shard_compute(
     *, plan: RecomputePlan, population: sharded.Population, inputs: EngineInputs
 ) -> ShardResult:
-    """Return one bucket's derived rows (weights, habituation, state) keyed by database ids."""
+    """Return one bucket's derived rows (weights, habituation, state, next best) keyed by
+    database ids; next best lists wait as `pending` if the population has no model yet."""
     started = time.perf_counter()
-    result = sharded.customer_memory(
+    result, later = sharded.customer_memory_staged(
         events=inputs.events,
         population=population,
         horizon=plan.horizon,
         traits=inputs.engine_traits,
+        next_best=inputs.catalogue.next_best_asked(settings.PRIMER_NEXT_BEST_STORED),
     )
     frames = writeback.to_database_ids(
         result, customer_ids=inputs.customer_ids, catalogue=inputs.catalogue
     )
+    pending = (
+        None if later is None else PendingNextBest(later, inputs.customer_ids, inputs.catalogue)
+    )
     return ShardResult(
-        frames, inputs.customer_ids.len(), inputs.events.height, time.perf_counter() - started
+        frames,
+        inputs.customer_ids.len(),
+        inputs.events.height,
+        time.perf_counter() - started,
+        pending,
     )
 
 
@@ -169,6 +202,7 @@ def run_finish(
     if len(shards) != plan.shards:
         raise RuntimeError(f"Run {run.pk} cannot finish: {len(shards)} shards of {plan.shards}.")
     started = time.perf_counter()
+    cold_start = cold_start_rows(plan=plan, population=population)
     with transaction.atomic():
         counts = writeback.swap(
             workspace=plan.workspace,
@@ -177,6 +211,7 @@ def run_finish(
             customer_ids=None if plan.customer_ids is None else list(plan.customer_ids),
             computed_at=plan.as_of,
             built=built,
+            cold_start=cold_start,
         )
         _runs().filter(pk=run.pk).update(
             status=RecomputeRun.Status.SUCCEEDED,
@@ -199,6 +234,17 @@ def run_finish(
     )
     run.refresh_from_db()
     return run
+
+
+def cold_start_rows(*, plan: RecomputePlan, population: sharded.Population) -> pl.DataFrame:
+    """Return the population's next best list (for customers without events), by database ids."""
+    catalogue = catalogue_of(workspace=plan.workspace)
+    ranked = sharded.cold_start_next_best(
+        population=population,
+        horizon=plan.horizon,
+        next_best=catalogue.next_best_asked(settings.PRIMER_NEXT_BEST_STORED),
+    )
+    return writeback.next_best_ids(ranked, customers=None, catalogue=catalogue)
 
 
 def run_fail(*, run_id: int, error: str) -> None:

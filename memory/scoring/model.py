@@ -124,6 +124,41 @@ def _take(values: np.ndarray, index: np.ndarray, known: np.ndarray, default: flo
     return out
 
 
+def _customer_columns(state: MemoryState, customers: np.ndarray) -> dict[str, np.ndarray]:
+    """Return the features that depend on the customer alone (pooled for unknown customers)."""
+    known = customers < state.n_customers
+    window = state.config.attribution_window_h
+    baseline = _take(state.baseline_rate, customers, known, state.pooled_baseline_rate)
+    frequency = _take(state.frequency_rate_h, customers, known, state.pooled_frequency_rate_h)
+    segment = _take(state.segment_rate_h, customers, known, state.pooled_rate_h)
+    since = _take(state.hours_since_goal, customers, known, np.nan)
+    return {
+        "baseline": logit(baseline),
+        "frequency": np.log(np.maximum(frequency * window, 1e-6)),
+        # Relative to the population: without traits it is 0 for everyone, whatever the time.
+        "segment": np.log(np.maximum(segment, 1e-12) / max(state.pooled_rate_h, 1e-12)),
+        "recency": np.where(np.isnan(since), 0.0, np.log1p(np.nan_to_num(since))),
+        "never_goal": np.isnan(since).astype(np.float64),
+        "primed": _take(state.primed, customers, known, 0.0),
+    }
+
+
+def _pooled_message(state: MemoryState) -> float:
+    return float(np.mean(state.message_rate)) if state.n_messages else 0.5
+
+
+def _message_frequency_of(
+    state: MemoryState, message_logit: np.ndarray, log_frequency: np.ndarray
+) -> np.ndarray:
+    window = state.config.attribution_window_h
+    return message_frequency(
+        message_logit,
+        log_frequency,
+        float(logit(np.array([_pooled_message(state)]))[0]),
+        float(np.log(max(state.pooled_frequency_rate_h * window, 1e-6))),
+    )
+
+
 def candidate_features(
     state: MemoryState,
     customers: np.ndarray,
@@ -135,15 +170,8 @@ def candidate_features(
     messages = np.asarray(messages, dtype=np.int64)
     known_customer = customers < state.n_customers
     known_message = messages < state.n_messages
-    base_pooled = state.pooled_baseline_rate
-    freq_pooled = state.pooled_frequency_rate_h
-    pooled_message = float(np.mean(state.message_rate)) if state.n_messages else 0.5
-    window = state.config.attribution_window_h
-    baseline = _take(state.baseline_rate, customers, known_customer, base_pooled)
-    frequency = _take(state.frequency_rate_h, customers, known_customer, freq_pooled)
-    segment = _take(state.segment_rate_h, customers, known_customer, state.pooled_rate_h)
-    since = _take(state.hours_since_goal, customers, known_customer, np.nan)
-    message = _take(state.message_rate, messages, known_message, pooled_message)
+    columns = _customer_columns(state, customers)
+    message = _take(state.message_rate, messages, known_message, _pooled_message(state))
     association_matrix = state.association if association_override is None else association_override
     both = known_customer & known_message
     association = np.zeros(customers.size)
@@ -155,26 +183,57 @@ def candidate_features(
         habituation[both] = pair_rows(
             state.exposure, state.similarity, customers[both], messages[both]
         )
-    primed = _take(state.primed, customers, known_customer, 0.0)
-    log_frequency = np.log(np.maximum(frequency * window, 1e-6))
     message_logit = logit(message)
     return {
-        "baseline": logit(baseline),
-        "frequency": log_frequency,
-        # Relative to the population: without traits it is 0 for everyone, whatever the time.
-        "segment": np.log(np.maximum(segment, 1e-12) / max(state.pooled_rate_h, 1e-12)),
-        "recency": np.where(np.isnan(since), 0.0, np.log1p(np.nan_to_num(since))),
-        "never_goal": np.isnan(since).astype(np.float64),
+        **{name: columns[name] for name in ("baseline", "frequency", "segment", "recency")},
+        "never_goal": columns["never_goal"],
         "message": message_logit,
-        "message_frequency": message_frequency(
-            message_logit,
-            log_frequency,
-            float(logit(np.array([pooled_message]))[0]),
-            float(np.log(max(freq_pooled * window, 1e-6))),
+        "message_frequency": _message_frequency_of(state, message_logit, columns["frequency"]),
+        "association": association,
+        "habituation": habituation,
+        "primed": columns["primed"],
+    }
+
+
+def block_features(
+    state: MemoryState, customers: np.ndarray, messages: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Return ``candidate_features`` of every customer x message pair of a block, each feature
+    as a (customers, messages) matrix: sparse products instead of one row gather per pair."""
+    customers = np.asarray(customers, dtype=np.int64)
+    messages = np.asarray(messages, dtype=np.int64)
+    shape = (customers.size, messages.size)
+    known_customer = customers < state.n_customers
+    known_message = messages < state.n_messages
+    columns = _customer_columns(state, customers)
+    message = _take(state.message_rate, messages, known_message, _pooled_message(state))
+    message_logit = logit(message)
+    association = np.zeros(shape)
+    habituation = np.zeros(shape)
+    rows, cols = np.flatnonzero(known_customer), np.flatnonzero(known_message)
+    if rows.size and cols.size:
+        picked = np.ix_(rows, cols)
+        if state.association.shape[1]:
+            association[picked] = (
+                state.association[customers[rows]] @ state.message_labels[messages[cols]].T
+            ).toarray()
+        habituation[picked] = (
+            state.exposure[customers[rows]] @ state.similarity[messages[cols]].T
+        ).toarray()
+
+    def per_customer(name: str) -> np.ndarray:
+        return np.broadcast_to(columns[name][:, None], shape)
+
+    return {
+        **{name: per_customer(name) for name in ("baseline", "frequency", "segment", "recency")},
+        "never_goal": per_customer("never_goal"),
+        "message": np.broadcast_to(message_logit[None, :], shape),
+        "message_frequency": _message_frequency_of(
+            state, message_logit[None, :], columns["frequency"][:, None]
         ),
         "association": association,
         "habituation": habituation,
-        "primed": primed,
+        "primed": per_customer("primed"),
     }
 
 

@@ -313,6 +313,7 @@ class PopulationFit:
     steps: list[Callable[[], object]]
     seconds: float = 0.0  # spent fitting so far: the statistics, then each step
     results: dict[int, object] = field(default_factory=dict)
+    finished: FittedPopulation | None = None  # what finish returned: it fits the model once
 
     @property
     def steps_left(self) -> int:
@@ -330,6 +331,8 @@ class PopulationFit:
     def finish(self) -> FittedPopulation:
         """Take every step left and fit the model (unless one was kept); return the population
         and its replayed training slices, newest cut-off first."""
+        if self.finished is not None:
+            return self.finished
         while self.step():
             pass
         curve, curve_stats = self.results[0]
@@ -360,7 +363,8 @@ class PopulationFit:
             ),
             **curve_stats,
         }
-        return FittedPopulation(population, replay)
+        self.finished = FittedPopulation(population, replay)
+        return self.finished
 
 
 def fit_statistics(

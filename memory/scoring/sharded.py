@@ -8,6 +8,8 @@ with everyone. ``compute_memory`` is these two on one frame.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import polars as pl
 
@@ -20,13 +22,18 @@ from memory.scoring.model import (
     predict,
     thompson_association,
 )
+from memory.scoring.next_best import message_boosts, next_best_rows
 from memory.scoring.population import Population
 from memory.scoring.population_fit import PopulationFit, fit_population, fit_statistics
 
 __all__ = [
+    "NextBestAsked",
+    "NextBestLater",
     "Population",
     "PopulationFit",
+    "cold_start_next_best",
     "customer_memory",
+    "customer_memory_staged",
     "fit_population",
     "fit_statistics",
     "rank_state",
@@ -60,19 +67,97 @@ def memory_frames(passed: CustomerPass) -> dict[str, pl.DataFrame]:
     }
 
 
+@dataclass(frozen=True)
+class NextBestAsked:
+    """What the recompute's stored next best lists rank: candidates, boosts, how many kept."""
+
+    candidates: np.ndarray  # dense message indices of the active messages
+    boosts: pl.DataFrame | None  # label_set, label, boost of the active labels
+    top: int
+
+
+@dataclass
+class NextBestLater:
+    """A shard's state kept to rank its next best lists once the population's model is fitted
+    (a streamed run computes shards before the model; decision 0106)."""
+
+    state: MemoryState
+    asked: NextBestAsked
+
+    def rows(self, model: ScoringModel) -> pl.DataFrame:
+        """Return the shard's next best rows (``next_best_rows``) with the fitted model."""
+        asked = self.asked
+        return next_best_rows(self.state, model, asked.candidates, asked.boosts, asked.top)
+
+
+def customer_memory_staged(
+    *,
+    events: pl.DataFrame,
+    population: Population,
+    horizon: float,
+    traits: pl.DataFrame | None = None,
+    next_best: NextBestAsked | None = None,
+) -> tuple[dict[str, pl.DataFrame], NextBestLater | None]:
+    """Return ``customer_memory``'s frames; when next best lists are asked for but the
+    population has no model yet, without them and with what ranks them later."""
+    passed = run_pass(events, population, horizon, traits)
+    frames = memory_frames(passed)
+    if next_best is None:
+        return frames, None
+    if population.model is None:
+        # Only what ranking needs: the weights' posteriors, not their summaries.
+        slim = replace(
+            passed.state,
+            weights=passed.state.weights.select("customer", "label_id", "alpha", "beta"),
+        )
+        return frames, NextBestLater(slim, next_best)
+    frames["next_best"] = next_best_rows(
+        passed.state, population.model, next_best.candidates, next_best.boosts, next_best.top
+    )
+    return frames, None
+
+
 def customer_memory(
     *,
     events: pl.DataFrame,
     population: Population,
     horizon: float,
     traits: pl.DataFrame | None = None,
+    next_best: NextBestAsked | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Return these customers' weights, habituation loads and state from their own events.
+    """Return these customers' weights, habituation loads and state from their own events,
+    and with ``next_best`` each one's best messages (``next_best_rows``; needs the model).
 
     ``events`` use a dense ``customer`` 0..n-1 for this shard and the population's message
     indices; only events strictly before ``horizon`` are read. One state row per customer.
     """
-    return memory_frames(run_pass(events, population, horizon, traits))
+    if next_best is not None:
+        _model(population)
+    frames, _ = customer_memory_staged(
+        events=events, population=population, horizon=horizon, traits=traits, next_best=next_best
+    )
+    return frames
+
+
+def cold_start_next_best(
+    *, population: Population, horizon: float, next_best: NextBestAsked
+) -> pl.DataFrame:
+    """Return the best messages of a customer without events: the population's ranking."""
+    passed = run_pass(
+        pl.DataFrame(schema={"customer": pl.Int64, "name": pl.Utf8, "t": pl.Float64}),
+        population,
+        horizon,
+        with_propensity=False,
+        with_signals=False,
+    )
+    return next_best_rows(
+        passed.state,
+        _model(population),
+        next_best.candidates,
+        next_best.boosts,
+        next_best.top,
+        customers=np.array([passed.state.n_customers]),
+    )
 
 
 def score_state(state: MemoryState, model: ScoringModel, candidates: pl.DataFrame) -> pl.DataFrame:
@@ -116,17 +201,9 @@ def rank_state(
     override = thompson_association(state, customer, seed) if explore else None
     features = candidate_features(state, customers, candidates, association_override=override)
     p, contributions = predict(model, features)
-    boost = np.zeros(candidates.size)
-    if boosts is not None and boosts.height:
-        catalogue = state.label_priors.select("label_id", "label_set", "label")
-        per_label = np.zeros(catalogue.height)
-        matched = catalogue.join(
-            boosts.select("label_set", "label", pl.col("boost").clip(-1.0, 1.0)),
-            on=["label_set", "label"],
-        )
-        per_label[matched["label_id"].to_numpy()] = matched["boost"].to_numpy()
-        known = candidates < state.n_messages
-        boost[known] = state.message_labels[candidates[known]] @ per_label
+    boost = message_boosts(
+        state.label_priors, state.message_labels, candidates, boosts, state.n_messages
+    )
     score = np.log(p / (1 - p)) + np.log(state.config.boost_odds) * boost
     return (
         pl.DataFrame({"message": candidates, "p_goal": p, "boost": boost, "score": score})

@@ -142,7 +142,8 @@ def test_a_reader_sees_the_old_memory_while_the_new_one_is_written(
     monkeypatch.setattr(writeback.PartitionBuild, "_copy", copy_and_look)
     recompute_here(workspace=workspace, as_of=AS_OF)
 
-    assert seen == [(len(old["state"]), -1.0, -1.0)] * 7  # only the old rows, all of them
+    # Per shard a part, then per shard its next best lists: only the old rows, all of them.
+    assert seen == [(len(old["state"]), -1.0, -1.0)] * 14
     assert derived_rows(workspace) == old
 
 
