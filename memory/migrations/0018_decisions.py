@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('campaigns', '0005_login_failure'),
-        ('memory', '0013_event_imports'),
+        ('memory', '0014_customer_next_best'),
     ]
 
     operations = [
