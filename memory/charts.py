@@ -263,6 +263,8 @@ def uplift_figure(arms: list[dict]) -> dict:
         "layout": {
             **LAYOUT,
             "height": 100 + 40 * len(rows),
-            "xaxis": axis("goal rate after a send, within the campaign's window", rangemode="tozero"),
+            "xaxis": axis(
+                "goal rate after a send, within the campaign's window", rangemode="tozero"
+            ),
         },
     }

@@ -13,16 +13,18 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, Workspace
-from memory.models import Decision, Event, RecomputeRun
+from memory.models import CustomerNextBest, Decision, Event, RecomputeRun
 from memory.scoring.exploration import (
     NO_MEMORY,
     PRIMER,
@@ -201,6 +203,76 @@ _COLUMNS = (
     "expires_at",
     "matched_by",
 )
+
+
+def stored_candidates(
+    *,
+    workspace: Workspace,
+    customer_ids: list[int],
+    message_ids: Collection[int] | None = None,
+    without_memory: Collection[int] = (),
+) -> pl.DataFrame:
+    """Return the customers' stored next best messages as candidates (CANDIDATE_SCHEMA).
+
+    One query through the (customer, rank) index for the customers and the population's list.
+    Active messages only, and only ``message_ids`` when given (a campaign's). A customer with no
+    stored row of their own, or in ``without_memory`` (the no-memory arm), gets the population's
+    list, scored for the average customer.
+    """
+    rows = CustomerNextBest.objects.for_workspace(workspace).filter(
+        Q(customer_id__in=customer_ids) | Q(customer_id__isnull=True), message__active=True
+    )
+    if message_ids is not None:
+        rows = rows.filter(message_id__in=list(message_ids))
+    frame = pl.DataFrame(
+        list(rows.values_list("customer_id", "message_id", "score", "spread")),
+        schema=CANDIDATE_SCHEMA,
+        orient="row",
+    )
+    population = frame.filter(pl.col("customer_id").is_null()).drop("customer_id")
+    own = frame.filter(
+        pl.col("customer_id").is_not_null() & ~pl.col("customer_id").is_in(list(without_memory))
+    )
+    lacking = sorted(set(customer_ids) - set(own["customer_id"].to_list()))
+    borrowed = pl.DataFrame({"customer_id": lacking}, schema={"customer_id": pl.Int64}).join(
+        population, how="cross"
+    )
+    return pl.concat([own, borrowed.select(own.columns)])
+
+
+def campaign_decisions_serve(
+    *,
+    workspace: Workspace,
+    campaign: Campaign,
+    customer_ids: list[int],
+    source: str,
+    explore: bool = True,
+) -> dict[int, ServedDecision]:
+    """Serve each customer one of the campaign's messages, by their arm, and log the decisions.
+
+    Primer's arm explores over the customer's stored scores, the no-memory arm over the
+    population's, the random arm chooses uniformly; a customer none of whose stored messages
+    is the campaign's gets no decision.
+    """
+    message_ids = set(campaign.messages.values_list("pk", flat=True))
+    if not message_ids or not customer_ids:
+        return {}
+    arms = campaign_arms(campaign=campaign, customer_ids=customer_ids)
+    candidates = stored_candidates(
+        workspace=workspace,
+        customer_ids=customer_ids,
+        message_ids=message_ids,
+        without_memory=[c for c, arm in arms.items() if arm == NO_MEMORY],
+    )
+    served = decisions_serve(
+        workspace=workspace,
+        candidates=candidates,
+        source=source,
+        campaign=campaign,
+        arms=arms,
+        explore=explore,
+    )
+    return {item.customer_id: item for item in served}
 
 
 def decisions_record(
