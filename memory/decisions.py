@@ -24,7 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, Workspace
-from memory.models import CustomerNextBest, Decision, Event, RecomputeRun
+from memory.models import Customer, CustomerNextBest, Decision, Event, RecomputeRun
+from memory.next_best import NOTHING_ALLOWED, Offer, offers_allowed, stored_offers
 from memory.scoring.exploration import (
     NO_MEMORY,
     PRIMER,
@@ -195,6 +196,7 @@ _COLUMNS = (
     "policy",
     "eligible",
     "eligible_count",
+    "propensities",
     "message_id",
     "propensity",
     "primer_message_id",
@@ -275,6 +277,88 @@ def campaign_decisions_serve(
     return {item.customer_id: item for item in served}
 
 
+@dataclass(frozen=True)
+class NextBestDecision:
+    """A customer's served next best message: the decision, what it chose among, and why."""
+
+    arm: str
+    decision: ServedDecision | None
+    offers: list[Offer]  # the eligible offers, best first (Primer's score)
+    excluded: list[dict]
+    cold_start: bool
+    nothing_now: str
+
+    def as_dict(self) -> dict:
+        """Return the decision as the API answers it (null when nothing could be served)."""
+        if self.decision is None:
+            return {"arm": self.arm, "decision": None, "nothing_now": self.nothing_now}
+        by_id = {offer.message_id: offer for offer in self.offers}
+        item = self.decision
+        return {
+            "arm": self.arm,
+            "decision": {
+                **item.as_dict(),
+                "key": by_id[item.message_id].key,
+                "primer_message_id": item.primer_message_id,
+                "eligible": [
+                    {"message_id": m, "key": by_id[m].key, "propensity": p}
+                    for m, p in zip(item.eligible, item.propensities, strict=True)
+                ],
+            },
+            "nothing_now": "",
+        }
+
+
+def next_best_decide(
+    *,
+    workspace: Workspace,
+    external_id: str,
+    source: str,
+    campaign: Campaign | None = None,
+    explore: bool = True,
+    now: datetime | None = None,
+) -> NextBestDecision:
+    """Serve one customer's next best message now, and log it: the stored list (the
+    population's in the no-memory arm or without one of their own), then what may be sent now
+    (``offers_allowed``: guardrails and overrides), then the campaign's messages, and only then
+    the arm's policy chooses. Raises Customer.DoesNotExist for an unknown customer."""
+    customer = (
+        Customer.objects.for_workspace(workspace)
+        .only("pk", "external_id")
+        .get(external_id=external_id)
+    )
+    arm = campaign_arms(campaign=campaign, customer_ids=[customer.pk])[customer.pk]
+    offers, _ = stored_offers(
+        workspace=workspace, customer_id=None if arm == NO_MEMORY else customer.pk
+    )
+    cold_start = False
+    if not offers and arm != NO_MEMORY:
+        offers, _ = stored_offers(workspace=workspace, customer_id=None)
+        cold_start = bool(offers)
+    allowed, excluded = offers_allowed(
+        workspace=workspace, customer=customer, offers=offers, now=now or timezone.now()
+    )
+    if campaign is not None:
+        mine = set(campaign.messages.values_list("pk", flat=True))
+        allowed = [offer for offer in allowed if offer.message_id in mine]
+    if not allowed:
+        why = NOTHING_ALLOWED if offers else "No stored next best message to choose among."
+        return NextBestDecision(arm, None, [], excluded, cold_start, why)
+    served = decisions_serve(
+        workspace=workspace,
+        candidates=pl.DataFrame(
+            [(customer.pk, o.message_id, o.score, o.spread) for o in allowed],
+            schema=CANDIDATE_SCHEMA,
+            orient="row",
+        ),
+        source=source,
+        campaign=campaign,
+        arms={customer.pk: arm},
+        explore=explore,
+    )
+    return NextBestDecision(arm, served[0], allowed, excluded, cold_start, "")
+
+
 def decisions_record(
     *,
     workspace: Workspace,
@@ -304,6 +388,7 @@ def decisions_record(
             item.policy,
             json.dumps(item.eligible),
             len(item.eligible),
+            json.dumps([round(p, 6) for p in item.propensities]),
             item.message_id,
             item.propensity,
             item.primer_message_id,
@@ -323,7 +408,15 @@ def decisions_record(
         return len(served)
     Decision.objects.all_workspaces().bulk_create(
         [
-            Decision(**dict(zip(_COLUMNS, (*row[:8], json.loads(row[8]), *row[9:]), strict=True)))
+            Decision(
+                **dict(
+                    zip(
+                        _COLUMNS,
+                        (*row[:8], json.loads(row[8]), row[9], json.loads(row[10]), *row[11:]),
+                        strict=True,
+                    )
+                )
+            )
             for row in rows
         ],
         batch_size=2000,

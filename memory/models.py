@@ -523,6 +523,9 @@ class Decision(WorkspaceOwnedModel):
     )
     eligible = models.JSONField(default=list, help_text="Message ids chosen among, best first.")
     eligible_count = models.PositiveSmallIntegerField(default=0)
+    propensities = models.JSONField(
+        default=list, help_text="Each eligible message's probability of being served, in order."
+    )
     message = models.ForeignKey(
         "campaigns.Message",
         on_delete=models.CASCADE,
