@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Workspace
 from memory.models import Customer, CustomerNextBest, RecomputeRun
 
-NO_RECOMPUTE = "No recompute has run yet: there is no memory to rank messages with."
+NO_RECOMPUTE = "There is no recompute yet: no memory to rank messages with."
 NOT_STORED = (
     "The last recompute stored no next best messages for this customer (it ran before they "
     "were stored, or the workspace has no active messages): recompute to store them."
@@ -64,48 +66,60 @@ class NextBestAnswer:
         return {**asdict(self), "offers": [offer.as_dict() for offer in self.offers]}
 
 
-def stored_offers(
-    *, workspace: Workspace, customer_id: int | None
-) -> tuple[list[Offer], datetime | None]:
-    """Return a customer's stored list (None: the population's), best first, active messages
-    only, and when it was computed; one query through the (customer, rank) index."""
+_OFFER_FIELDS = (
+    "customer_id",
+    "rank",
+    "message_id",
+    "message__key",
+    "message__subject",
+    "p_goal",
+    "score",
+    "boost",
+    "pull",
+    "labels",
+    "wear_out",
+    "spread",
+    "computed_at",
+)
+
+
+class Stored(NamedTuple):
+    """A stored list, best first, and when the recompute computed it."""
+
+    offers: list[Offer]
+    as_of: datetime | None
+
+
+def stored_lists(
+    *, workspace: Workspace, customer_ids: list[int | None]
+) -> dict[int | None, Stored]:
+    """Return the stored lists of these customers (None: the population's), active messages
+    only, best first; one query through the (customer, rank) index."""
     rows = CustomerNextBest.objects.for_workspace(workspace).filter(message__active=True)
-    if customer_id is None:
-        rows = rows.filter(customer_id__isnull=True)
-    else:
-        rows = rows.filter(customer_id=customer_id)
-    values = rows.order_by("rank").values(
-        "rank",
-        "message_id",
-        "message__key",
-        "message__subject",
-        "p_goal",
-        "score",
-        "boost",
-        "pull",
-        "labels",
-        "wear_out",
-        "spread",
-        "computed_at",
-    )
-    offers = [
-        Offer(
-            rank=row["rank"],
-            stored_rank=row["rank"],
-            message_id=row["message_id"],
-            key=row["message__key"],
-            subject=row["message__subject"],
-            p_goal=row["p_goal"],
-            score=row["score"],
-            boost=row["boost"],
-            pull=row["pull"],
-            labels=row["labels"],
-            wear_out=row["wear_out"],
-            spread=row["spread"],
+    known = [pk for pk in customer_ids if pk is not None]
+    wanted = Q(customer_id__in=known) if known else Q(pk__in=[])
+    if None in customer_ids:
+        wanted |= Q(customer_id__isnull=True)
+    lists: dict[int | None, Stored] = {}
+    for row in rows.filter(wanted).order_by("customer_id", "rank").values(*_OFFER_FIELDS):
+        offers, _ = lists.setdefault(row["customer_id"], Stored([], row["computed_at"]))
+        offers.append(
+            Offer(
+                rank=row["rank"],
+                stored_rank=row["rank"],
+                message_id=row["message_id"],
+                key=row["message__key"],
+                subject=row["message__subject"],
+                p_goal=row["p_goal"],
+                score=row["score"],
+                boost=row["boost"],
+                pull=row["pull"],
+                labels=row["labels"],
+                wear_out=row["wear_out"],
+                spread=row["spread"],
+            )
         )
-        for row in values
-    ]
-    return offers, (values[0]["computed_at"] if values else None)
+    return lists
 
 
 def offers_allowed(
@@ -152,36 +166,62 @@ def next_best_for(
         .only("pk", "external_id")
         .get(external_id=external_id)
     )
-    offers, as_of = stored_offers(workspace=workspace, customer_id=customer.pk)
-    cold_start = False
-    if not offers:
-        offers, as_of = stored_offers(workspace=workspace, customer_id=None)
-        cold_start = bool(offers)
-
-    def answer(chosen: list[Offer], excluded: list[dict], nothing_now: str) -> NextBestAnswer:
-        return NextBestAnswer(
-            customer=external_id,
-            offers=chosen,
-            excluded=excluded,
-            as_of=as_of,
-            cold_start=cold_start,
-            explore=explore,
-            seed=seed,
-            nothing_now=nothing_now,
-        )
-
-    if not offers:
-        ran = (
-            RecomputeRun.objects.for_workspace(workspace)
-            .filter(status=RecomputeRun.Status.SUCCEEDED)
-            .exists()
-        )
-        return answer([], [], NOT_STORED if ran else NO_RECOMPUTE)
-    # Exclusions first: exploration only ever draws among what may be sent.
-    allowed, excluded = offers_allowed(
-        workspace=workspace, customer=customer, offers=offers, now=now or timezone.now()
+    (answer,) = next_best_of_customers(
+        workspace=workspace, customers=[customer], now=now, explore=explore, seed=seed, limit=limit
     )
-    if explore:
-        allowed = explore_draws(allowed, seed=seed, customer_id=customer.pk)
-    chosen = [replace(offer, rank=index) for index, offer in enumerate(allowed[:limit], 1)]
-    return answer(chosen, excluded, "" if chosen else NOTHING_ALLOWED)
+    return answer
+
+
+def next_best_of_customers(
+    *,
+    workspace: Workspace,
+    customers: list[Customer],
+    now: datetime | None = None,
+    explore: bool = False,
+    seed: int = 0,
+    limit: int = 10,
+) -> list[NextBestAnswer]:
+    """Return each customer's answer (as ``next_best_for``), in order, from one read."""
+    lists = stored_lists(
+        workspace=workspace, customer_ids=[customer.pk for customer in customers] + [None]
+    )
+    population = lists.get(None)
+    now = now or timezone.now()
+    why_none = ""
+    answers = []
+    for customer in customers:
+        stored = lists.get(customer.pk)
+        cold_start = stored is None and population is not None
+        stored = stored or population
+        if stored is None:
+            if not why_none:
+                ran = (
+                    RecomputeRun.objects.for_workspace(workspace)
+                    .filter(status=RecomputeRun.Status.SUCCEEDED)
+                    .exists()
+                )
+                why_none = NOT_STORED if ran else NO_RECOMPUTE
+            answers.append(
+                NextBestAnswer(customer.external_id, [], [], None, False, explore, seed, why_none)
+            )
+            continue
+        # Exclusions first: exploration only ever draws among what may be sent.
+        allowed, excluded = offers_allowed(
+            workspace=workspace, customer=customer, offers=list(stored.offers), now=now
+        )
+        if explore:
+            allowed = explore_draws(allowed, seed=seed, customer_id=customer.pk)
+        chosen = [replace(offer, rank=index) for index, offer in enumerate(allowed[:limit], 1)]
+        answers.append(
+            NextBestAnswer(
+                customer=customer.external_id,
+                offers=chosen,
+                excluded=excluded,
+                as_of=stored.as_of,
+                cold_start=cold_start,
+                explore=explore,
+                seed=seed,
+                nothing_now="" if chosen else NOTHING_ALLOWED,
+            )
+        )
+    return answers

@@ -3,6 +3,7 @@ and the audience's live count. Thin: a form validates, one service or selector r
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
@@ -28,11 +29,7 @@ from campaigns.web.support import form_refused, int_or_none
 from memory.audiences import customers_matching_count, trait_filter_parse
 from memory.charts import ARM_NAMES, uplift_figure
 from memory.decision_selectors import campaign_uplift, uplift_summary
-from memory.models import Customer
-from memory.predict import NoMemoryYet, memory_next_best
-
-# Next best ranks every active message; enough rows to find the campaign's best among them.
-RANK_LIMIT = 1000
+from memory.next_best import Offer, next_best_of_customers
 
 
 def _campaign_or_404(workspace, slug: str):
@@ -122,26 +119,29 @@ def campaign_archive_view(request, slug: str):
     return redirect("campaign", slug=slug)
 
 
-def _next_best(workspace, campaign, customers) -> tuple[dict[str, dict], str]:
-    """Return each customer's best message among the campaign's, and why none when there is none."""
+def _next_best(workspace, campaign, customers) -> tuple[dict[str, Offer], str]:
+    """Return each customer's best message among the campaign's, from their stored lists, and
+    why none when there is none."""
     keys = set(campaign.messages.values_list("key", flat=True))
     if not keys:
         return {}, "The campaign has no messages to rank."
-    best: dict[str, dict] = {}
-    for customer in customers:
-        try:
-            ranked = memory_next_best(
-                workspace=workspace, external_id=customer.external_id, limit=RANK_LIMIT
-            )
-        except NoMemoryYet as missing:
-            return {}, f"{missing} Recompute on the memory page."
-        except Customer.DoesNotExist:
-            continue
-        for row in ranked.to_dicts():
-            if row["key"] in keys:
-                best[customer.external_id] = row
-                break
-    return best, ""
+    answers = next_best_of_customers(
+        workspace=workspace, customers=customers, limit=settings.PRIMER_NEXT_BEST_STORED
+    )
+    best: dict[str, Offer] = {}
+    for answer in answers:
+        if answer.nothing_now and not answer.excluded:
+            return {}, answer.nothing_now  # no memory yet: the same for everyone
+        found = next((offer for offer in answer.offers if offer.key in keys), None)
+        if found is not None:
+            best[answer.customer] = found
+    problem = ""
+    if len(best) < len(customers):
+        problem = (
+            f"A dash: none of the campaign's messages is among that customer's "
+            f"{settings.PRIMER_NEXT_BEST_STORED} best (or may be sent now)."
+        )
+    return best, problem
 
 
 @workspace_required

@@ -18,6 +18,7 @@ from config.renderers import CONTENT_TYPES, ExportFormatMixin
 from memory.db.reads import EXPORT_KINDS, memory_export_chunks
 from memory.exports import FORMATS, encode_chunks
 from memory.models import Customer, RecomputeRun
+from memory.next_best import next_best_for
 from memory.predict import NoMemoryYet, memory_score
 from memory.recompute.service import recompute_request
 from memory.selectors import customer_memory_summary, latest_succeeded_run, memory_summary
@@ -56,6 +57,53 @@ class ScoreRequestSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200), min_length=1, max_length=500
     )
     as_of = serializers.DateTimeField(required=False, default=None)
+
+
+class NextBestQuerySerializer(serializers.Serializer):
+    explore = serializers.BooleanField(
+        required=False, default=False, help_text="Thompson-sample among the allowed messages."
+    )
+    seed = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=2**32 - 1, help_text="Of the draws."
+    )
+    limit = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
+
+
+class NextBestOfferSerializer(serializers.Serializer):
+    """One offered message (documents the answer's shape)."""
+
+    rank = serializers.IntegerField(help_text="In this answer, 1 = best.")
+    stored_rank = serializers.IntegerField(help_text="In the list the recompute stored.")
+    message_id = serializers.IntegerField()
+    key = serializers.CharField()
+    subject = serializers.CharField()
+    p_goal = serializers.FloatField(help_text="P(goal within the window) if sent.")
+    score = serializers.FloatField(help_text="logit p_goal + ln(boost odds) x its labels' boost.")
+    boost = serializers.FloatField(help_text="Mean marketer boost of its labels, -1 to 1.")
+    pull = serializers.FloatField(help_text="Odds multiplier: the message's own pull.")
+    labels = serializers.FloatField(help_text="Odds multiplier: their response to its labels.")
+    wear_out = serializers.FloatField(help_text="Odds multiplier: wear-out from similar sends.")
+    spread = serializers.FloatField(help_text="Sd of the labels' part of the score (logit).")
+    drawn = serializers.FloatField(allow_null=True, help_text="The explored score (explore=1).")
+
+
+class NextBestAnswerSerializer(serializers.Serializer):
+    """A customer's next best messages now (documents the answer's shape)."""
+
+    customer = serializers.CharField()
+    offers = NextBestOfferSerializer(many=True)
+    excluded = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Messages that may not be sent now: {message, guardrail or override, reason}.",
+    )
+    as_of = serializers.DateTimeField(allow_null=True, help_text="The memory's time.")
+    cold_start = serializers.BooleanField(help_text="No events of their own: everyone's list.")
+    explore = serializers.BooleanField()
+    seed = serializers.IntegerField()
+    nothing_now = serializers.CharField(
+        help_text="Empty when there are offers; else why there are none (no recompute yet, "
+        "or nothing may be sent now)."
+    )
 
 
 def _valid(serializer_class, data) -> dict:
@@ -107,6 +155,34 @@ class CustomerScoreView(APIView):
         except NoMemoryYet as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         return Response({"customer": external_id, "scores": scored.drop("customer_id").to_dicts()})
+
+
+class CustomerNextBestView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.READ
+
+    @extend_schema(
+        summary="A customer's next best messages now",
+        description="Read from the list the last recompute stored (label boosts honoured, "
+        "archived messages left out); with `explore=1` ranked by one Thompson draw per message, "
+        "the same for the same `seed`. Without a recompute yet, `offers` is empty and "
+        "`nothing_now` says so.",
+        parameters=[NextBestQuerySerializer],
+        responses={
+            200: NextBestAnswerSerializer,
+            400: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+        },
+    )
+    def get(self, request, external_id: str):
+        query = _valid(NextBestQuerySerializer, request.query_params)
+        try:
+            answer = next_best_for(
+                workspace=request_workspace(request), external_id=external_id, **query
+            )
+        except Customer.DoesNotExist:
+            raise NotFound(f"No customer {external_id!r} in this workspace.") from None
+        return Response(answer.as_dict())
 
 
 class RecomputeView(APIView):

@@ -15,6 +15,11 @@ urlpatterns = [
         engine.CustomerScoreView.as_view(),
         name="api-customer-score",
     ),
+    path(
+        "customers/<str:external_id>/next-best",
+        engine.CustomerNextBestView.as_view(),
+        name="api-customer-next-best",
+    ),
     path("recompute", engine.RecomputeView.as_view(), name="api-recompute"),
     path("recompute/<int:run_id>", engine.RecomputeDetailView.as_view(), name="api-recompute-run"),
     path("memory/export", engine.MemoryExportView.as_view(), name="api-memory-export"),

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from campaigns.tenancy.decorators import workspace_required
 from memory import charts
 from memory.models import Customer, RecomputeRun
-from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons
+from memory.next_best import next_best_for
 from memory.recompute.service import recompute_request
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
@@ -82,13 +82,8 @@ def customer_detail(request, external_id: str):
         }
         for index, (label_set, rows) in enumerate(memory["weights"].items())
     ]
-    try:
-        ranking = ranking_reasons(
-            memory_next_best(workspace=request.workspace, external_id=external_id, limit=5)
-        )
-        ranking_problem = ""
-    except (NoMemoryYet, Customer.DoesNotExist) as error:
-        ranking, ranking_problem = [], str(error)
+    # The stored list, read through an index: a page never runs the engine.
+    next_best = next_best_for(workspace=request.workspace, external_id=external_id, limit=5)
     return render(
         request,
         "memory/customer_detail.html",
@@ -96,8 +91,9 @@ def customer_detail(request, external_id: str):
             "memory": memory,
             "label_sets": label_sets,
             "events": recent_events(workspace=request.workspace, external_id=external_id),
-            "ranking": ranking,
-            "ranking_problem": ranking_problem,
+            "next_best": next_best,
+            "ranking": next_best.offers,
+            "ranking_problem": next_best.nothing_now,
         },
     )
 

@@ -125,7 +125,7 @@ def test_it_refuses_an_unknown_sort_or_a_malformed_key(member_client, workspace)
 
 def test_it_says_what_sets_each_next_best_message_apart(member_client, workspace):
     load_synthetic(workspace, customers=60, events=6_000)
-    recompute_here(workspace=workspace, as_of=AS_OF)
+    recompute_here(workspace=workspace)  # the latest memory, which the engine scores with
     ranked = memory_next_best(workspace=workspace, external_id="c7", limit=5)
     parts = [name for name in ranked.columns if name.startswith("contribution_")]
     # The contributions add up to the calibrated logit of p.
@@ -133,12 +133,12 @@ def test_it_says_what_sets_each_next_best_message_apart(member_client, workspace
     assert ranked.select(parts).sum_horizontal().to_numpy() == pytest.approx(logit.to_numpy())
 
     page = member_client.get("/customers/c7/").context["ranking"]
-    assert [row["key"] for row in page] == ranked["key"].to_list()
+    assert [row.key for row in page] == ranked["key"].to_list()
     for row, frame_row in zip(page, ranked.iter_rows(named=True), strict=True):
         pull = frame_row["contribution_message"] + frame_row["contribution_message_frequency"]
-        assert row["pull"] == pytest.approx(np.exp(pull))
-        assert row["wear_out"] == pytest.approx(np.exp(frame_row["contribution_habituation"]))
-    assert len({round(row["pull"], 6) for row in page}) > 1  # it differs between messages
+        assert row.pull == pytest.approx(np.exp(pull))
+        assert row.wear_out == pytest.approx(np.exp(frame_row["contribution_habituation"]))
+    assert len({round(row.pull, 6) for row in page}) > 1  # it differs between messages
 
 
 def test_it_shows_the_weeks_the_kept_model_learned_from_after_an_incremental_run(

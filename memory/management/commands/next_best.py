@@ -2,40 +2,43 @@ from django.core.management.base import BaseCommand, CommandError
 
 from memory.management.commands._common import parse_as_of, workspace_or_error
 from memory.models import Customer
+from memory.next_best import next_best_for
 from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons
 
 
 class Command(BaseCommand):
-    help = "Rank the active messages for one customer (label boosts honoured), best first."
+    help = (
+        "A customer's next best messages, best first: the list the last recompute stored (label "
+        "boosts honoured), or with --as-of ranked by the engine as of that time."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, help="Workspace slug.")
         parser.add_argument("--customer", required=True, help="The customer's external id.")
-        parser.add_argument("--as-of", help="ISO time (default: the latest recompute, now).")
+        parser.add_argument(
+            "--as-of", help="ISO time: rank with the engine as of then (default: the stored list)."
+        )
         parser.add_argument("--explore", action="store_true", help="Thompson-sample the labels.")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--limit", type=int, default=10)
 
     def handle(self, *args, workspace, customer, as_of, explore, seed, limit, **options):
         found = workspace_or_error(workspace)
+        if seed < 0:
+            raise CommandError("--seed must be 0 or more.")
         try:
-            ranked = memory_next_best(
-                workspace=found,
-                external_id=customer,
-                explore=explore,
-                seed=seed,
-                as_of=parse_as_of(as_of),
-                limit=limit,
+            rows = (
+                self._engine(found, customer, as_of, explore, seed, limit)
+                if as_of
+                else self._stored(found, customer, explore, seed, limit)
             )
-        except NoMemoryYet as error:
-            raise CommandError(f"{error} Run `manage.py recompute` first.") from None
-        except Customer.DoesNotExist as error:
-            raise CommandError(str(error)) from None
+        except Customer.DoesNotExist:
+            raise CommandError(f"No customer {customer!r} in workspace {workspace!r}.") from None
         self.stdout.write(
             f"{'rank':>4}  {'p_goal':>7}  {'pull':>6}  {'labels':>6}  {'wear':>6}  {'boost':>6}"
             "  message"
         )
-        for row in ranking_reasons(ranked):
+        for row in rows:
             self.stdout.write(
                 f"{row['rank']:>4}  {row['p_goal']:7.3f}  x{row['pull']:<5.2f}  "
                 f"x{row['labels']:<5.2f}  x{row['wear_out']:<5.2f}  {row['boost']:+6.2f}  "
@@ -45,3 +48,31 @@ class Command(BaseCommand):
             "pull, labels, wear: what sets the messages apart, as odds multipliers (the message's "
             "pull, their response to its labels, wear-out from similar messages lately)."
         )
+
+    def _stored(self, workspace, customer, explore, seed, limit) -> list[dict]:
+        answer = next_best_for(
+            workspace=workspace, external_id=customer, explore=explore, seed=seed, limit=limit
+        )
+        if answer.nothing_now and not answer.excluded:
+            raise CommandError(f"{answer.nothing_now} Run `manage.py recompute` first.")
+        if answer.cold_start:
+            self.stdout.write("No events of their own yet: everyone's best messages.")
+        for row in answer.excluded:
+            self.stdout.write(f"not now: {row['message']}: {row['reason']}")
+        if answer.nothing_now:
+            self.stdout.write(answer.nothing_now)
+        return [offer.as_dict() for offer in answer.offers]
+
+    def _engine(self, workspace, customer, as_of, explore, seed, limit) -> list[dict]:
+        try:
+            ranked = memory_next_best(
+                workspace=workspace,
+                external_id=customer,
+                explore=explore,
+                seed=seed,
+                as_of=parse_as_of(as_of),
+                limit=limit,
+            )
+        except NoMemoryYet as error:
+            raise CommandError(f"{error} Run `manage.py recompute` first.") from None
+        return ranking_reasons(ranked)
