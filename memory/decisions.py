@@ -20,12 +20,11 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, Workspace
-from memory.models import Customer, CustomerNextBest, Decision, Event, RecomputeRun
-from memory.next_best import NOTHING_ALLOWED, Offer, offers_allowed, stored_offers
+from memory.models import Customer, Decision, Event, RecomputeRun
+from memory.next_best import NOTHING_ALLOWED, Offer, offers_allowed, stored_lists
 from memory.scoring.exploration import (
     NO_MEMORY,
     PRIMER,
@@ -210,59 +209,68 @@ _COLUMNS = (
 def stored_candidates(
     *,
     workspace: Workspace,
-    customer_ids: list[int],
+    customers: list[Customer],
     message_ids: Collection[int] | None = None,
     without_memory: Collection[int] = (),
+    now: datetime | None = None,
 ) -> pl.DataFrame:
-    """Return the customers' stored next best messages as candidates (CANDIDATE_SCHEMA).
+    """Return what each customer may be served now, as candidates (CANDIDATE_SCHEMA).
 
-    One query through the (customer, rank) index for the customers and the population's list.
-    Active messages only, and only ``message_ids`` when given (a campaign's). A customer with no
-    stored row of their own, or in ``without_memory`` (the no-memory arm), gets the population's
-    list, scored for the average customer.
+    The stored lists in one read (``stored_lists``), the population's for a customer without
+    one of their own or in ``without_memory`` (the no-memory arm); then ``offers_allowed``
+    (guardrails and overrides) per customer, so nothing excluded is ever explored; then only
+    ``message_ids`` (a campaign's) when given.
     """
-    rows = CustomerNextBest.objects.for_workspace(workspace).filter(
-        Q(customer_id__in=customer_ids) | Q(customer_id__isnull=True), message__active=True
-    )
-    if message_ids is not None:
-        rows = rows.filter(message_id__in=list(message_ids))
-    frame = pl.DataFrame(
-        list(rows.values_list("customer_id", "message_id", "score", "spread")),
-        schema=CANDIDATE_SCHEMA,
-        orient="row",
-    )
-    population = frame.filter(pl.col("customer_id").is_null()).drop("customer_id")
-    own = frame.filter(
-        pl.col("customer_id").is_not_null() & ~pl.col("customer_id").is_in(list(without_memory))
-    )
-    lacking = sorted(set(customer_ids) - set(own["customer_id"].to_list()))
-    borrowed = pl.DataFrame({"customer_id": lacking}, schema={"customer_id": pl.Int64}).join(
-        population, how="cross"
-    )
-    return pl.concat([own, borrowed.select(own.columns)])
+    lists = stored_lists(workspace=workspace, customer_ids=[c.pk for c in customers] + [None])
+    population, now = lists.get(None), now or timezone.now()
+    rows = []
+    for customer in customers:
+        stored = population if customer.pk in without_memory else lists.get(customer.pk)
+        stored = stored or population
+        if stored is None:
+            continue
+        allowed, _ = offers_allowed(
+            workspace=workspace, customer=customer, offers=list(stored.offers), now=now
+        )
+        rows += [
+            (customer.pk, offer.message_id, offer.score, offer.spread)
+            for offer in allowed
+            if message_ids is None or offer.message_id in message_ids
+        ]
+    return pl.DataFrame(rows, schema=CANDIDATE_SCHEMA, orient="row")
 
 
-def campaign_decisions_serve(
+def customers_decisions_serve(
     *,
     workspace: Workspace,
-    campaign: Campaign,
     customer_ids: list[int],
     source: str,
+    campaign: Campaign | None = None,
     explore: bool = True,
 ) -> dict[int, ServedDecision]:
-    """Serve each customer one of the campaign's messages, by their arm, and log the decisions.
+    """Serve each customer one message and log the decisions in one statement (a burst).
 
-    Primer's arm explores over the customer's stored scores, the no-memory arm over the
-    population's, the random arm chooses uniformly; a customer none of whose stored messages
-    is the campaign's gets no decision.
+    With a campaign: among its messages, by the customer's arm (Primer's arm explores over the
+    customer's stored scores, the no-memory arm over the population's, the random arm chooses
+    uniformly); a customer none of whose allowed stored messages is the campaign's gets no
+    decision. Without one: among every allowed stored message, exploring.
     """
-    message_ids = set(campaign.messages.values_list("pk", flat=True))
-    if not message_ids or not customer_ids:
+    message_ids = None
+    if campaign is not None:
+        message_ids = set(campaign.messages.values_list("pk", flat=True))
+        if not message_ids:
+            return {}
+    if not customer_ids:
         return {}
     arms = campaign_arms(campaign=campaign, customer_ids=customer_ids)
+    customers = list(
+        Customer.objects.for_workspace(workspace)
+        .filter(pk__in=customer_ids)
+        .only("pk", "external_id", "traits")
+    )
     candidates = stored_candidates(
         workspace=workspace,
-        customer_ids=customer_ids,
+        customers=customers,
         message_ids=message_ids,
         without_memory=[c for c, arm in arms.items() if arm == NO_MEMORY],
     )
@@ -291,7 +299,7 @@ class NextBestDecision:
     def as_dict(self) -> dict:
         """Return the decision as the API answers it (null when nothing could be served)."""
         if self.decision is None:
-            return {"arm": self.arm, "decision": None, "nothing_now": self.nothing_now}
+            return {"arm": self.arm, "decision": None}
         by_id = {offer.message_id: offer for offer in self.offers}
         item = self.decision
         return {
@@ -305,7 +313,6 @@ class NextBestDecision:
                     for m, p in zip(item.eligible, item.propensities, strict=True)
                 ],
             },
-            "nothing_now": "",
         }
 
 
@@ -328,13 +335,11 @@ def next_best_decide(
         .get(external_id=external_id)
     )
     arm = campaign_arms(campaign=campaign, customer_ids=[customer.pk])[customer.pk]
-    offers, _ = stored_offers(
-        workspace=workspace, customer_id=None if arm == NO_MEMORY else customer.pk
-    )
-    cold_start = False
-    if not offers and arm != NO_MEMORY:
-        offers, _ = stored_offers(workspace=workspace, customer_id=None)
-        cold_start = bool(offers)
+    lists = stored_lists(workspace=workspace, customer_ids=[customer.pk, None])
+    own, population = lists.get(customer.pk), lists.get(None)
+    stored = population if arm == NO_MEMORY else (own or population)
+    cold_start = arm != NO_MEMORY and own is None and population is not None
+    offers = list(stored.offers) if stored else []
     allowed, excluded = offers_allowed(
         workspace=workspace, customer=customer, offers=offers, now=now or timezone.now()
     )

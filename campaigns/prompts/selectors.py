@@ -22,7 +22,7 @@ from campaigns.prompts.defaults import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_SLUG
 from campaigns.prompts.engine import RenderedPrompt, compile_template, content_hash, render_text
 from campaigns.prompts.quoting import one_line, quote
 from campaigns.prompts.wording import PHRASE_LIMIT, span
-from memory.decisions import campaign_decisions_serve
+from memory.decisions import customers_decisions_serve
 from memory.models import Customer
 from memory.scoring.exploration import NO_MEMORY, RANDOM, assign_arm
 
@@ -168,7 +168,7 @@ def _served(reader: MemoryReader, choice: PromptChoice, rows: list[CustomerRow])
     if not choice.serve or choice.campaign is None:
         return {}
     campaign = Campaign.objects.for_workspace(reader.workspace).get(pk=choice.campaign.pk)
-    return campaign_decisions_serve(
+    return customers_decisions_serve(
         workspace=reader.workspace,
         campaign=campaign,
         customer_ids=[row.pk for row in rows],

@@ -208,6 +208,7 @@ def test_it_logs_matches_and_measures_a_campaigns_decisions_end_to_end(
     hits, n = expected_rate(PRIMER)
     assert f"{hits} of {n}" in page
     assert f"{off['snips']['value']:.3f}" in page
-    assert reverse("campaign-uplift", args=["spring"]) in client.get(
-        reverse("campaign", args=["spring"])
-    ).content.decode()
+    assert (
+        reverse("campaign-uplift", args=["spring"])
+        in client.get(reverse("campaign", args=["spring"])).content.decode()
+    )
