@@ -10,13 +10,12 @@ and resolving are a few SQL statements per workspace (docs/decisions/0600, 0601)
 
 from __future__ import annotations
 
-import json
 import secrets
-import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 import numpy as np
 import polars as pl
 from django.db import connection, transaction
@@ -36,6 +35,7 @@ from memory.scoring.exploration import (
     uniform_propensities,
 )
 
+_JSON = msgspec.json.Encoder()
 # A send may reach Primer this long after its decision's window closed and still be matched.
 LATE_SENDS = timedelta(days=7)
 CANDIDATE_SCHEMA = {
@@ -158,9 +158,11 @@ def decisions_serve(
     messages = ordered["message_id"].to_list()
     propensities = ordered["propensity"].to_list()
     policies = ordered["policy"].to_list()
+    # Random 128-bit public ids, drawn at once (one system call, not one per decision).
+    hex_ids = secrets.token_hex(16 * starts.size)
     served = [
         ServedDecision(
-            public_id=uuid.uuid4().hex,
+            public_id=hex_ids[32 * n : 32 * n + 32],
             customer_id=int(group[start]),
             arm=arms.get(int(group[start]), ""),
             policy=policies[start],
@@ -170,7 +172,9 @@ def decisions_serve(
             eligible=messages[start:end],
             propensities=propensities[start:end],
         )
-        for start, end, pick in zip(starts.tolist(), ends.tolist(), chosen.tolist(), strict=True)
+        for n, (start, end, pick) in enumerate(
+            zip(starts.tolist(), ends.tolist(), chosen.tolist(), strict=True)
+        )
     ]
     if record:
         decisions_record(
@@ -380,53 +384,69 @@ def decisions_record(
         campaign.effective_attribution_window_h if campaign else workspace.attribution_window_h
     )
     expires_at = decided_at + timedelta(hours=window_h)
-    campaign_id = campaign.pk if campaign else None
-    rows = (
-        (
-            workspace.pk,
-            item.public_id,
-            item.customer_id,
-            campaign_id,
-            run_id,
-            source,
-            item.arm,
-            item.policy,
-            json.dumps(item.eligible),
-            len(item.eligible),
-            json.dumps([round(p, 6) for p in item.propensities]),
-            item.message_id,
-            item.propensity,
-            item.primer_message_id,
-            decided_at,
-            window_h,
-            expires_at,
-            "",
-        )
-        for item in served
-    )
+    shared = {
+        "workspace_id": workspace.pk,
+        "campaign_id": campaign.pk if campaign else None,
+        "run_id": run_id,
+        "source": source,
+        "decided_at": decided_at,
+        "window_h": window_h,
+        "expires_at": expires_at,
+        "matched_by": "",
+    }
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            raw = cursor.cursor  # psycopg's own cursor, for COPY
-            with raw.copy(f"COPY memory_decision ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        _copy_decisions(served, shared)
         return len(served)
     Decision.objects.all_workspaces().bulk_create(
         [
             Decision(
-                **dict(
-                    zip(
-                        _COLUMNS,
-                        (*row[:8], json.loads(row[8]), row[9], json.loads(row[10]), *row[11:]),
-                        strict=True,
-                    )
-                )
+                **shared,
+                public_id=item.public_id,
+                customer_id=item.customer_id,
+                arm=item.arm,
+                policy=item.policy,
+                eligible=item.eligible,
+                eligible_count=len(item.eligible),
+                propensities=[round(p, 6) for p in item.propensities],
+                message_id=item.message_id,
+                propensity=item.propensity,
+                primer_message_id=item.primer_message_id,
             )
-            for row in rows
+            for item in served
         ],
         batch_size=2000,
     )
     return len(served)
+
+
+def _copy_decisions(served: list[ServedDecision], shared: dict) -> None:
+    """COPY the decisions as text lines built in one pass: every value is a number, a hex id,
+    a fixed word or a timestamp, so nothing needs escaping."""
+    null = "\\N"
+    fixed = {
+        name: null if value is None else value.isoformat() if hasattr(value, "isoformat") else value
+        for name, value in shared.items()
+    }
+    lines = []
+    for item in served:
+        values = {
+            **fixed,
+            "public_id": item.public_id,
+            "customer_id": item.customer_id,
+            "arm": item.arm,
+            "policy": item.policy,
+            "eligible": _JSON.encode(item.eligible).decode(),
+            "eligible_count": len(item.eligible),
+            "propensities": _JSON.encode([round(p, 6) for p in item.propensities]).decode(),
+            "message_id": item.message_id,
+            "propensity": repr(float(item.propensity)),
+            "primer_message_id": item.primer_message_id,
+        }
+        lines.append("\t".join(str(values[name]) for name in _COLUMNS))
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor, for COPY
+        with raw.copy(f"COPY memory_decision ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            copy.write("\n".join(lines) + "\n")
 
 
 def _decision_id_expression() -> str:
