@@ -4,11 +4,13 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
+from django.utils import timezone
 
 from campaigns.catalogue.campaign_services import campaign_create
 from campaigns.tenancy.changes import Actor
 from memory.decisions import CANDIDATE_SCHEMA, decisions_match, decisions_serve
-from memory.models import Decision
+from memory.models import Decision, RecomputeRun
+from memory.signals import memory_recomputed
 from tests.campaigns.prompt_support import MEMORY_AT, customer, event, message
 
 
@@ -105,3 +107,19 @@ def test_it_uses_the_campaign_window(workspace, catalogue):
     )
     event(person, "Message Sent", 7, message=catalogue[0])  # 3 h after: outside the 2 h window
     assert decisions_match(workspace=workspace, now=MEMORY_AT).windowed == 0
+
+
+def test_it_matches_sends_after_each_recompute(
+    workspace, catalogue, eager_tasks, django_capture_on_commit_callbacks
+):
+    person = customer(workspace, "a")
+    decisions_serve(
+        workspace=workspace,
+        candidates=candidates([(person.pk, catalogue[0].pk, 1.0, 0.0)]),
+        source="api",
+        decided_at=timezone.now() - timedelta(hours=2),
+    )
+    event(person, "Message Sent", 1, message=catalogue[0], at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        memory_recomputed.send(sender=RecomputeRun, workspace_id=workspace.pk, run_id=1)
+    assert Decision.objects.for_workspace(workspace).get().send_event_id is not None
