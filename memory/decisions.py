@@ -233,9 +233,10 @@ def stored_candidates(
         stored = stored or population
         if stored is None:
             continue
-        allowed, _ = offers_allowed(
+        # The strategy's version also says why nothing may be sent: the first two suffice.
+        allowed = offers_allowed(
             workspace=workspace, customer=customer, offers=list(stored.offers), now=now
-        )
+        )[0]
         rows += [
             (customer.pk, offer.message_id, offer.score, offer.spread)
             for offer in allowed
@@ -346,7 +347,7 @@ def next_best_decide(
     offers = list(stored.offers) if stored else []
     allowed, excluded = offers_allowed(
         workspace=workspace, customer=customer, offers=offers, now=now or timezone.now()
-    )
+    )[:2]
     if campaign is not None:
         mine = set(campaign.messages.values_list("pk", flat=True))
         allowed = [offer for offer in allowed if offer.message_id in mine]
