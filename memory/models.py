@@ -282,6 +282,13 @@ class CustomerState(DerivedRow):
     signals = models.JSONField(default=list, blank=True)
     last_recompute_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta(DerivedRow.Meta):
+        # The customers page sorted by either, highest first (each partition has its own).
+        indexes = [
+            models.Index(fields=["primed_score"], name="customerstate_primed"),
+            models.Index(fields=["baseline_rate"], name="customerstate_baseline"),
+        ]
+
 
 class RecomputeRun(WorkspaceOwnedModel):
     """One recompute of a workspace's memory, with its progress and outcome."""

@@ -6,8 +6,11 @@ owners change (viewers see no controls, and their POSTs get a 403).
 
 from __future__ import annotations
 
+import math
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -24,6 +27,7 @@ from campaigns.catalogue.selectors import CONTENT_GAP_MIN_MESSAGES, taxonomy_ove
 from campaigns.models import Label, LabelSet
 from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, viewers_cannot, workspace_required
+from memory.effect_preview import boost_preview
 
 
 def _labels_page(request, *, set_form=None, label_form=None, status=200):
@@ -157,6 +161,21 @@ def label_edit(request, pk: int):
         template="campaigns/catalogue/label_edit.html",
         context={"label": label},
     )
+
+
+@workspace_required
+@require_POST
+def label_preview_effect(request, pk: int):
+    """Preview what the boost in the form would do to customers' next best messages (JSON)."""
+    label = get_object_or_404(Label.objects.for_workspace(request.workspace), pk=pk)
+    try:
+        boost = float(request.POST.get("boost", ""))
+    except ValueError:
+        boost = math.nan
+    if not -1.0 <= boost <= 1.0:
+        return JsonResponse({"error": "Boost must be a number from -1 to 1."}, status=400)
+    preview = boost_preview(workspace=request.workspace, label=label, boost=boost)
+    return JsonResponse(preview.as_dict())
 
 
 @editor_required

@@ -36,6 +36,11 @@ urlpatterns = [
     path("catalogue/labels/new/", label_views.label_new, name="catalogue-label-new"),
     path("catalogue/labels/<int:pk>/", label_views.label_edit, name="catalogue-label"),
     path(
+        "catalogue/labels/<int:pk>/preview-effect/",
+        label_views.label_preview_effect,
+        name="catalogue-label-preview",
+    ),
+    path(
         "catalogue/labels/<int:pk>/active/", label_views.label_active, name="catalogue-label-active"
     ),
     path("catalogue/label-sets/new/", label_views.label_set_new, name="catalogue-label-set-new"),

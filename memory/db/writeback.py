@@ -69,6 +69,11 @@ PARTITION_KEYS = {
     "memory_customerstate": ("customer_id",),
     NEXT_BEST_TABLE: ("customer_id", "rank"),
 }
+# Indexes beyond the unique key, built on a new partition so attaching it finds them (the
+# parent's index of the same columns, migration 0014): name suffix -> columns.
+PARTITION_INDEXES = {
+    "memory_customerstate": {"primed": "primed_score", "baseline": "baseline_rate"},
+}
 # pg_advisory_xact_lock(SWAP_LOCK, workspace id): one swap per workspace at a time.
 SWAP_LOCK = 0x5052
 
@@ -297,6 +302,8 @@ class PartitionBuild:
                 f' ADD CONSTRAINT "{staging}_workspace"'
                 f" CHECK (workspace_id = {self.workspace_id})"
             )
+            for suffix, columns in PARTITION_INDEXES.get(table, {}).items():
+                cursor.execute(f'CREATE INDEX "{staging}_{suffix}" ON "{staging}" ({columns})')
 
     def _staging(self, table: str) -> str:
         return f"{table}_w{self.workspace_id}_new"
@@ -317,6 +324,10 @@ class PartitionBuild:
                     cursor.execute(
                         f'ALTER TABLE "{partition}" RENAME CONSTRAINT "{staging}_{suffix}"'
                         f' TO "{partition}_{suffix}"'
+                    )
+                for suffix in PARTITION_INDEXES.get(table, {}):
+                    cursor.execute(
+                        f'ALTER INDEX "{staging}_{suffix}" RENAME TO "{partition}_{suffix}"'
                     )
                 cursor.execute(
                     f'ALTER TABLE "{table}" ATTACH PARTITION "{partition}"'

@@ -144,4 +144,14 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.RunPython(partition, unpartition),
+        # On the partitioned parent: built on every partition; a recompute builds them on its
+        # new partition before attaching it (memory/db/writeback.py).
+        migrations.AddIndex(
+            model_name="customerstate",
+            index=models.Index(fields=["primed_score"], name="customerstate_primed"),
+        ),
+        migrations.AddIndex(
+            model_name="customerstate",
+            index=models.Index(fields=["baseline_rate"], name="customerstate_baseline"),
+        ),
     ]
