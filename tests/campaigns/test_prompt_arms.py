@@ -62,10 +62,13 @@ def test_it_renders_each_arm_and_logs_the_decision_the_prompt_states(
             assert "gold" not in data["prompt"] and "convenience" not in data["prompt"]
             assert data["memory_at"] is None
             assert decision.primer_message_id == offers[1].pk
-            assert decision.propensity == pytest.approx(0.99)  # spread 0: the floor's mix
+            # Spread 0: the top wins every draw; the floor's mix leaves the other 0.01.
+            assert decision.propensities == pytest.approx([0.99, 0.01])
         else:
             assert "gold" in data["prompt"] and "convenience" in data["prompt"]
             assert decision.primer_message_id == offers[0].pk
+        served = decision.eligible.index(decision.message_id)
+        assert decision.propensity == pytest.approx(decision.propensities[served])
         if expected == RANDOM:
             assert (decision.policy, decision.propensities) == ("uniform", [0.5, 0.5])
         else:
