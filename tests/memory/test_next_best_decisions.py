@@ -18,8 +18,8 @@ def auth(key: str) -> dict:
 @pytest.fixture
 def planted(workspace):
     offers = [message(workspace, f"m{i}", f"Offer {i}") for i in range(3)]
-    campaign = holdout_campaign(workspace, offers[1:], random=0.25, no_memory=0.25)
-    people = [customer(workspace, f"c{i}") for i in range(24)]
+    campaign = holdout_campaign(workspace, offers[1:], random=0.33, no_memory=0.33)
+    people = [customer(workspace, f"c{i}") for i in range(48)]
     for person in people:
         plant_next_best(workspace, person, [(offers[0], 2.0), (offers[1], 1.5), (offers[2], 0.0)])
     plant_next_best(workspace, None, [(offers[2], 1.0), (offers[1], 0.0)], spread=0.0)
@@ -83,5 +83,5 @@ def test_the_command_serves_one_customer_or_everyone_in_one_write(
     # Everyone at once: a bounded number of queries whatever the number of customers.
     with django_assert_max_num_queries(12):
         call_command("next_best", workspace="acme", all=True)
-    assert "24 decisions served" in capsys.readouterr().out
-    assert Decision.objects.for_workspace(workspace).filter(campaign=None).count() == 24
+    assert "48 decisions served" in capsys.readouterr().out
+    assert Decision.objects.for_workspace(workspace).filter(campaign=None).count() == 48
