@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from campaigns.catalogue.campaign_services import campaign_create
 from campaigns.tenancy.changes import Actor
-from memory.decisions import CANDIDATE_SCHEMA, decisions_match, decisions_serve
+from memory.decision_matching import decisions_match
+from memory.decisions import CANDIDATE_SCHEMA, decisions_serve
 from memory.models import Decision, RecomputeRun
 from memory.signals import memory_recomputed
 from tests.campaigns.prompt_support import MEMORY_AT, customer, event, message
