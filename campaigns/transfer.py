@@ -47,7 +47,16 @@ FORMAT_VERSION = 1
 SET_FIELDS = ["name", "description", "multiple", "active"]
 LABEL_FIELDS = ["name", "description", "prompt_phrase", "boost", "active"]
 MESSAGE_FIELDS = ["channel", "subject", "body", "active"]
-CAMPAIGN_FIELDS = ["name", "goal_event", "attribution_window_h", "guidance", "audience", "active"]
+CAMPAIGN_FIELDS = [
+    "name",
+    "goal_event",
+    "attribution_window_h",
+    "guidance",
+    "audience",
+    "holdout_random",
+    "holdout_no_memory",
+    "active",
+]
 GUARDRAIL_FIELDS = ["kind", "limit", "period", "audience", "event_name", "hours", "note"]
 
 
@@ -401,6 +410,8 @@ def _import_campaigns(workspace, actor, data, messages, templates, summary) -> N
         "attribution_window_h": None,
         "guidance": "",
         "audience": {},
+        "holdout_random": 0.0,
+        "holdout_no_memory": 0.0,
         "active": True,
     }
     for path, item in _items(data, "campaigns"):

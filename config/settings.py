@@ -153,6 +153,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Debounced recomputes recorded in the database while Redis did not answer.
     "recompute-outbox-drain": {"task": "memory.recompute_outbox_drain", "schedule": 60.0},
+    # Served decisions matched to their sends, and their outcomes resolved (docs/decisions/0601).
+    "decisions-match": {"task": "memory.decisions_match_all", "schedule": 300.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -232,3 +232,39 @@ def model_effects_figure(rows: list[dict]) -> dict:
             "shapes": [vertical_line(1, MUTED)],
         },
     }
+
+
+ARM_NAMES = {"primer": "Primer's choice", "random": "random message", "no_memory": "no memory"}
+
+
+def uplift_figure(arms: list[dict]) -> dict:
+    """Goal rate per holdout arm with its 95% interval (arms with resolved sends only)."""
+    rows = [arm for arm in arms if arm["sends"] and arm["goal_rate"]["value"] is not None]
+    rate = [arm["goal_rate"] for arm in rows]
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "y": [ARM_NAMES.get(arm["arm"], arm["arm"]) for arm in rows],
+                "x": [r["value"] for r in rate],
+                "marker": {"color": ACCENT, "size": 10},
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [(r["high"] or r["value"]) - r["value"] for r in rate],
+                    "arrayminus": [r["value"] - (r["low"] or r["value"]) for r in rate],
+                    "color": MUTED,
+                },
+                "text": [f"{arm['goals']} of {arm['sends']} sends" for arm in rows],
+                "hovertemplate": "%{y}: %{x:.3f}<br>%{text}<extra></extra>",
+            }
+        ],
+        "layout": {
+            **LAYOUT,
+            "height": 100 + 40 * len(rows),
+            "xaxis": axis(
+                "goal rate after a send, within the campaign's window", rangemode="tozero"
+            ),
+        },
+    }

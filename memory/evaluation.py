@@ -11,8 +11,8 @@ from django.template.loader import render_to_string
 from campaigns.models import Workspace
 from memory import charts
 from memory.db.reads import CustomerFilter, hours_since_epoch, trait_keys_of
-from memory.models import Event
-from memory.recompute.inputs import engine_inputs
+from memory.models import Decision, Event
+from memory.recompute.inputs import EngineInputs, engine_inputs
 from memory.recompute.plan import engine_config
 from memory.scoring.decisions import decision_values
 from memory.scoring.evaluation import VARIANTS, Evaluation, evaluate, with_window
@@ -63,6 +63,9 @@ def memory_evaluate(
         revenue=goal_revenue(
             workspace=workspace, goal_event=config.goal_event, customer_ids=inputs.customer_ids
         ),
+        logged=None
+        if randomised_sends
+        else logged_decisions(workspace=workspace, cutoff=cutoff, inputs=inputs),
     )
     if rolling:
         evaluation.rolling, evaluation.rolling_cuts = rolling_scores(
@@ -74,6 +77,52 @@ def memory_evaluate(
             on_progress=on_progress,
         )
     return evaluation
+
+
+def logged_decisions(
+    *, workspace: Workspace, cutoff: datetime, inputs: EngineInputs
+) -> pl.DataFrame:
+    """Return the served decisions matched to sends at or after the cut-off, in the engine's
+    dense ids: customer, t (the send), message, eligible and propensities (lists, same order)."""
+    rows = (
+        Decision.objects.for_workspace(workspace)
+        .filter(send_event_id__isnull=False, sent_at__gte=cutoff)
+        .values_list("customer_id", "sent_at", "message_id", "eligible", "propensities")
+    )
+    dense_customer = {int(c): i for i, c in enumerate(inputs.customer_ids.to_list())}
+    lookup = inputs.catalogue.messages.select("message_id", "message")
+    dense_message = dict(
+        zip(lookup["message_id"].to_list(), lookup["message"].to_list(), strict=True)
+    )
+    out = []
+    for customer_id, sent_at, message_id, eligible, propensities in rows.iterator(
+        chunk_size=20_000
+    ):
+        pairs = [(dense_message.get(m), p) for m, p in zip(eligible, propensities, strict=False)]
+        if customer_id not in dense_customer or message_id not in dense_message:
+            continue
+        if any(m is None for m, _ in pairs):
+            continue  # a message since deleted: the decision's alternatives are unknown
+        out.append(
+            (
+                dense_customer[customer_id],
+                hours_since_epoch(sent_at),
+                dense_message[message_id],
+                [m for m, _ in pairs],
+                [float(p) for _, p in pairs],
+            )
+        )
+    return pl.DataFrame(
+        out,
+        schema={
+            "customer": pl.Int64,
+            "t": pl.Float64,
+            "message": pl.Int64,
+            "eligible": pl.List(pl.Int64),
+            "propensities": pl.List(pl.Float64),
+        },
+        orient="row",
+    )
 
 
 def goal_revenue(*, workspace: Workspace, goal_event: str, customer_ids: pl.Series) -> pl.DataFrame:

@@ -524,3 +524,131 @@ class IngestIssueCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.reason!r} on {self.day}: {self.count}"
+
+
+class Decision(WorkspaceOwnedModel):
+    """A recommendation Primer served: whom, among which messages, what, how likely, and then
+    which send it led to and what followed (docs/decisions/0600-logged-decisions.md).
+
+    Written in bulk (COPY on PostgreSQL) by memory.decisions; matched to sends and resolved
+    set-based by the periodic decisions task. Its propensity is the probability with which the
+    served message was chosen, so later evaluation can weight by it.
+    """
+
+    class Source(models.TextChoices):
+        API = "api", "Next-best API"
+        COMMAND = "command", "manage.py next_best"
+        PROMPT = "prompt", "Campaign prompt"
+        EXPORT = "export", "Campaign prompt export"
+
+    class Arm(models.TextChoices):
+        NONE = "", "No campaign holdout"
+        PRIMER = "primer", "Primer's choice"
+        RANDOM = "random", "Random choice"
+        NO_MEMORY = "no_memory", "No memory"
+
+    workspace = models.ForeignKey(
+        "campaigns.Workspace",
+        on_delete=models.CASCADE,
+        related_name="decisions",
+        db_index=False,  # every index below starts with the workspace or the customer
+        db_constraint=False,
+    )
+    public_id = models.CharField(max_length=32, help_text="The id a send event may carry.")
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="decisions",
+        db_index=False,  # the matching index starts with the customer
+        db_constraint=False,
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="decisions",
+        db_index=False,  # the campaign index below
+        db_constraint=False,
+    )
+    run = models.ForeignKey(
+        RecomputeRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        help_text="The recompute whose memory made the decision.",
+    )
+    source = models.CharField(max_length=16, choices=Source.choices)
+    arm = models.CharField(max_length=16, choices=Arm.choices, blank=True, default="")
+    policy = models.CharField(
+        max_length=16, help_text="thompson, uniform (random arm) or top (no exploration)."
+    )
+    eligible = models.JSONField(default=list, help_text="Message ids chosen among, best first.")
+    eligible_count = models.PositiveSmallIntegerField(default=0)
+    propensities = models.JSONField(
+        default=list, help_text="Each eligible message's probability of being served, in order."
+    )
+    message = models.ForeignKey(
+        "campaigns.Message",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    propensity = models.FloatField(help_text="Probability the served message was chosen with.")
+    primer_message = models.ForeignKey(
+        "campaigns.Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+        help_text="Primer's top choice among the eligible (what it would have served).",
+    )
+    decided_at = models.DateTimeField()
+    window_h = models.FloatField(help_text="The campaign's (or the workspace's) window.")
+    expires_at = models.DateTimeField(help_text="A send after this is not matched to it.")
+    send_event_id = models.BigIntegerField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    matched_by = models.CharField(max_length=16, blank=True, help_text="decision_id or window.")
+    goal = models.BooleanField(null=True, help_text="Goal within the window after the send.")
+    revenue = models.FloatField(null=True, blank=True, help_text="Goal revenue in that window.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["-decided_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "public_id"], name="decision_unique_public_id"
+            ),
+            # A send is matched to one decision at most, whatever matched it.
+            models.UniqueConstraint(
+                fields=["workspace", "send_event_id"],
+                name="decision_unique_send",
+                condition=Q(send_event_id__isnull=False),
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["customer", "message", "decided_at"],
+                name="decision_match",
+                condition=Q(send_event_id__isnull=True),
+            ),
+            models.Index(
+                fields=["workspace", "decided_at"],
+                name="decision_pending",
+                condition=Q(send_event_id__isnull=True),
+            ),
+            models.Index(
+                fields=["workspace", "sent_at"],
+                name="decision_unresolved",
+                condition=Q(send_event_id__isnull=False, resolved_at__isnull=True),
+            ),
+            models.Index(fields=["campaign", "arm"], name="decision_campaign_arm"),
+        ]
+
+    def __str__(self) -> str:
+        return f"decision {self.public_id}"

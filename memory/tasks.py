@@ -5,6 +5,8 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 
+from campaigns.models import Workspace
+from memory import decision_matching
 from memory.imports import event_import_run
 from memory.ingest import outbox
 from memory.recompute import chord
@@ -71,3 +73,17 @@ def recompute_all_workspaces() -> None:
 def event_import(import_id: int) -> None:
     """Run one uploaded import (a finished or already running one is left alone)."""
     event_import_run(job_id=import_id)
+
+
+@shared_task(name="memory.decisions_match", **RETRY)
+def decisions_match(workspace_id: int) -> dict:
+    """Match one workspace's served decisions to their sends and resolve closed windows."""
+    summary = decision_matching.decisions_match(workspace=Workspace.objects.get(pk=workspace_id))
+    return {"named": summary.named, "windowed": summary.windowed, "resolved": summary.resolved}
+
+
+@shared_task(name="memory.decisions_match_all")
+def decisions_match_all() -> None:
+    """Queue the matching of every workspace with decisions pending (the beat's job)."""
+    for workspace_id in decision_matching.workspaces_with_pending_decisions():
+        decisions_match.delay(workspace_id)

@@ -8,6 +8,7 @@ API refuse the same things with the same words.
 from rest_framework import serializers
 
 from campaigns.models import (
+    HOLDOUT_MAX,
     ApiKey,
     Campaign,
     Membership,
@@ -54,6 +55,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "audience",
             "starts_at",
             "ends_at",
+            "holdout_random",
+            "holdout_no_memory",
             "active",
             "version",
             "created_at",
@@ -81,6 +84,18 @@ class CampaignInputSerializer(VersionedInput):
     )
     starts_at = serializers.DateTimeField(required=False, allow_null=True)
     ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    holdout_random = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=HOLDOUT_MAX,
+        help_text="Share of the audience served a random eligible message (0 to 0.5).",
+    )
+    holdout_no_memory = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=HOLDOUT_MAX,
+        help_text="Share of the audience prompted without their memory (0 to 0.5).",
+    )
     active = serializers.BooleanField(required=False)
 
     def validate_messages(self, keys: list[str]) -> list[Message]:
@@ -230,3 +245,59 @@ class WebhookInputSerializer(VersionedInput):
         if found is None:
             raise serializers.ValidationError(f"No campaign {slug!r} in this workspace.")
         return found
+
+
+# A campaign's uplift (the response's shape, for the schema) ------------------------------------
+
+
+class EstimateSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True, help_text="95% interval; null: too few sends.")
+    high = serializers.FloatField(allow_null=True)
+
+
+class UpliftArmSerializer(serializers.Serializer):
+    arm = serializers.ChoiceField(choices=["primer", "random", "no_memory"])
+    share = serializers.FloatField(help_text="The arm's configured share of the audience.")
+    served = serializers.IntegerField(help_text="Decisions served in this arm.")
+    matched = serializers.IntegerField(help_text="Of those, matched to a send.")
+    resolved = serializers.IntegerField(help_text="Of those, with the window closed.")
+    sends = serializers.IntegerField(help_text="Resolved sends the rates are measured on.")
+    goals = serializers.IntegerField()
+    goal_rate = EstimateSerializer(help_text="Wilson interval.")
+    revenue_per_send = EstimateSerializer(
+        allow_null=True, help_text="Normal interval; null where no goal carries a revenue."
+    )
+
+
+class UpliftComparisonSerializer(serializers.Serializer):
+    primer_against = serializers.ChoiceField(choices=["random", "no_memory"])
+    difference = EstimateSerializer(help_text="Primer's goal rate minus the arm's (Newcombe).")
+    revenue_difference = EstimateSerializer(allow_null=True, help_text="Welch interval.")
+    can_tell = serializers.BooleanField(help_text="Whether the interval excludes 0.")
+    minimum_detectable_effect = serializers.FloatField(
+        allow_null=True, help_text="At the current counts, 80% power, 5% level."
+    )
+
+
+class UpliftOffPolicySerializer(serializers.Serializer):
+    sends = serializers.IntegerField(help_text="Resolved sends of the random arm.")
+    matches = serializers.IntegerField(help_text="Those that served Primer's choice.")
+    ips = EstimateSerializer()
+    snips = EstimateSerializer()
+    random = EstimateSerializer(help_text="The random arm's own goal rate.")
+    difference = EstimateSerializer(help_text="SNIPS minus the random arm's rate.")
+    can_tell = serializers.BooleanField()
+    minimum_detectable_effect = serializers.FloatField(allow_null=True)
+
+
+class CampaignUpliftSerializer(serializers.Serializer):
+    campaign = serializers.SlugField()
+    goal_event = serializers.CharField()
+    window_h = serializers.FloatField()
+    level = serializers.FloatField()
+    arms = UpliftArmSerializer(many=True)
+    comparisons = UpliftComparisonSerializer(many=True)
+    off_policy = UpliftOffPolicySerializer(
+        allow_null=True, help_text="Primer's policy valued on the random arm; null without it."
+    )

@@ -30,6 +30,7 @@ from campaigns.api.config_serializers import (
     ApiKeySerializer,
     CampaignInputSerializer,
     CampaignSerializer,
+    CampaignUpliftSerializer,
     MemberInputSerializer,
     MemberRoleSerializer,
     MemberSerializer,
@@ -58,6 +59,7 @@ from campaigns.webhooks.services import (
     webhook_rotate_secret,
     webhook_update,
 )
+from memory.decision_selectors import campaign_uplift, uplift_summary
 from memory.staleness import memory_stale_settings
 
 ERRORS = {
@@ -182,6 +184,14 @@ class CampaignViewSet(ConfigViewSet):
             changes=data,
         )
         return Response(self.get_serializer(saved).data)
+
+    @extend_schema(
+        summary="A campaign's uplift per holdout arm (goal rate, revenue, off-policy value)",
+        responses={200: CampaignUpliftSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["get"])
+    def uplift(self, request, slug: str):
+        return Response(uplift_summary(campaign_uplift(campaign=self.get_object())))
 
     @extend_schema(
         summary="Archive a campaign (PATCH active=true restores it)",

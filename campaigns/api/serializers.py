@@ -34,6 +34,14 @@ class PromptSerializer(serializers.Serializer):
     )
     content_hash = serializers.CharField(help_text="SHA-256 hex of the prompt's UTF-8 text.")
     prompt = serializers.CharField()
+    arm = serializers.CharField(
+        help_text="The customer's holdout arm in the campaign: primer, random or no_memory "
+        "(no_memory: rendered without their memory); empty without a campaign."
+    )
+    decision_id = serializers.CharField(
+        help_text="The decision the prompt states (its campaign message); send it back as "
+        "properties.decision_id on the send event. Empty when none was served."
+    )
     context = serializers.DictField(required=False, help_text="With include_context=true.")
 
 

@@ -1,5 +1,7 @@
 """Prompt endpoints. Thin: validate the query, call one selector or service, shape the answer."""
 
+from dataclasses import replace
+
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -99,7 +101,8 @@ class CustomerPromptView(PromptApiView):
         query = PromptQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         workspace = request_workspace(request)
-        choice = self.choice(workspace, query.validated_data)
+        # With a campaign, the prompt states the customer's campaign message: a served decision.
+        choice = replace(self.choice(workspace, query.validated_data), serve="prompt")
         prompt, context = self.prompt(workspace, external_id, choice)
         data = prompt.as_dict()
         if query.validated_data["include_context"]:
@@ -160,7 +163,7 @@ class PromptExportView(ExportFormatMixin, PromptApiView):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         workspace = request_workspace(request)
-        choice = self.choice(workspace, query.validated_data)
+        choice = replace(self.choice(workspace, query.validated_data), serve="export")
         try:
             compile_template(choice.text)
         except TemplateProblem as error:

@@ -3,7 +3,7 @@
 from django import forms
 from django.db.models import Q
 
-from campaigns.models import Campaign, Message, PromptTemplate, slug_validator
+from campaigns.models import HOLDOUT_MAX, Campaign, Message, PromptTemplate, slug_validator
 from memory.audiences import trait_filter_field
 
 
@@ -38,6 +38,24 @@ class CampaignForm(forms.Form):
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+    holdout_random = forms.FloatField(
+        min_value=0.0,
+        max_value=HOLDOUT_MAX,
+        required=False,
+        initial=0.0,
+        label="Random holdout (share)",
+        help_text="Share of the audience served a random eligible message, 0 to 0.5: what "
+        "Primer's choice is measured against.",
+    )
+    holdout_no_memory = forms.FloatField(
+        min_value=0.0,
+        max_value=HOLDOUT_MAX,
+        required=False,
+        initial=0.0,
+        label="No-memory holdout (share)",
+        help_text="Share of the audience whose prompt is rendered without their memory (the "
+        "average customer), 0 to 0.5.",
+    )
     active = forms.BooleanField(required=False, initial=True)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
@@ -59,4 +77,6 @@ class CampaignForm(forms.Form):
         data.pop("version", None)
         data["audience"] = data.get("audience") or {}
         data["goal_event"] = data.get("goal_event") or ""
+        for name in ("holdout_random", "holdout_no_memory"):
+            data[name] = data.get(name) or 0.0
         return data

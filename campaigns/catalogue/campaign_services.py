@@ -13,7 +13,14 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from campaigns.models import AuditEntry, Campaign, Message, PromptTemplate, Workspace
+from campaigns.models import (
+    HOLDOUT_MAX,
+    AuditEntry,
+    Campaign,
+    Message,
+    PromptTemplate,
+    Workspace,
+)
 from campaigns.tenancy.changes import Actor, audit_record, change_archive, change_update, snapshot
 from memory.audiences import trait_filter_parse
 
@@ -27,6 +34,8 @@ AUDITED = [
     "audience",
     "starts_at",
     "ends_at",
+    "holdout_random",
+    "holdout_no_memory",
     "active",
 ]
 EDITABLE = set(AUDITED) - {"slug"} | {"messages"}
@@ -62,6 +71,18 @@ def _checked(workspace: Workspace, fields: dict) -> dict:
         foreign = [m.key for m in messages if m.workspace_id != workspace.pk]
         if foreign:
             errors.setdefault("messages", []).append(f"Not messages of this workspace: {foreign}.")
+    for name in ("holdout_random", "holdout_no_memory"):
+        if name not in fields:
+            continue
+        share = fields[name]
+        if isinstance(share, bool) or not isinstance(share, int | float) or share != share:
+            errors.setdefault(name, []).append("A share is a number from 0 to 0.5.")
+        elif not 0.0 <= share <= HOLDOUT_MAX:
+            errors.setdefault(name, []).append(
+                f"A holdout keeps from 0 to {HOLDOUT_MAX:g} of the audience; got {share:g}."
+            )
+        else:
+            fields[name] = float(share)
     if errors:
         raise ValidationError(errors)
     return fields
@@ -91,12 +112,16 @@ def campaign_create(
     audience: dict | list | None = None,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
+    holdout_random: float = 0.0,
+    holdout_no_memory: float = 0.0,
     active: bool = True,
 ) -> Campaign:
     """Create a campaign with its messages, audited with them."""
     fields = _checked(
         workspace,
         {
+            "holdout_random": holdout_random,
+            "holdout_no_memory": holdout_no_memory,
             "goal_event": goal_event,
             "audience": audience or {},
             "prompt_template": prompt_template,
@@ -117,6 +142,8 @@ def campaign_create(
         audience=fields["audience"],
         starts_at=starts_at,
         ends_at=ends_at,
+        holdout_random=fields["holdout_random"],
+        holdout_no_memory=fields["holdout_no_memory"],
         active=active,
     )
     campaign.full_clean()

@@ -277,6 +277,10 @@ class PromptTemplateVersion(models.Model):
         return f"{self.template} v{self.number}"
 
 
+# Each holdout at most half the audience: beyond that Primer is the holdout.
+HOLDOUT_MAX = 0.5
+
+
 class Campaign(WorkspaceOwnedModel):
     """A set of messages toward a goal, with its own window and prompt template."""
 
@@ -300,6 +304,18 @@ class Campaign(WorkspaceOwnedModel):
     audience = models.JSONField(default=dict, blank=True)
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
+    # Holdouts: the shares of the audience served a random eligible message, and served with no
+    # memory (the average customer's prompt); Primer chooses for the rest (docs/decisions/0602).
+    holdout_random = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(HOLDOUT_MAX)],
+        help_text="Share of customers served a random eligible message (0 to 0.5).",
+    )
+    holdout_no_memory = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(HOLDOUT_MAX)],
+        help_text="Share of customers whose prompt is rendered without their memory (0 to 0.5).",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
@@ -307,8 +323,24 @@ class Campaign(WorkspaceOwnedModel):
     class Meta(WorkspaceOwnedModel.Meta):
         ordering = ["slug"]
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "slug"], name="campaign_unique_slug")
+            models.UniqueConstraint(fields=["workspace", "slug"], name="campaign_unique_slug"),
+            models.CheckConstraint(
+                condition=models.Q(holdout_random__gte=0.0)
+                & models.Q(holdout_random__lte=HOLDOUT_MAX)
+                & models.Q(holdout_no_memory__gte=0.0)
+                & models.Q(holdout_no_memory__lte=HOLDOUT_MAX),
+                name="campaign_holdouts_in_range",
+            ),
         ]
+
+    @property
+    def holdout_shares(self) -> dict[str, float]:
+        """Return the holdout arms' shares, keyed as memory.scoring.exploration names them."""
+        return {"random": self.holdout_random, "no_memory": self.holdout_no_memory}
+
+    @property
+    def has_holdouts(self) -> bool:
+        return self.holdout_random > 0 or self.holdout_no_memory > 0
 
     def __str__(self) -> str:
         return self.name

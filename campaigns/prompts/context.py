@@ -10,6 +10,7 @@ customer-supplied string leaves here already quoted (quoting.py): the template n
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -306,20 +307,52 @@ class MemoryReader:
             )
         return self._population_rates[moment]
 
-    def build(self, customers: list[CustomerRow], memory: ChunkMemory) -> list[dict]:
-        """Return each customer's template context from the chunk's memory, in order."""
-        return [
-            self._context(
-                customer,
-                memory.states.get(customer.pk),
-                memory.weights.get(customer.pk, []),
-                memory.worn.get(customer.pk, []),
-                memory.signals.get(customer.pk, []),
-                memory.sends,
-                memory.population_rates,
-            )
-            for customer in customers
-        ]
+    def build(
+        self,
+        customers: list[CustomerRow],
+        memory: ChunkMemory,
+        *,
+        without_memory: Collection[int] = (),
+        arms: dict[int, str] | None = None,
+        decisions: dict[int, dict] | None = None,
+    ) -> list[dict]:
+        """Return each customer's template context from the chunk's memory, in order.
+
+        Customers in ``without_memory`` (a campaign's no-memory holdout) get the context of a
+        customer Primer knows nothing about: no traits, weights, wear-out or priming, only the
+        workspace's and the campaign's facts, so the LLM sees the average customer.
+        """
+        arms, decisions = arms or {}, decisions or {}
+        contexts = []
+        for customer in customers:
+            if customer.pk in without_memory:
+                anonymous = CustomerRow(customer.pk, customer.external_id, {}, None, None)
+                context = self._context(anonymous, None, [], [], [], {}, {})
+            else:
+                context = self._context(
+                    customer,
+                    memory.states.get(customer.pk),
+                    memory.weights.get(customer.pk, []),
+                    memory.worn.get(customer.pk, []),
+                    memory.signals.get(customer.pk, []),
+                    memory.sends,
+                    memory.population_rates,
+                )
+            context["arm"] = arms.get(customer.pk, "")
+            context["next_best"] = decisions.get(customer.pk, {})
+            contexts.append(context)
+        return contexts
+
+    def decision_item(self, served) -> dict:
+        """Describe a served decision for the template: the message to send and its id."""
+        self._load_messages({served.message_id})
+        message = self._messages.get(served.message_id, {})
+        return {
+            "key": message.get("key", ""),
+            "text": message.get("text", ""),
+            "decision_id": served.public_id,
+            "propensity": round(served.propensity, 4),
+        }
 
     def _signal_items(self, state, events: list[tuple], memory_at: datetime | None) -> list[dict]:
         """Describe the customer's recent priming actions, newest first.

@@ -47,6 +47,10 @@ Avoid what they have seen too often; they are likely to tune it out:
 {{ avoid.summary }}{% if avoid.labels %}
 They have had a lot of {{ avoid.labels_text }} lately: vary from it for now.{% endif %}
 {% endif %}
+{% if next_best %}
+The message chosen for them in this campaign ({{ next_best.key }}): {{ next_best.text }}. \
+Stay close to it.
+{% endif %}
 {% if primed.is_primed and primed.signals %}
 They are {{ primed.level }} right now. Recent actions that often come before \
 {{ workspace.goal_event }}: {{ primed.summary }}. Be concrete and helpful rather than pushy.

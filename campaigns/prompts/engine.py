@@ -189,8 +189,19 @@ class RenderedPrompt:
     memory_at: datetime | None
     content_hash: str
     text: str
+    arm: str = ""  # the customer's holdout arm in the campaign ("" without a campaign)
+    decision_id: str = ""  # the decision the prompt states, when one was served
 
-    FIELDS = ("customer_id", "template", "template_version", "memory_at", "content_hash", "prompt")
+    FIELDS = (
+        "customer_id",
+        "template",
+        "template_version",
+        "memory_at",
+        "content_hash",
+        "prompt",
+        "arm",
+        "decision_id",
+    )
 
     def as_dict(self) -> dict:
         return {
@@ -200,4 +211,6 @@ class RenderedPrompt:
             "memory_at": iso(self.memory_at) or None,
             "content_hash": self.content_hash,
             "prompt": self.text,
+            "arm": self.arm,
+            "decision_id": self.decision_id,
         }

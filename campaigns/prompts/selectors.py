@@ -22,7 +22,9 @@ from campaigns.prompts.defaults import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_SLUG
 from campaigns.prompts.engine import RenderedPrompt, compile_template, content_hash, render_text
 from campaigns.prompts.quoting import one_line, quote
 from campaigns.prompts.wording import PHRASE_LIMIT, span
+from memory.decisions import customers_decisions_serve
 from memory.models import Customer
+from memory.scoring.exploration import NO_MEMORY, RANDOM, assign_arm
 
 CHUNK_SIZE = 1000
 
@@ -41,10 +43,20 @@ class PromptChoice:
     guidance: str
     campaign_slug: str = ""
     campaign: CampaignTerms | None = None
+    # Where decisions are served from ("prompt", "export"): each customer's campaign message is
+    # chosen, logged as a Decision and stated in the prompt. "": render only (pages, previews).
+    serve: str = ""
 
     def campaign_context(self) -> dict:
         """Return the campaign's terms for the template context ({} without a campaign)."""
         return self.campaign.context() if self.campaign else {}
+
+    def arms(self, workspace_id: int, customer_ids: list[int]) -> dict[int, str]:
+        """Return each customer's holdout arm in the campaign ({} without a campaign)."""
+        if self.campaign is None:
+            return {}
+        shares = {RANDOM: self.campaign.holdout_random, NO_MEMORY: self.campaign.holdout_no_memory}
+        return {pk: assign_arm(workspace_id, self.campaign.pk, pk, shares) for pk in customer_ids}
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,9 @@ class CampaignTerms:
     name: str
     goal_event: str
     attribution_window_h: float
+    pk: int = 0
+    holdout_random: float = 0.0
+    holdout_no_memory: float = 0.0
 
     def context(self) -> dict:
         return {
@@ -103,6 +118,9 @@ def prompt_choice(
             found.name,
             found.effective_goal_event,
             found.effective_attribution_window_h,
+            found.pk,
+            found.holdout_random,
+            found.holdout_no_memory,
         )
         guidance = found.guidance or guidance
         if found.prompt_template_id and not template:
@@ -145,6 +163,19 @@ def prompt_choice(
     )
 
 
+def _served(reader: MemoryReader, choice: PromptChoice, rows: list[CustomerRow]) -> dict:
+    """Serve and log each customer's campaign message (choice.serve set), keyed by customer."""
+    if not choice.serve or choice.campaign is None:
+        return {}
+    campaign = Campaign.objects.for_workspace(reader.workspace).get(pk=choice.campaign.pk)
+    return customers_decisions_serve(
+        workspace=reader.workspace,
+        campaign=campaign,
+        customer_ids=[row.pk for row in rows],
+        source=choice.serve,
+    )
+
+
 def _render_chunk(
     reader: MemoryReader,
     choice: PromptChoice,
@@ -153,10 +184,20 @@ def _render_chunk(
 ) -> list[tuple[RenderedPrompt, dict]]:
     template = compile_template(choice.text)
     memory = memory or reader.read(rows)
+    arms = choice.arms(reader.workspace.pk, [row.pk for row in rows])
+    served = _served(reader, choice, rows)
+    contexts = reader.build(
+        rows,
+        memory,
+        without_memory={pk for pk, arm in arms.items() if arm == NO_MEMORY},
+        arms=arms,
+        decisions={pk: reader.decision_item(item) for pk, item in served.items()},
+    )
     rendered = []
-    for row, context in zip(rows, reader.build(rows, memory), strict=True):
+    for row, context in zip(rows, contexts, strict=True):
         text = render_text(template, context)
-        memory_at = memory.memory_times.get(row.pk)
+        memory_at = memory.memory_times.get(row.pk) if arms.get(row.pk) != NO_MEMORY else None
+        decision = served.get(row.pk)
         rendered.append(
             (
                 RenderedPrompt(
@@ -167,6 +208,8 @@ def _render_chunk(
                     memory_at=memory_at,
                     content_hash=content_hash(text),
                     text=text,
+                    arm=arms.get(row.pk, ""),
+                    decision_id=decision.public_id if decision else "",
                 ),
                 context,
             )

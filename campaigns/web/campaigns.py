@@ -27,6 +27,8 @@ from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, workspace_required
 from campaigns.web.support import form_refused, int_or_none
 from memory.audiences import customers_matching_count, trait_filter_parse
+from memory.charts import ARM_NAMES, uplift_figure
+from memory.decision_selectors import campaign_uplift, uplift_summary
 from memory.next_best import Offer, next_best_of_customers
 
 
@@ -164,6 +166,28 @@ def campaign_detail(request, slug: str):
             "customers": [(c, next_best.get(c.external_id)) for c in customers],
             "next_after": next_after,
             "next_best_problem": next_best_problem,
+        },
+    )
+
+
+@workspace_required
+@require_GET
+def campaign_uplift_view(request, slug: str):
+    """The campaign's uplift per holdout arm, from its resolved decisions (no event scan)."""
+    campaign = _campaign_or_404(request.workspace, slug)
+    summary = uplift_summary(campaign_uplift(campaign=campaign))
+    for row in summary["arms"]:
+        row["name"] = ARM_NAMES[row["arm"]]
+    for row in summary["comparisons"]:
+        row["name"] = ARM_NAMES[row["primer_against"]]
+    return render(
+        request,
+        "campaigns/campaigns/uplift.html",
+        {
+            "campaign": campaign,
+            "summary": summary,
+            "figure": uplift_figure(summary["arms"]),
+            "has_revenue": any(row["revenue_per_send"] for row in summary["arms"]),
         },
     )
 

@@ -19,6 +19,11 @@ urlpatterns = [
     path("campaigns/<slug:slug>/", campaign_views.campaign_detail, name="campaign"),
     path("campaigns/<slug:slug>/edit/", campaign_views.campaign_edit, name="campaign-edit"),
     path(
+        "campaigns/<slug:slug>/uplift/",
+        campaign_views.campaign_uplift_view,
+        name="campaign-uplift",
+    ),
+    path(
         "campaigns/<slug:slug>/archive/",
         campaign_views.campaign_archive_view,
         name="campaign-archive",

@@ -12,13 +12,14 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.models import ApiKey, Label
+from campaigns.models import ApiKey, Campaign, Label
 from campaigns.tenancy.authentication import HasScope, request_workspace
 from config.renderers import CONTENT_TYPES, ExportFormatMixin
 from memory.db.reads import EXPORT_KINDS, memory_export_chunks
+from memory.decisions import next_best_decide
 from memory.effect_preview import DEFAULT_SAMPLE, boost_preview
 from memory.exports import FORMATS, encode_chunks
-from memory.models import Customer, RecomputeRun
+from memory.models import Customer, Decision, RecomputeRun
 from memory.next_best import next_best_for
 from memory.predict import NoMemoryYet, memory_score
 from memory.recompute.service import recompute_request
@@ -78,6 +79,34 @@ class NextBestQuerySerializer(serializers.Serializer):
         required=False, default=0, min_value=0, max_value=2**32 - 1, help_text="Of the draws."
     )
     limit = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
+    campaign = serializers.SlugField(
+        required=False,
+        help_text="A campaign's slug: choose among its messages, in the customer's holdout arm.",
+    )
+    decide = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="Serve and log a decision (explored, with its propensity); false: rank only.",
+    )
+
+
+class NextBestEligibleSerializer(serializers.Serializer):
+    message_id = serializers.IntegerField()
+    key = serializers.CharField()
+    propensity = serializers.FloatField(help_text="Its probability of being the one served.")
+
+
+class NextBestDecisionSerializer(serializers.Serializer):
+    decision_id = serializers.CharField(
+        help_text="Send it back as properties.decision_id on the send event."
+    )
+    arm = serializers.CharField()
+    policy = serializers.ChoiceField(choices=["thompson", "uniform", "top"])
+    message_id = serializers.IntegerField()
+    key = serializers.CharField(help_text="The message to send.")
+    propensity = serializers.FloatField(help_text="The probability it was chosen with.")
+    primer_message_id = serializers.IntegerField(help_text="Primer's top choice.")
+    eligible = NextBestEligibleSerializer(many=True)
 
 
 class NextBestOfferSerializer(serializers.Serializer):
@@ -114,6 +143,14 @@ class NextBestAnswerSerializer(serializers.Serializer):
     nothing_now = serializers.CharField(
         help_text="Empty when there are offers; else why there are none (no recompute yet, "
         "or nothing may be sent now)."
+    )
+    arm = serializers.CharField(
+        required=False,
+        help_text="With decide: the holdout arm in the campaign (primer, random, no_memory; "
+        "'' without a campaign).",
+    )
+    decision = NextBestDecisionSerializer(
+        required=False, allow_null=True, help_text="With decide: the served message; null: none."
     )
 
 
@@ -207,14 +244,32 @@ class CustomerNextBestView(APIView):
         },
     )
     def get(self, request, external_id: str):
-        query = _valid(NextBestQuerySerializer, request.query_params)
+        query = dict(_valid(NextBestQuerySerializer, request.query_params))
+        workspace = request_workspace(request)
+        slug, decide = query.pop("campaign", None), query.pop("decide")
+        campaign = None
+        if slug is not None:
+            campaign = Campaign.objects.for_workspace(workspace).filter(slug=slug).first()
+            if campaign is None:
+                raise NotFound(f"No campaign {slug!r} in this workspace.")
         try:
-            answer = next_best_for(
-                workspace=request_workspace(request), external_id=external_id, **query
-            )
+            answer = next_best_for(workspace=workspace, external_id=external_id, **query)
+            data = answer.as_dict()
+            if decide:
+                # Served and logged: explored by default, so it can be evaluated later.
+                decided = next_best_decide(
+                    workspace=workspace,
+                    external_id=external_id,
+                    source=Decision.Source.API,
+                    campaign=campaign,
+                )
+                data |= decided.as_dict()
+                if campaign is not None:  # the campaign's messages, as its arm sees them
+                    data["offers"] = [offer.as_dict() for offer in decided.offers]
+                    data["nothing_now"] = answer.nothing_now or decided.nothing_now
         except Customer.DoesNotExist:
             raise NotFound(f"No customer {external_id!r} in this workspace.") from None
-        return Response(answer.as_dict())
+        return Response(data)
 
 
 class EffectPreviewView(APIView):

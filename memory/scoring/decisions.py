@@ -56,7 +56,7 @@ class RandomisationCheck:
 class Decisions:
     """Hold the policies' off-policy values per outcome and what they were measured on."""
 
-    randomised: bool
+    randomised: bool  # an unbiased estimate is possible: declared randomised, or logged
     check: RandomisationCheck
     segment_traits: tuple[str, ...]
     sends: int
@@ -65,6 +65,9 @@ class Decisions:
     values: dict[str, list[PolicyValue]] = field(default_factory=dict)
     # policy -> the smallest goal-rate difference from the reference detectable at its matches
     detectable: dict[str, float] = field(default_factory=dict)
+    # "declared" (uniform within waves), "logged" (served decisions' propensities) or "".
+    propensities: str = ""
+    logged_sends: int = 0  # sends after the cut-off matched to a logged decision
 
 
 def send_waves(sends: pl.DataFrame, gap_h: float = WAVE_GAP_H) -> pl.DataFrame:
@@ -193,6 +196,21 @@ def thompson_associations(state: MemoryState, rng: np.random.Generator) -> spars
     return sparse.csr_matrix(np.log(draw / prior_rate))
 
 
+def _with_logged(test: pl.DataFrame, logged: pl.DataFrame) -> pl.DataFrame:
+    """Keep the sends a logged decision was matched to, with its eligible messages and their
+    propensities (sends are matched on customer, message and time to the microsecond)."""
+    micro = (pl.col("t") * 3.6e9).round(0).cast(pl.Int64).alias("t_us")
+    keyed = logged.select("customer", "message", micro, "eligible", "propensities").unique(
+        ["customer", "message", "t_us"], keep="first"
+    )
+    return (
+        test.with_columns(micro)
+        .join(keyed, on=["customer", "message", "t_us"], how="inner")
+        .drop("t_us")
+        .sort("send")
+    )
+
+
 def _first_best(candidates: pl.DataFrame, score: np.ndarray) -> np.ndarray:
     """Return per candidate row whether it is its send's top score (ties: the lowest message)."""
     ranked = candidates.select("send", "message").with_columns(pl.Series("score", score))
@@ -219,14 +237,20 @@ def decision_values(
     segment_traits: tuple[str, ...],
     randomised: bool,
     revenue: pl.DataFrame | None = None,
+    logged: pl.DataFrame | None = None,
     draws: int = 1000,
     thompson_draws: int = 32,
     seed: int = 0,
 ) -> Decisions:
-    """Check the randomisation and, if declared, value each policy on the sends after cut-off.
+    """Check the randomisation and value each policy on the sends after the cut-off, where an
+    unbiased estimate is possible.
 
-    The logging propensity of a send is 1 / (messages sent in its wave): uniform, as declared.
-    ``revenue`` (customer, t, revenue) defaults to the goal events' own revenue column.
+    Declared ``randomised``: the logging propensity of a send is 1 / (messages sent in its
+    wave), and every policy chooses among the wave's messages. Otherwise, with ``logged``
+    decisions (customer, t, message: the matched send; eligible: list of messages; propensities:
+    list, in the same order), only the sends matched to a decision are valued, each policy
+    choosing among that decision's eligible messages and the logging propensity being the one
+    Primer served with. ``revenue`` (customer, t, revenue) defaults to the goal events' own.
     """
     everything, horizon = events_before(normalise_events(events), None)
     sends = send_waves(send_outcomes(everything, config, horizon))
@@ -235,16 +259,36 @@ def decision_values(
     test = sends.filter((pl.col("t") >= cutoff) & pl.col("resolved"))
     known_before = everything.filter(pl.col("t") < cutoff)["customer"].unique()
     cold = int(test.filter(~pl.col("customer").is_in(known_before.implode())).height)
-    decisions = Decisions(randomised, check, segment_traits, test.height, cold)
-    if not randomised or test.height == 0:
+    use_logged = not randomised and logged is not None and logged.height > 0
+    decisions = Decisions(randomised or use_logged, check, segment_traits, test.height, cold)
+    decisions.propensities = "declared" if randomised else ("logged" if use_logged else "")
+    if use_logged:
+        test = _with_logged(test, logged)
+        decisions.logged_sends = test.height
+    if not decisions.randomised or test.height == 0:
         return decisions
-    offered = sends.select("wave", pl.col("message").alias("candidate")).unique()
-    candidates = (
-        test.select("send", "customer", "wave", pl.col("message").alias("logged"))
-        .join(offered, on="wave")
-        .sort("send", "candidate")
-        .rename({"candidate": "message"})
-    )
+    if use_logged:
+        candidates = (
+            test.select(
+                "send",
+                "customer",
+                "wave",
+                pl.col("message").alias("logged"),
+                pl.col("eligible").alias("candidate"),
+                pl.col("propensities").alias("logging"),
+            )
+            .explode(["candidate", "logging"])
+            .sort("send", "candidate")
+            .rename({"candidate": "message"})
+        )
+    else:
+        offered = sends.select("wave", pl.col("message").alias("candidate")).unique()
+        candidates = (
+            test.select("send", "customer", "wave", pl.col("message").alias("logged"))
+            .join(offered, on="wave")
+            .sort("send", "candidate")
+            .rename({"candidate": "message"})
+        )
     choices = candidates.select("send", "message")
     customers = candidates["customer"].to_numpy()
     messages = candidates["message"].to_numpy()
@@ -273,7 +317,11 @@ def decision_values(
         drawn = candidate_features(state, customers, messages, thompson_associations(state, rng))
         wins += _first_best(choices, calibrated_p(model, drawn))
     eligible = candidates.group_by("send", maintain_order=True).len()["len"].to_numpy()
-    per_row = np.repeat(1.0 / eligible, eligible)  # candidates are sorted by send
+    per_row = (  # candidates are sorted by send
+        candidates["logging"].to_numpy().astype(np.float64)
+        if use_logged
+        else np.repeat(1.0 / eligible, eligible)
+    )
     chosen = {
         "logging policy": per_row,
         REFERENCE: _first_best(choices, population_rate).astype(float),

@@ -132,6 +132,8 @@ def test_it_streams_csv_with_a_header(client, read_key, workspace):
         "memory_at",
         "content_hash",
         "prompt",
+        "arm",
+        "decision_id",
     }
     assert rows[0]["prompt"].startswith("You are helping Acme")
 

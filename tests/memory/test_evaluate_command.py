@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from memory.models import Decision, Event
 from tests.memory.engine_fixtures import AS_OF, load_synthetic
 
 
@@ -112,3 +113,61 @@ def test_it_reports_the_rolling_evaluation_beside_the_frozen_one(workspace, tmp_
     assert rolling.split()[2] == frozen["full memory"][2]
     assert 0.5 < float(rolling.split()[3]) < 1
     assert 'id="rolling"' in html
+
+
+@pytest.mark.django_db
+def test_it_values_policies_with_the_propensities_primer_logged(workspace, tmp_path):
+    """Decisions logged uniformly over the wave's messages give exactly the declared values."""
+    load_synthetic(workspace, customers=80, events=8_000)
+    sends = Event.objects.for_workspace(workspace).filter(name="Message Sent")
+    offered = sorted(set(sends.values_list("message_id", flat=True)))
+    share = 1.0 / len(offered)
+    Decision.objects.bulk_create(
+        Decision(
+            workspace=workspace,
+            public_id=f"d{event_id}",
+            customer_id=customer_id,
+            source=Decision.Source.API,
+            policy="uniform",
+            eligible=offered,
+            eligible_count=len(offered),
+            propensities=[share] * len(offered),
+            message_id=message_id,
+            propensity=share,
+            decided_at=at,
+            window_h=72,
+            expires_at=at,
+            send_event_id=event_id,
+            sent_at=at,
+            matched_by="decision_id",
+        )
+        for event_id, customer_id, message_id, at in sends.filter(
+            occurred_at__gte=AS_OF
+        ).values_list("pk", "customer_id", "message_id", "occurred_at")
+    )
+
+    def run(*flags) -> list[str]:
+        out = io.StringIO()
+        call_command(
+            "evaluate",
+            *flags,
+            workspace=workspace.slug,
+            cutoff=AS_OF.isoformat(),
+            window=72,
+            segment="plan,age",
+            no_rolling=True,
+            stdout=out,
+            stderr=io.StringIO(),
+        )
+        return out.getvalue().splitlines()
+
+    logged, declared = run(), run("--randomised-sends")
+    assert not any(line.startswith("No unbiased estimate") for line in logged)
+    header = next(line for line in logged if line.startswith("Off-policy value, outcome goal"))
+    assert "matched to a decision Primer logged" in header
+
+    def table(lines):
+        start = next(i for i, line in enumerate(lines) if line.startswith("Off-policy value"))
+        return lines[start + 1 : start + 7]
+
+    assert table(logged) == table(declared)

@@ -200,7 +200,9 @@ def test_it_ranks_next_best_messages_from_the_command_line(workspace, recomputed
     call_command("next_best", "--workspace", "acme", "--customer", "c5", "--limit", "3", stdout=out)
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["rank", "p_goal", "pull", "labels", "wear", "boost", "message"]
-    assert len(lines) == 5 and lines[-1].startswith("pull, labels, wear:")
+    assert len(lines) == 6 and lines[4].startswith("pull, labels, wear:")
+    # Served by default: one explored decision among the allowed messages, logged.
+    assert lines[5].startswith("served: ") and "propensity" in lines[5]
     ranked = [line.split() for line in lines[1:4]]
     probabilities = [float(row[1]) for row in ranked]
     assert all(0 < p < 1 for p in probabilities)

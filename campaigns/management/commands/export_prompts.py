@@ -1,6 +1,7 @@
 """Write every customer's prompt to a file (JSON Lines or CSV), with a progress bar."""
 
 import os
+from dataclasses import replace
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -47,6 +48,8 @@ class Command(BaseCommand):
                 campaign=options["campaign"],
                 version=options["template_version"],
             )
+            # With a campaign, each prompt states a served, logged decision.
+            choice = replace(choice, serve="export")
             compile_template(choice.text)
         except (PromptChoiceError, TemplateProblem) as error:
             raise CommandError(str(error)) from None

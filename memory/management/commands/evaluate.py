@@ -165,16 +165,23 @@ class Command(BaseCommand):
                 "randomised (--randomised-sends) and no logged decision carries a propensity."
             )
             return
-        if check.uniform_p < 0.01 or check.independence_p < 0.01:
+        declared = decisions.propensities == "declared"
+        if declared and (check.uniform_p < 0.01 or check.independence_p < 0.01):
             self.stdout.write(
                 "Warning: the data contradict the declared randomisation (p < 0.01): the values "
                 "below may be biased."
             )
+        if decisions.propensities == "logged":
+            basis = (
+                f"{decisions.logged_sends} of them matched to a decision Primer logged, each "
+                "valued with its logged propensity among that decision's eligible messages"
+            )
+        else:
+            basis = "propensity 1/messages of the wave"
         for outcome, rows in decision_rows(evaluation).items():
             self.stdout.write(
                 f"\nOff-policy value, outcome {outcome} per send (95% intervals, customers "
-                f"resampled), {decisions.sends} sends after the cut-off, propensity 1/messages "
-                "of the wave:"
+                f"resampled), {decisions.sends} sends after the cut-off, {basis}:"
             )
             self.stdout.write(
                 f"{'policy':26s} {'matches':>7s} {'IPS':>8s} {'SNIPS':>8s} {'DR':>24s} "

@@ -1,9 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from campaigns.models import Campaign
+from memory.decisions import customers_decisions_serve, next_best_decide
 from memory.management.commands._common import parse_as_of, workspace_or_error
-from memory.models import Customer
+from memory.models import Customer, Decision
 from memory.next_best import next_best_for
 from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons
+
+# Customers served per bulk write (one COPY each).
+BURST = 100_000
 
 
 class Command(BaseCommand):
@@ -14,7 +19,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, help="Workspace slug.")
-        parser.add_argument("--customer", required=True, help="The customer's external id.")
+        parser.add_argument("--customer", help="The customer's external id.")
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="Serve every customer one message (logged in bulk) instead of ranking one.",
+        )
+        parser.add_argument(
+            "--campaign", help="A campaign's slug: choose among its messages, by holdout arm."
+        )
+        parser.add_argument(
+            "--no-decision",
+            action="store_true",
+            help="Rank only: serve and log no decision (by default one is, explored).",
+        )
         parser.add_argument(
             "--as-of", help="ISO time: rank with the engine as of then (default: the stored list)."
         )
@@ -26,6 +44,18 @@ class Command(BaseCommand):
         found = workspace_or_error(workspace)
         if seed < 0:
             raise CommandError("--seed must be 0 or more.")
+        campaign = None
+        if options["campaign"]:
+            campaign = (
+                Campaign.objects.for_workspace(found).filter(slug=options["campaign"]).first()
+            )
+            if campaign is None:
+                raise CommandError(f"No campaign {options['campaign']!r} in {workspace!r}.")
+        if options["all"]:
+            self._serve_all(found, campaign)
+            return
+        if not customer:
+            raise CommandError("Name a --customer, or serve --all.")
         try:
             rows = (
                 self._engine(found, customer, as_of, explore, seed, limit)
@@ -48,6 +78,42 @@ class Command(BaseCommand):
             "pull, labels, wear: what sets the messages apart, as odds multipliers (the message's "
             "pull, their response to its labels, wear-out from similar messages lately)."
         )
+        if not options["no_decision"] and not as_of:
+            self._serve_one(found, customer, campaign)
+
+    def _serve_one(self, workspace, customer, campaign) -> None:
+        decided = next_best_decide(
+            workspace=workspace,
+            external_id=customer,
+            source=Decision.Source.COMMAND,
+            campaign=campaign,
+        )
+        item = decided.decision
+        if item is None:
+            self.stdout.write(f"No decision served: {decided.nothing_now}")
+            return
+        key = next(o.key for o in decided.offers if o.message_id == item.message_id)
+        arm = f", arm {item.arm}" if item.arm else ""
+        self.stdout.write(
+            f"served: {key} (decision {item.public_id}, propensity {item.propensity:.3f}, "
+            f"{item.policy}{arm}); send it with properties.decision_id={item.public_id}"
+        )
+
+    def _serve_all(self, workspace, campaign) -> None:
+        ids = list(
+            Customer.objects.for_workspace(workspace).order_by("pk").values_list("pk", flat=True)
+        )
+        served = 0
+        for start in range(0, len(ids), BURST):
+            served += len(
+                customers_decisions_serve(
+                    workspace=workspace,
+                    customer_ids=ids[start : start + BURST],
+                    source=Decision.Source.COMMAND,
+                    campaign=campaign,
+                )
+            )
+        self.stdout.write(f"{served} decisions served and logged for {len(ids)} customers.")
 
     def _stored(self, workspace, customer, explore, seed, limit) -> list[dict]:
         answer = next_best_for(

@@ -1,0 +1,194 @@
+"""Match served decisions to the sends they led to and resolve their outcomes, set-based.
+
+A few SQL statements per workspace, under an advisory lock: sends naming their decision, then
+sends of the recommended message within the window, each send to one decision at most; then
+the goal and its revenue once the window after the send has closed (docs/decisions/0601).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.models import Workspace
+from memory.models import Decision, Event
+
+# A send may reach Primer this long after its decision's window closed and still be matched.
+LATE_SENDS = timedelta(days=7)
+
+
+def _decision_id_expression() -> str:
+    if connection.vendor == "postgresql":
+        return "e.properties ->> 'decision_id'"
+    return "json_extract(e.properties, '$.decision_id')"
+
+
+# A send naming its decision (properties.decision_id) of the same customer and message.
+_MATCH_NAMED = """
+WITH named AS (
+    SELECT d.id AS decision_id, e.id AS event_id, e.occurred_at,
+           ROW_NUMBER() OVER (PARTITION BY d.id ORDER BY e.occurred_at, e.id) AS nth
+    FROM memory_decision d
+    JOIN memory_event e
+      ON e.customer_id = d.customer_id AND e.workspace_id = d.workspace_id
+     AND e.message_id = d.message_id AND e.name = %(send)s
+     AND e.occurred_at >= %(since)s
+     AND {decision_id} = d.public_id
+    WHERE d.workspace_id = %(workspace)s AND d.send_event_id IS NULL
+      AND d.expires_at > %(since)s
+      AND NOT EXISTS (
+          SELECT 1 FROM memory_decision m
+          WHERE m.workspace_id = %(workspace)s AND m.send_event_id = e.id)
+)
+UPDATE memory_decision
+SET send_event_id = named.event_id, sent_at = named.occurred_at, matched_by = 'decision_id'
+FROM named
+WHERE memory_decision.id = named.decision_id AND named.nth = 1
+"""
+
+# Sends without a named decision: each send takes the latest decision for that customer and
+# message whose window it falls in, then each decision keeps the earliest send that took it.
+_MATCH_WINDOW = """
+WITH pairs AS (
+    SELECT e.id AS event_id, d.id AS decision_id, e.occurred_at,
+           ROW_NUMBER() OVER (
+               PARTITION BY e.id ORDER BY d.decided_at DESC, d.id DESC) AS by_send
+    FROM memory_decision d
+    JOIN memory_event e
+      ON e.customer_id = d.customer_id AND e.workspace_id = d.workspace_id
+     AND e.message_id = d.message_id AND e.name = %(send)s
+     AND e.occurred_at >= d.decided_at AND e.occurred_at < d.expires_at
+    WHERE d.workspace_id = %(workspace)s AND d.send_event_id IS NULL
+      AND d.expires_at > %(since)s
+      AND ({decision_id}) IS NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM memory_decision m
+          WHERE m.workspace_id = %(workspace)s AND m.send_event_id = e.id)
+), taken AS (
+    SELECT event_id, decision_id, occurred_at,
+           ROW_NUMBER() OVER (PARTITION BY decision_id ORDER BY occurred_at, event_id) AS nth
+    FROM pairs WHERE by_send = 1
+)
+UPDATE memory_decision
+SET send_event_id = taken.event_id, sent_at = taken.occurred_at, matched_by = 'window'
+FROM taken
+WHERE memory_decision.id = taken.decision_id AND taken.nth = 1
+"""
+
+# Resolve matched decisions whose window after the send has closed: the goal and its revenue.
+_RESOLVE_PG = """
+UPDATE memory_decision d
+SET goal = EXISTS (
+        SELECT 1 FROM memory_event g
+        WHERE g.customer_id = d.customer_id AND g.workspace_id = d.workspace_id
+          AND g.name = %(goal)s AND g.occurred_at > d.sent_at
+          AND g.occurred_at <= d.sent_at + d.window_h * interval '1 hour'),
+    revenue = (
+        SELECT SUM(CASE WHEN jsonb_typeof(g.properties -> 'revenue') = 'number'
+                        THEN (g.properties ->> 'revenue')::float END)
+        FROM memory_event g
+        WHERE g.customer_id = d.customer_id AND g.workspace_id = d.workspace_id
+          AND g.name = %(goal)s AND g.occurred_at > d.sent_at
+          AND g.occurred_at <= d.sent_at + d.window_h * interval '1 hour'),
+    resolved_at = %(now)s
+WHERE d.workspace_id = %(workspace)s AND d.send_event_id IS NOT NULL
+  AND d.resolved_at IS NULL AND d.sent_at + d.window_h * interval '1 hour' < %(now)s
+"""
+
+
+@dataclass(frozen=True)
+class MatchSummary:
+    named: int
+    windowed: int
+    resolved: int
+
+
+def decisions_match(*, workspace: Workspace, now: datetime | None = None) -> MatchSummary:
+    """Match the workspace's pending decisions to their sends, then resolve closed windows.
+
+    Idempotent; each send is matched to one decision at most (a unique index holds it too), and
+    each decision to one send. Runs periodically on a worker (memory.decisions_match).
+    """
+    now = now or timezone.now()
+    moment = connection.ops.adapt_datetimefield_value  # SQLite compares stored text
+    params = {
+        "workspace": workspace.pk,
+        "send": workspace.send_event,
+        "goal": workspace.goal_event,
+        "since": moment(now - LATE_SENDS),
+        "now": moment(now),
+    }
+    expression = _decision_id_expression()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One matcher per workspace at a time: two would race for the same sends.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [1_600, workspace.pk])
+        cursor.execute(_MATCH_NAMED.format(decision_id=expression), params)
+        named = _changed(cursor)
+        windowed = 0
+        while True:  # a send left out by a competing one may still fit an earlier decision
+            cursor.execute(_MATCH_WINDOW.format(decision_id=expression), params)
+            changed = _changed(cursor)
+            if changed == 0:
+                break
+            windowed += changed
+        if connection.vendor == "postgresql":
+            cursor.execute(_RESOLVE_PG, params)
+            resolved = max(cursor.rowcount, 0)
+        else:
+            resolved = _resolve_in_python(workspace=workspace, now=now)
+    return MatchSummary(named, windowed, resolved)
+
+
+def _changed(cursor) -> int:
+    """Return the rows the last UPDATE changed (SQLite's driver says -1 after a WITH)."""
+    if connection.vendor == "postgresql":
+        return max(cursor.rowcount, 0)
+    cursor.execute("SELECT changes()")
+    return int(cursor.fetchone()[0])
+
+
+def _resolve_in_python(*, workspace: Workspace, now: datetime) -> int:
+    """Resolve closed windows on SQLite (the demo's scale), one decision at a time."""
+    pending = Decision.objects.for_workspace(workspace).filter(
+        send_event_id__isnull=False, resolved_at__isnull=True
+    )
+    resolved = 0
+    for decision in pending.only("customer_id", "sent_at", "window_h"):
+        until = decision.sent_at + timedelta(hours=decision.window_h)
+        if until >= now:
+            continue
+        goals = Event.objects.for_workspace(workspace).filter(
+            customer_id=decision.customer_id,
+            name=workspace.goal_event,
+            occurred_at__gt=decision.sent_at,
+            occurred_at__lte=until,
+        )
+        revenues = [
+            value
+            for value in goals.values_list("properties__revenue", flat=True)
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        decision.goal = goals.exists()
+        decision.revenue = float(sum(revenues)) if revenues else None
+        decision.resolved_at = now
+        decision.save(update_fields=["goal", "revenue", "resolved_at"])
+        resolved += 1
+    return resolved
+
+
+def workspaces_with_pending_decisions(*, now: datetime | None = None) -> list[int]:
+    """Return the ids of workspaces with decisions still to match or resolve."""
+    since = (now or timezone.now()) - LATE_SENDS
+    pending = Decision.objects.all_workspaces().filter(
+        send_event_id__isnull=True, expires_at__gt=since
+    )
+    unresolved = Decision.objects.all_workspaces().filter(
+        send_event_id__isnull=False, resolved_at__isnull=True
+    )
+    ids = set(pending.values_list("workspace_id", flat=True).distinct())
+    ids |= set(unresolved.values_list("workspace_id", flat=True).distinct())
+    return sorted(ids)

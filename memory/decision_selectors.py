@@ -1,0 +1,166 @@
+"""Reads of served decisions: a campaign's uplift per holdout arm, from one aggregate query.
+
+The page and the API never read events: the periodic matching (memory.decisions) stores each
+decision's send, goal and revenue, and this groups a campaign's resolved decisions by arm,
+number of eligible messages and whether Primer's choice was served (the index on campaign and
+arm bounds it to the campaign's own decisions).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from django.db.models import BooleanField, Case, Count, F, FloatField, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
+
+from campaigns.models import Campaign
+from memory.models import Decision
+from memory.scoring.offpolicy import Estimate
+from memory.scoring.uplift import ARM_ORDER, LEVEL, Group, Uplift, uplift_of
+
+
+@dataclass(frozen=True)
+class ArmFunnel:
+    """How far one arm's decisions got: served, matched to a send, outcome known."""
+
+    arm: str
+    served: int
+    matched: int
+    resolved: int
+
+
+@dataclass(frozen=True)
+class CampaignUplift:
+    campaign: Campaign
+    shares: dict[str, float]  # arm -> its configured share of the audience
+    funnel: list[ArmFunnel]
+    uplift: Uplift
+
+
+def campaign_decision_groups(*, campaign: Campaign) -> list[Group]:
+    """Return the campaign's resolved, matched decisions counted per uplift Group."""
+    revenue = Coalesce(F("revenue"), Value(0.0), output_field=FloatField())
+    rows = (
+        Decision.objects.for_workspace(campaign.workspace)
+        .filter(campaign=campaign, resolved_at__isnull=False)
+        .annotate(
+            primer_served=Case(
+                When(message_id=F("primer_message_id"), then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+        .order_by()
+        .values("arm", "eligible_count", "primer_served")
+        .annotate(
+            sends=Count("id"),
+            goals=Count("id", filter=Q(goal=True)),
+            revenue_total=Sum(revenue),
+            revenue_squares=Sum(revenue * revenue),
+            revenue_reported=Count("revenue"),
+        )
+    )
+    return [
+        Group(
+            arm=row["arm"],
+            eligible=row["eligible_count"],
+            primer_served=row["primer_served"],
+            sends=row["sends"],
+            goals=row["goals"],
+            revenue=row["revenue_total"] or 0.0,
+            revenue_squares=row["revenue_squares"] or 0.0,
+            revenue_reported=row["revenue_reported"],
+        )
+        for row in rows
+    ]
+
+
+def campaign_uplift(*, campaign: Campaign) -> CampaignUplift:
+    """Return the campaign's funnel per arm and its uplift estimates."""
+    counts = {
+        row["arm"]: row
+        for row in Decision.objects.for_workspace(campaign.workspace)
+        .filter(campaign=campaign)
+        .order_by()
+        .values("arm")
+        .annotate(served=Count("id"), matched=Count("send_event_id"), resolved=Count("resolved_at"))
+    }
+    funnel = [
+        ArmFunnel(
+            arm,
+            counts.get(arm, {}).get("served", 0),
+            counts.get(arm, {}).get("matched", 0),
+            counts.get(arm, {}).get("resolved", 0),
+        )
+        for arm in ARM_ORDER
+    ]
+    holdouts = campaign.holdout_shares
+    shares = {"primer": 1.0 - sum(holdouts.values()), **holdouts}
+    return CampaignUplift(
+        campaign, shares, funnel, uplift_of(campaign_decision_groups(campaign=campaign))
+    )
+
+
+def _number(x: float | None) -> float | None:
+    """Return x, or None where it is NaN or infinite (JSON has neither)."""
+    return None if x is None or not math.isfinite(x) else x
+
+
+def _estimate(estimate: Estimate | None) -> dict | None:
+    if estimate is None:
+        return None
+    return {
+        "value": _number(estimate.value),
+        "low": _number(estimate.low),
+        "high": _number(estimate.high),
+    }
+
+
+def uplift_summary(result: CampaignUplift) -> dict:
+    """Return the uplift as JSON-safe data: the API's answer, the same numbers as the page."""
+    campaign, uplift = result.campaign, result.uplift
+    funnel = {row.arm: row for row in result.funnel}
+    off = uplift.off_policy
+    return {
+        "campaign": campaign.slug,
+        "goal_event": campaign.effective_goal_event,
+        "window_h": campaign.effective_attribution_window_h,
+        "level": LEVEL,
+        "arms": [
+            {
+                "arm": arm.arm,
+                "share": result.shares.get(arm.arm, 0.0),
+                "served": funnel[arm.arm].served,
+                "matched": funnel[arm.arm].matched,
+                "resolved": funnel[arm.arm].resolved,
+                "sends": arm.sends,
+                "goals": arm.goals,
+                "goal_rate": _estimate(arm.rate),
+                "revenue_per_send": _estimate(arm.revenue),
+            }
+            for arm in uplift.arms
+        ],
+        "comparisons": [
+            {
+                "primer_against": comparison.against,
+                "difference": _estimate(comparison.difference),
+                "revenue_difference": _estimate(comparison.revenue_difference),
+                "can_tell": comparison.can_tell,
+                "minimum_detectable_effect": _number(comparison.detectable),
+            }
+            for comparison in uplift.comparisons
+        ],
+        "off_policy": None
+        if off is None
+        else {
+            "sends": off.sends,
+            "matches": off.matches,
+            "ips": _estimate(off.ips),
+            "snips": _estimate(off.snips),
+            "random": _estimate(off.random),
+            "difference": _estimate(off.difference),
+            "can_tell": off.can_tell,
+            "minimum_detectable_effect": _number(off.detectable),
+        },
+    }
