@@ -33,6 +33,7 @@ from memory.scoring.exploration import (
     top_propensities,
     uniform_propensities,
 )
+from memory.strategy import strategy_context
 
 _JSON = msgspec.json.Encoder()
 CANDIDATE_SCHEMA = {
@@ -224,6 +225,11 @@ def stored_candidates(
     """
     lists = stored_lists(workspace=workspace, customer_ids=[c.pk for c in customers] + [None])
     population, now = lists.get(None), now or timezone.now()
+    # The configuration once for the burst, and every customer's moment in a few reads.
+    context = strategy_context(
+        workspace=workspace, customers=[c.external_id for c in customers], now=now
+    )
+    context.moments_prefetch(customers)
     rows = []
     for customer in customers:
         stored = population if customer.pk in without_memory else lists.get(customer.pk)
@@ -232,7 +238,11 @@ def stored_candidates(
             continue
         # The strategy's version also says why nothing may be sent: the first two suffice.
         allowed = offers_allowed(
-            workspace=workspace, customer=customer, offers=list(stored.offers), now=now
+            workspace=workspace,
+            customer=customer,
+            offers=list(stored.offers),
+            now=now,
+            context=context,
         )[0]
         rows += [
             (customer.pk, offer.message_id, offer.score, offer.spread)

@@ -228,6 +228,8 @@ def next_best_of_customers(
         context = strategy_context(
             workspace=workspace, customers=[c.external_id for c in customers], now=now
         )
+    if len(customers) > 1:
+        context.moments_prefetch(customers)
     why_none = ""
     answers = []
     for customer in customers:

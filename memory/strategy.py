@@ -227,6 +227,15 @@ class StrategyContext:
     label_names: dict[int, str]
     _prior_stats: dict | None = None
     _candidates: dict[int, Candidate] = field(default_factory=dict)
+    # Moments read ahead for a burst of customers (``moments_prefetch``), by customer id.
+    moments: dict[int, Moment] = field(default_factory=dict)
+
+    def moments_prefetch(self, customers: list[Customer]) -> None:
+        """Read these customers' moments set-based, when any guardrail needs one."""
+        if self.rules:
+            self.moments |= customer_moments(
+                workspace=self.workspace, customers=customers, rules=self.rules, now=self.now
+            )
 
     @property
     def prior_stats(self) -> dict[int, tuple[float | None, float | None]]:
@@ -293,47 +302,73 @@ def customer_moment(
 ) -> Moment:
     """Return the customer's recent sends, the last events the rules wait on, and the time."""
     now = now or timezone.now()
-    own = Event.objects.for_workspace(workspace).filter(customer=customer)
+    return customer_moments(workspace=workspace, customers=[customer], rules=rules, now=now)[
+        customer.pk
+    ]
+
+
+# Customers per read of a burst's moments: keeps each IN list and result set modest.
+MOMENT_CHUNK = 5_000
+
+
+def customer_moments(
+    *, workspace: Workspace, customers: list[Customer], rules: list[Rule], now: datetime
+) -> dict[int, Moment]:
+    """Return each customer's moment (as ``customer_moment``), read set-based: per chunk of
+    customers one read of their sends in the week, one of those messages' labels, and one per
+    event name an after-event rule waits on, each through the (customer, occurred_at) index."""
     capped = any(rule.kind == "frequency_cap" for rule in rules)
-    sends = (
-        []
-        if not capped
-        else list(
-            own.filter(
-                occurred_at__gte=now - timedelta(days=MOMENT_DAYS),
-                occurred_at__lte=now,
-                name=workspace.send_event,
-                message__isnull=False,
+    waits: dict[str, float] = {}
+    for rule in rules:
+        if rule.kind == "after_event" and rule.hours:
+            waits[rule.event_name] = max(waits.get(rule.event_name, 0.0), rule.hours)
+    sends: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    last_events: dict[int, dict[str, datetime]] = defaultdict(dict)
+    for lo in range(0, len(customers), MOMENT_CHUNK):
+        ids = [customer.pk for customer in customers[lo : lo + MOMENT_CHUNK]]
+        own = Event.objects.for_workspace(workspace).filter(customer_id__in=ids)
+        if capped:
+            rows = (
+                own.filter(
+                    occurred_at__gte=now - timedelta(days=MOMENT_DAYS),
+                    occurred_at__lte=now,
+                    name=workspace.send_event,
+                    message__isnull=False,
+                )
+                .order_by("customer_id", "-occurred_at")
+                .values_list("customer_id", "occurred_at", "message_id")
             )
-            .order_by("-occurred_at")
-            .values_list("occurred_at", "message_id")[:MOMENT_MAX_SENDS]
-        )
-    )
+            for customer_id, at, message_id in rows:
+                if len(sends[customer_id]) < MOMENT_MAX_SENDS:
+                    sends[customer_id].append((at, message_id))
+        for name, hours in sorted(waits.items()):
+            rows = (
+                own.filter(
+                    name=name, occurred_at__gt=now - timedelta(hours=hours), occurred_at__lte=now
+                )
+                .order_by("customer_id", "-occurred_at")
+                .values_list("customer_id", "occurred_at")
+            )
+            for customer_id, at in rows:
+                last_events[customer_id].setdefault(name, at)
     labels_of: dict[int, set[int]] = defaultdict(set)
-    if sends:
-        through = Message.labels.through.objects.filter(message_id__in={m for _, m in sends})
+    sent = {message_id for rows in sends.values() for _, message_id in rows}
+    if sent:
+        through = Message.labels.through.objects.filter(message_id__in=sent)
         for message_id, label_id in through.values_list("message_id", "label_id"):
             labels_of[message_id].add(label_id)
-    last_events = {}
-    for name in sorted({r.event_name for r in rules if r.kind == "after_event" and r.hours}):
-        window = max(r.hours for r in rules if r.event_name == name and r.hours)
-        last = (
-            own.filter(
-                name=name, occurred_at__gt=now - timedelta(hours=window), occurred_at__lte=now
-            )
-            .order_by("-occurred_at")
-            .values_list("occurred_at", flat=True)
-            .first()
+    return {
+        customer.pk: Moment(
+            now=now,
+            time_zone=workspace.time_zone,
+            sends=tuple(
+                Send(at, m, frozenset(labels_of[m])) for at, m in sends.get(customer.pk, [])
+            ),
+            last_events=dict(last_events.get(customer.pk, {})),
+            traits=customer.traits if isinstance(customer.traits, dict) else {},
         )
-        if last is not None:
-            last_events[name] = last
-    return Moment(
-        now=now,
-        time_zone=workspace.time_zone,
-        sends=tuple(Send(at, m, frozenset(labels_of[m])) for at, m in sends),
-        last_events=last_events,
-        traits=customer.traits if isinstance(customer.traits, dict) else {},
-    )
+        for customer in customers
+    }
 
 
 def message_candidates(
@@ -406,7 +441,7 @@ def strategy_decide(
             candidates = context.candidates(message_ids)
     if not context.rules and not own_rules:
         return Decision({pk: 0.0 for pk in candidates}, [], "", {})
-    moment = customer_moment(
+    moment = context.moments.get(customer.pk) or customer_moment(
         workspace=workspace, customer=customer, rules=context.rules, now=context.now
     )
     verdict = guardrail_exclusions(candidates.values(), moment, context.rules)
