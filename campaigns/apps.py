@@ -6,7 +6,8 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self):
-        from campaigns.receivers import changed_prompts_deliver
+        from campaigns.receivers import campaign_tallies_count, changed_prompts_deliver
         from memory.signals import memory_recomputed
 
         memory_recomputed.connect(changed_prompts_deliver, dispatch_uid="campaigns.webhooks")
+        memory_recomputed.connect(campaign_tallies_count, dispatch_uid="campaigns.tallies")

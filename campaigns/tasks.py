@@ -3,6 +3,8 @@
 from celery import shared_task
 from django.db import connection
 
+from campaigns.catalogue.campaign_selectors import campaigns_to_count
+from campaigns.catalogue.campaign_services import campaign_tally_count
 from campaigns.models import Webhook, Workspace
 from campaigns.webhooks.services import (
     MAX_ATTEMPTS,
@@ -61,3 +63,19 @@ def webhook_ping(webhook_id: int) -> int | None:
     delivery = webhook_ping_create(webhook=found)
     webhook_deliver.delay_on_commit(delivery.pk)
     return delivery.pk
+
+
+@shared_task(name="campaigns.campaign_tally_count", acks_late=True)
+def campaign_tally_count_task(campaign_id: int) -> int | None:
+    """Count one campaign's sends and credited goals; return its sends (None: it is gone)."""
+    tally = campaign_tally_count(campaign_id=campaign_id)
+    return None if tally is None else tally.sends
+
+
+@shared_task(name="campaigns.campaign_tallies_count", acks_late=True)
+def campaign_tallies_count_task(workspace_id: int) -> int:
+    """Count the workspace's campaigns due a count (after a recompute); return how many."""
+    ids = campaigns_to_count(workspace_id=workspace_id)
+    for campaign_id in ids:
+        campaign_tally_count(campaign_id=campaign_id)
+    return len(ids)

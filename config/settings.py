@@ -282,4 +282,6 @@ PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS"
 PRIMER_IMPORT_MAX_MB = env_int("PRIMER_IMPORT_MAX_MB", 200, minimum=1)
 PRIMER_IMPORT_ERRORS_KEPT = env_int("PRIMER_IMPORT_ERRORS_KEPT", 1000, minimum=1)
 PRIMER_IMPORT_STALLED_S = env_int("PRIMER_IMPORT_STALLED_S", 300, minimum=0)
+# A campaign count a page asked for and no worker made within this is asked for again.
+PRIMER_TALLY_RETRY_S = env_int("PRIMER_TALLY_RETRY_S", 600, minimum=1)
 PRIMER_IMPORT_CHUNK_SIZE = env_int("PRIMER_IMPORT_CHUNK_SIZE", 5_000, minimum=1)
