@@ -143,6 +143,15 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("PRIMER_TASK_QUEUE", "celery")
 PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD = env_int(
     "PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD", 20_000, minimum=1
 )
+# A recompute queued this long without a worker taking it, or running this long without
+# progress (a shard stored), is marked failed as stale instead of shown queued or running.
+PRIMER_RECOMPUTE_QUEUED_TIMEOUT_S = env_int("PRIMER_RECOMPUTE_QUEUED_TIMEOUT_S", 3600, minimum=1)
+PRIMER_RECOMPUTE_STALLED_S = env_int(
+    "PRIMER_RECOMPUTE_STALLED_S", CELERY_TASK_TIME_LIMIT + 600, minimum=1
+)
+# POST /api/v1/recompute: requests per API key (or user) per window, answered 429 past it.
+PRIMER_RECOMPUTE_RATE_LIMIT = env_int("PRIMER_RECOMPUTE_RATE_LIMIT", 6, minimum=1)
+PRIMER_RECOMPUTE_RATE_WINDOW_S = env_int("PRIMER_RECOMPUTE_RATE_WINDOW_S", 60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     # Besides the debounced recompute after ingestion, a full one each night refreshes all.
     "recompute-all-workspaces-nightly": {
@@ -151,6 +160,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Debounced recomputes recorded in the database while Redis did not answer.
     "recompute-outbox-drain": {"task": "memory.recompute_outbox_drain", "schedule": 60.0},
+    # Runs never picked up, or whose process died, marked failed instead of "running" forever.
+    "recompute-expire-stale": {"task": "memory.recompute_expire_stale", "schedule": 300.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
