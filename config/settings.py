@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "campaigns.tenancy.context_processors.workspaces",
             ],
+            "libraries": {"customer_urls": "config.customer_urls"},
         },
     },
 ]

@@ -2,16 +2,17 @@
 
 from django.urls import path
 
+import config.customer_urls  # noqa: F401 (registers the external_id path converter)
 from memory.api import engine
 
 urlpatterns = [
     path(
-        "customers/<str:external_id>/memory",
+        "customers/<external_id:external_id>/memory",
         engine.CustomerMemoryView.as_view(),
         name="api-customer-memory",
     ),
     path(
-        "customers/<str:external_id>/score",
+        "customers/<external_id:external_id>/score",
         engine.CustomerScoreView.as_view(),
         name="api-customer-score",
     ),
