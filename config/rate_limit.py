@@ -128,3 +128,26 @@ class ClearThrottleMessage:
             worst = max(denied, key=lambda throttle: throttle.wait() or 0)
             message = getattr(worst, "message", None)
             raise Throttled(worst.wait(), detail=message() if callable(message) else None)
+
+
+class LlmRateThrottle(ScopedRateThrottle):
+    """Endpoints that call the LLM (preview, drafts, label suggestions): each call costs money
+    and a worker's time, so a key or user gets PRIMER_LLM_RATE_LIMIT per window."""
+
+    scope = "llm"
+    limit_setting = "PRIMER_LLM_RATE_LIMIT"
+    window_setting = "PRIMER_LLM_RATE_WINDOW_S"
+    what = "LLM requests"
+
+
+class Refusal(NamedTuple):
+    message: str
+    retry_after_s: int
+
+
+def llm_rate_refusal(request) -> Refusal | None:
+    """Count a page's LLM request against its user (the API's count); say why past the limit."""
+    throttle = LlmRateThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    return Refusal(f"{throttle.message()} Try again in {throttle.wait()} s.", throttle.wait())

@@ -274,6 +274,11 @@ PRIMER_INGEST_MAX_FUTURE_H = env_int("PRIMER_INGEST_MAX_FUTURE_H", 24, minimum=0
 PRIMER_MAX_LABEL_SETS = env_int("PRIMER_MAX_LABEL_SETS", 50, minimum=1)
 PRIMER_MAX_LABELS = env_int("PRIMER_MAX_LABELS", 2000, minimum=1)
 
+# Calls that ask the LLM (preview, drafts, label suggestions) per API key or user per window,
+# pages and API counted together; past it 429 with the reason.
+PRIMER_LLM_RATE_LIMIT = env_int("PRIMER_LLM_RATE_LIMIT", 20, minimum=1)
+PRIMER_LLM_RATE_WINDOW_S = env_int("PRIMER_LLM_RATE_WINDOW_S", 60, minimum=1)
+
 # Prompts: webhooks that receive changed prompts (campaigns/webhooks, docs/prompts.md).
 PRIMER_WEBHOOK_TIMEOUT_S = env_float("PRIMER_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.1)
 # The first retry waits this long, each next one twice as long (capped at an hour).

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 import pytest
 from celery import current_app
-from django.core.cache import cache
 from django.utils import timezone
 
 from campaigns.models import Membership
@@ -152,15 +151,6 @@ def test_the_api_answers_an_extra_request_with_the_run_in_progress(
 def test_the_api_recompute_needs_the_write_scope(client, workspace, read_key, on_workers):
     assert client.post("/api/v1/recompute", {}, **bearer(read_key)).status_code == 403
     assert active_runs(workspace) == []
-
-
-@pytest.fixture
-def fresh_rate_counts(settings):
-    """Forget earlier runs' counts: key ids start again from 1 in each fresh test database."""
-    if settings.REDIS_URL:
-        redis = cache._cache.get_client(None, write=True)
-        for name in redis.scan_iter(match="*throttle:*"):
-            redis.delete(name)
 
 
 def test_the_api_recompute_is_rate_limited_per_key(
