@@ -311,6 +311,45 @@ def webhook_deliveries_for_changed_prompts(
     return ChangedPrompts(webhooks=len(webhooks), prompts=prompts, delivery_ids=delivery_ids)
 
 
+def webhooks_customer_erased(*, workspace_id: int, customer_id: int, external_id: str) -> list[int]:
+    """Erase a deleted customer from the delivery log and tell every active webhook.
+
+    Their prompts leave every stored body (a delivery still retrying no longer sends them);
+    a 'customer.deleted' delivery is created per active webhook. Return the new deliveries'
+    ids for the caller to queue.
+    """
+    workspace = Workspace.objects.get(pk=workspace_id)
+    marker = json.dumps({"customer_id": external_id}, ensure_ascii=False, separators=(",", ":"))[
+        1:-1
+    ]
+    logged = WebhookDelivery.objects.for_workspace(workspace).filter(body__contains=marker)
+    for delivery in logged:
+        body = json.loads(delivery.body)
+        prompts = body.get("prompts", [])
+        body["prompts"] = [p for p in prompts if p.get("customer_id") != external_id]
+        delivery.body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        delivery.hashes = [pair for pair in delivery.hashes if pair[0] != customer_id]
+        delivery.prompt_count = len(body["prompts"])
+        delivery.save(update_fields=["body", "hashes", "prompt_count"])
+    body = json.dumps(
+        {
+            "event": "customer.deleted",
+            "workspace": workspace.slug,
+            "customer_id": external_id,
+            "created_at": iso(timezone.now()),
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    created = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(workspace=workspace, webhook=hook, event="customer.deleted", body=body)
+            for hook in Webhook.objects.for_workspace(workspace).filter(active=True).order_by("pk")
+        ]
+    )
+    return [delivery.pk for delivery in created]
+
+
 def webhook_ping_create(*, webhook: Webhook) -> WebhookDelivery:
     """Create a signed 'ping' delivery with no prompts, to check the receiver's verification."""
     return WebhookDelivery.objects.create(

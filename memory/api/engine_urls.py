@@ -3,7 +3,7 @@
 from django.urls import path
 
 import config.customer_urls  # noqa: F401 (registers the external_id path converter)
-from memory.api import engine
+from memory.api import engine, privacy
 
 urlpatterns = [
     path(
@@ -15,6 +15,11 @@ urlpatterns = [
         "customers/<external_id:external_id>/score",
         engine.CustomerScoreView.as_view(),
         name="api-customer-score",
+    ),
+    path(
+        "customers/<external_id:external_id>/data",
+        privacy.CustomerDataView.as_view(),
+        name="api-customer-data",
     ),
     path("recompute", engine.RecomputeView.as_view(), name="api-recompute"),
     path("recompute/<int:run_id>", engine.RecomputeDetailView.as_view(), name="api-recompute-run"),
