@@ -225,6 +225,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Events in, per-customer memory and personalized prompts out.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation also documents the 400/401/403/404/429 answers it can give.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "memory.api.schema.document_common_answers",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "EventImportStatusEnum": "memory.models.EventImport.Status",
         "EventImportFormatEnum": "memory.models.EventImport.Format",

@@ -219,7 +219,11 @@ class MemoryExportView(ExportFormatMixin, APIView):
             OpenApiParameter("kind", str, enum=list(EXPORT_KINDS), required=True),
             OpenApiParameter("format", str, enum=list(FORMATS), default="jsonl"),
         ],
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, 400: OpenApiTypes.OBJECT},
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            (200, "text/csv"): OpenApiTypes.STR,
+            400: OpenApiTypes.OBJECT,
+        },
     )
     def get(self, request):
         kind = request.query_params.get("kind", "")
