@@ -26,7 +26,7 @@ from memory.recompute.service import recompute_runner
 from tests.campaigns.prompt_support import fake_llm  # noqa: F401
 from tests.memory.engine_fixtures import AS_OF, load_synthetic
 
-EXAMPLES = int(os.environ.get("PRIMER_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("PRIMER_FUZZ_EXAMPLES", "10"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -15,6 +15,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -63,6 +64,8 @@ class IngestView(APIView):
     permission_classes = [HasScope]
     throttle_classes = [ApiKeyRateThrottle]
     required_scope = ApiKey.Scope.WRITE
+    # The body is read raw as JSON whatever its Content-Type; the schema says JSON only.
+    parser_classes = [JSONParser]
 
     def handle_exception(self, exc):
         if isinstance(exc, DATABASE_CONNECTION_ERRORS):
