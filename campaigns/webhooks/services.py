@@ -15,7 +15,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -64,6 +64,7 @@ WEBHOOK_AUDITED = ["url", "description", "campaign", "active"]
 
 
 URL_MAX_LENGTH = 500
+URL_SAFE = "/%:@!$&'()*+,;=-._~?"
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ def webhook_url_parse(url: str) -> WebhookTarget:
         scheme=scheme,
         host=host,
         port=port or (443 if scheme == "https" else 80),
-        target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+        # Non-ASCII in the path or query is sent percent-encoded (UTF-8), as browsers do.
+        target=quote(parts.path or "/", safe=URL_SAFE)
+        + (f"?{quote(parts.query, safe=URL_SAFE)}" if parts.query else ""),
     )
 
 

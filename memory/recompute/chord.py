@@ -6,6 +6,7 @@ without importing them (``memory.tasks`` imports this one).
 
 from __future__ import annotations
 
+import logging
 import time
 
 from celery import chord, signature
@@ -26,6 +27,8 @@ from memory.recompute.steps import (
 )
 from memory.scoring import sharded
 
+logger = logging.getLogger(__name__)
+
 POPULATION_TASK = "memory.recompute_population"
 DISPATCH_TASK = "memory.recompute_dispatch"
 SHARD_TASK = "memory.recompute_shard"
@@ -41,6 +44,14 @@ class ChordRunner:
     def run(self, plan: RecomputePlan) -> RecomputeRun:
         run = _run(plan.run_id)  # read first: a worker may start it as soon as it is queued
         self.dispatch(run_id=plan.run_id)
+        if not transaction.get_connection().in_atomic_block:
+            # Queued already (autocommit runs on_commit at once): failed if no broker took it.
+            run.status, run.error = (
+                RecomputeRun.objects.all_workspaces()
+                .filter(pk=run.pk)
+                .values_list("status", "error")
+                .get()
+            )
         return run
 
     def dispatch(self, *, run_id: int) -> None:
@@ -56,8 +67,8 @@ def _queue(run_id: int) -> None:
             .delay()
         )
     except Exception as error:  # the broker went away after it was checked
+        logger.warning("Recompute %s could not be queued: %s", run_id, error)
         run_fail(run_id=run_id, error=f"Could not be queued: no task broker answered ({error}).")
-        raise
 
 
 def shards_fan_out(*, run_id: int) -> None:

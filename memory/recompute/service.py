@@ -83,7 +83,7 @@ def recompute_ask(
         broker_check()
     with transaction.atomic():
         # The workspace's row serialises requests, so two cannot both find no active run.
-        Workspace.objects.select_for_update().filter(pk=workspace.pk).exists()
+        list(Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk"))
         recompute_expire_stale(workspace=workspace)
         active = (
             RecomputeRun.objects.for_workspace(workspace)
@@ -106,7 +106,10 @@ def recompute_ask(
         if active is not None:
             run_fail(run_id=active.pk, error=f"Superseded by full recompute {plan.run_id}.")
     runner = recompute_runner(plan=plan, on_workers=on_workers, on_progress=on_progress)
-    return RecomputeAsked(runner.run(plan), started=True)
+    run = runner.run(plan)
+    if on_workers and run.status == RecomputeRun.Status.FAILED:
+        raise RecomputeUnavailable(run.error)  # the broker went away after it was checked
+    return RecomputeAsked(run, started=True)
 
 
 def broker_check() -> None:

@@ -193,3 +193,24 @@ def test_the_page_says_a_run_is_already_in_progress(client, make_user, workspace
     response = client.post("/memory/recompute/", follow=True)
     run = RecomputeRun.objects.for_workspace(workspace).get()
     assert f"Recompute {run.pk} is already queued" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_lost_after_the_check_answers_503_not_500(
+    client, workspace, write_key, settings, monkeypatch
+):
+    from celery.canvas import _chain
+    from kombu.exceptions import OperationalError
+
+    def lost(self, *args, **kwargs):
+        raise OperationalError("Connection refused")
+
+    load_synthetic(workspace, customers=10, events=300)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr("memory.recompute.service.broker_check", lambda: None)
+    monkeypatch.setattr(_chain, "apply_async", lost)
+    response = client.post("/api/v1/recompute", {}, **bearer(write_key))
+    assert response.status_code == 503
+    assert "no task broker answered" in response.json()["detail"]
+    (run,) = RecomputeRun.objects.for_workspace(workspace)
+    assert run.status == FAILED  # not left queued forever
