@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+import config.customer_urls  # noqa: F401 (registers the external_id path converter)
 from campaigns.api import config_views, views
 
 # The workspace is a singleton (no id in the path), so it is routed by hand.
@@ -9,12 +10,12 @@ workspace = config_views.WorkspaceViewSet.as_view({"get": "retrieve", "patch": "
 
 urlpatterns = [
     path(
-        "customers/<str:external_id>/prompt",
+        "customers/<external_id:external_id>/prompt",
         views.CustomerPromptView.as_view(),
         name="api-customer-prompt",
     ),
     path(
-        "customers/<str:external_id>/prompt/preview",
+        "customers/<external_id:external_id>/prompt/preview",
         views.CustomerPromptPreviewView.as_view(),
         name="api-customer-prompt-preview",
     ),

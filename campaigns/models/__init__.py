@@ -479,6 +479,7 @@ class AuditEntry(WorkspaceOwnedModel):
         ARCHIVE = "archive", "Archived"
         RESTORE = "restore", "Restored"
         DELETE = "delete", "Deleted"
+        EXPORT = "export", "Exported"
 
     at = models.DateTimeField(default=timezone.now)
     user = models.ForeignKey(

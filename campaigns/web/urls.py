@@ -1,5 +1,6 @@
 from django.urls import path
 
+import config.customer_urls  # noqa: F401 (registers the external_id path converter)
 from campaigns.web import audit, views
 from campaigns.web import campaigns as campaign_views
 from campaigns.web import labels as label_views
@@ -102,7 +103,7 @@ urlpatterns = [
     ),
     path("prompts/customers/", prompt_views.prompt_customers, name="prompt-customers"),
     path(
-        "prompts/customers/<str:external_id>/",
+        "prompts/customers/<external_id:external_id>/",
         prompt_views.customer_prompt,
         name="customer-prompt",
     ),

@@ -2,25 +2,31 @@
 
 from django.urls import path
 
-from memory.api import engine
+import config.customer_urls  # noqa: F401 (registers the external_id path converter)
+from memory.api import engine, privacy
 
 urlpatterns = [
     path(
-        "customers/<str:external_id>/memory",
+        "customers/<external_id:external_id>/memory",
         engine.CustomerMemoryView.as_view(),
         name="api-customer-memory",
     ),
     path(
-        "customers/<str:external_id>/score",
+        "customers/<external_id:external_id>/score",
         engine.CustomerScoreView.as_view(),
         name="api-customer-score",
     ),
     path(
-        "customers/<str:external_id>/next-best",
+        "customers/<external_id:external_id>/next-best",
         engine.CustomerNextBestView.as_view(),
         name="api-customer-next-best",
     ),
     path("effect-preview", engine.EffectPreviewView.as_view(), name="api-effect-preview"),
+    path(
+        "customers/<external_id:external_id>/data",
+        privacy.CustomerDataView.as_view(),
+        name="api-customer-data",
+    ),
     path("recompute", engine.RecomputeView.as_view(), name="api-recompute"),
     path("recompute/<int:run_id>", engine.RecomputeDetailView.as_view(), name="api-recompute-run"),
     path("memory/export", engine.MemoryExportView.as_view(), name="api-memory-export"),
