@@ -1,9 +1,10 @@
 """Celery tasks for configuration: thin, ids in, one call each."""
 
 from celery import shared_task
-from django.db import connection
+from django.db import OperationalError, connection
 
 from campaigns.models import Webhook, Workspace
+from campaigns.prompts.preference_jobs import preference_export_run
 from campaigns.webhooks.services import (
     MAX_ATTEMPTS,
     backoff_s,
@@ -61,3 +62,15 @@ def webhook_ping(webhook_id: int) -> int | None:
     delivery = webhook_ping_create(webhook=found)
     webhook_deliver.delay_on_commit(delivery.pk)
     return delivery.pk
+
+
+@shared_task(
+    name="campaigns.preference_export",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    max_retries=3,
+    retry_backoff=True,
+)
+def preference_export(job_id: int) -> None:
+    """Run one preference export (campaigns/prompts/preference_jobs.py)."""
+    preference_export_run(job_id=job_id)
