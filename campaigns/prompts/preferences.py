@@ -160,7 +160,7 @@ def _chunk_memory(
     reader: MemoryReader, snapshot: Snapshot, customer_ids: list[int]
 ) -> tuple[list[CustomerRow], ChunkMemory]:
     """Build the reader's chunk memory for these customers from a snapshot's frames."""
-    wanted = pl.Series("customer_id", customer_ids, dtype=pl.Int64)
+    wanted = list(customer_ids)
     at = snapshot.as_of
     frames = {
         name: f.filter(pl.col("customer_id").is_in(wanted)) for name, f in snapshot.frames.items()

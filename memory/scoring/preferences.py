@@ -47,7 +47,11 @@ def preference_pairs(sends: pl.DataFrame, rules: PairRules) -> pl.DataFrame:
     Returns customer_id, chosen_message_id, chosen_t, rejected_message_id, rejected_t,
     earlier_t, snapshot_t, evidence, split; sorted by snapshot, customer, earlier send.
     """
-    sends = sends.filter(pl.col("message_id").is_not_null()).with_columns(
+    # The same message to the same customer at the same time is one send (a repeated line).
+    sends = (
+        sends.filter(pl.col("message_id").is_not_null())
+        .unique(["customer_id", "message_id", "t"], keep="first", maintain_order=True)
+    ).with_columns(
         # How many of the customer's sends came strictly before this one.
         (pl.col("t").rank("min").over("customer_id") - 1).cast(pl.Int64).alias("prior")
     )
