@@ -135,5 +135,7 @@ def preference_export_run(*, job_id: int) -> PreferenceExport:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     job.finished_at = timezone.now()
-    job.save()
+    # The progress columns are the progress writer's: not overwritten with the claim's zeros.
+    job.save(update_fields=["status", "counts", "error", "file", "finished_at"])
+    job.refresh_from_db()
     return job

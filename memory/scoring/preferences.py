@@ -49,8 +49,9 @@ def preference_pairs(sends: pl.DataFrame, rules: PairRules) -> pl.DataFrame:
     """
     # The same message to the same customer at the same time is one send (a repeated line).
     sends = (
-        sends.filter(pl.col("message_id").is_not_null())
-        .unique(["customer_id", "message_id", "t"], keep="first", maintain_order=True)
+        sends.filter(pl.col("message_id").is_not_null()).unique(
+            ["customer_id", "message_id", "t"], keep="first", maintain_order=True
+        )
     ).with_columns(
         # How many of the customer's sends came strictly before this one.
         (pl.col("t").rank("min").over("customer_id") - 1).cast(pl.Int64).alias("prior")
