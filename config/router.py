@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 from campaigns.api import catalogue, config_views
 from campaigns.api.audit import AuditEntryViewSet
 from campaigns.api.preferences import PreferenceExportViewSet
+from campaigns.api.strategy import GuardrailViewSet, OverrideViewSet
 from memory.api.imports import EventImportViewSet
 
 # No trailing slash, like every other route under /api/v1/.
@@ -19,3 +20,5 @@ router.register("webhooks", config_views.WebhookViewSet, basename="api-webhook")
 router.register("label-sets", catalogue.LabelSetViewSet, basename="api-label-set")
 router.register("labels", catalogue.LabelViewSet, basename="api-label")
 router.register("messages", catalogue.MessageViewSet, basename="api-message")
+router.register("guardrails", GuardrailViewSet, basename="api-guardrail")
+router.register("overrides", OverrideViewSet, basename="api-override")

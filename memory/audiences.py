@@ -14,6 +14,7 @@ is wrong and why, and `trait_filter_q` turns that into a query on PostgreSQL and
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from typing import Literal
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import JSONField, Q, Value
 from django.db.models.fields.json import (
@@ -34,6 +36,7 @@ from django.db.models.lookups import GreaterThanOrEqual, LessThan, LessThanOrEqu
 
 from campaigns.models import Workspace
 from memory.models import Customer
+from memory.scoring.traits import conditions_match
 
 MAX_CONDITIONS = 20
 MAX_VALUES = 200
@@ -84,6 +87,58 @@ class TraitFilter:
 
     def traits(self) -> set[str]:
         return {c.trait for c in self.conditions}
+
+    def matches(self, traits: dict) -> bool:
+        """Tell whether one customer's traits meet the filter, as `trait_filter_q` would."""
+        return conditions_match(self.conditions, traits)
+
+    def describe(self) -> str:
+        """Say the conditions in a line, e.g. 'plan = "pro" and income 50000 to 90000'."""
+        if not self.conditions:
+            return "everyone"
+        return " and ".join(_describe(c) for c in self.conditions)
+
+
+def _describe(condition: TraitCondition) -> str:
+    if condition.operator == "equals":
+        return f"{condition.trait} = {json.dumps(condition.values[0])}"
+    if condition.operator == "in":
+        return f"{condition.trait} in {json.dumps(list(condition.values))}"
+    low, high = condition.low, condition.high
+    if low is not None and high is not None:
+        return (
+            f"{condition.trait} {low:g} to {high:g}"
+            if condition.kind == "number"
+            else (f"{condition.trait} {low} to {high}")
+        )
+    if low is not None:
+        return (
+            f"{condition.trait} ≥ {low:g}"
+            if condition.kind == "number"
+            else (f"{condition.trait} from {low}")
+        )
+    return (
+        f"{condition.trait} ≤ {high:g}"
+        if condition.kind == "number"
+        else (f"{condition.trait} until {high}")
+    )
+
+
+TRAIT_FILTER_HELP = (
+    'Conditions on customer traits, all of which must hold, e.g. {"all": [{"trait": "gender", '
+    '"equals": "F"}, {"trait": "income", "min": 50000}, {"trait": "became_member_on", "min": '
+    '"2017-01-01"}, {"trait": "city", "in": ["Paris", "Lyon"]}]}. Empty: everyone.'
+)
+
+
+def trait_filter_field(*, required: bool = False, help_text: str = TRAIT_FILTER_HELP, **kwargs):
+    """Return the form field every trait filter is typed in (JSON; the services parse it)."""
+    return forms.JSONField(
+        required=required,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=help_text,
+        **kwargs,
+    )
 
 
 def _invalid(path: str, reason: str) -> ValidationError:

@@ -179,13 +179,20 @@ def memory_next_best(
     seed: int = 0,
     as_of: datetime | None = None,
     limit: int = 10,
+    only: set[int] | None = None,
 ) -> pl.DataFrame:
-    """Rank the workspace's active messages for one customer, honouring label boosts."""
+    """Rank the workspace's active messages for one customer, honouring label boosts.
+
+    `only` (message ids) ranks just those: what guardrails and overrides allow, so that
+    exploration never draws a message they exclude (memory/strategy.py).
+    """
     fitted = population_at(workspace=workspace, as_of=as_of)
     inputs = _customer_inputs(workspace=workspace, fitted=fitted, external_ids=[external_id])
     active_ids = set(
         Message.objects.for_workspace(workspace).filter(active=True).values_list("pk", flat=True)
     )
+    if only is not None:
+        active_ids &= only
     messages = inputs.catalogue.messages.filter(pl.col("message_id").is_in(active_ids))
     boosts = pl.DataFrame(
         list(
@@ -222,11 +229,11 @@ WHY_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def ranking_reasons(ranked: pl.DataFrame) -> list[dict]:
+def ranking_reasons(ranked: pl.DataFrame | list[dict]) -> list[dict]:
     """Return the ranking's rows with, per reason in WHY_GROUPS, the odds multiplier its features
     give the message (exp of their summed contributions; 1 where the model lacks them)."""
     rows = []
-    for row in ranked.to_dicts():
+    for row in ranked if isinstance(ranked, list) else ranked.to_dicts():
         for reason, features in WHY_GROUPS.items():
             logit = sum(row.get(f"contribution_{name}") or 0.0 for name in features)
             row[reason] = math.exp(logit)

@@ -53,6 +53,7 @@ def customer_memory_summary(
     for row in weights:
         by_set.setdefault(row.label.label_set.slug, []).append(
             {
+                "label_id": row.label_id,
                 "label": row.label.slug,
                 "name": row.label.name,
                 "weight": row.weight,

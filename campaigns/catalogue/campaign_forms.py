@@ -4,12 +4,7 @@ from django import forms
 from django.db.models import Q
 
 from campaigns.models import Campaign, Message, PromptTemplate, slug_validator
-
-AUDIENCE_HELP = (
-    'Conditions on customer traits, all of which must hold, e.g. {"all": [{"trait": "gender", '
-    '"equals": "F"}, {"trait": "income", "min": 50000}, {"trait": "became_member_on", "min": '
-    '"2017-01-01"}, {"trait": "city", "in": ["Paris", "Lyon"]}]}. Empty: everyone.'
-)
+from memory.audiences import trait_filter_field
 
 
 class CampaignForm(forms.Form):
@@ -34,11 +29,7 @@ class CampaignForm(forms.Form):
         queryset=PromptTemplate.unscoped.none(), required=False, empty_label="Workspace default"
     )
     guidance = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    audience = forms.JSONField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
-        help_text=AUDIENCE_HELP,
-    )
+    audience = trait_filter_field()
     starts_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),

@@ -477,3 +477,106 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.address} at {self.failed_at}"
+
+
+class Guardrail(WorkspaceOwnedModel):
+    """A rule that forbids a send at some moment (docs/decisions/0260): checked when read."""
+
+    class Kind(models.TextChoices):
+        FREQUENCY_CAP = "frequency_cap", "Frequency cap"
+        ELIGIBILITY = "eligibility", "Eligibility"
+        AFTER_EVENT = "after_event", "Not within hours after an event"
+        QUIET_HOURS = "quiet_hours", "Quiet hours"
+
+    class Period(models.TextChoices):
+        DAY = "day", "a day"
+        WEEK = "week", "a week"
+
+    name = models.CharField(max_length=200, help_text="How pages and reasons name the rule.")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Scope: a cap counts sends carrying the label (none: every send); eligibility applies to a
+    # message or a campaign's messages; an after-event rule to any of the three (none: all).
+    label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.CASCADE, related_name="guardrails"
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="guardrails"
+    )
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="guardrails"
+    )
+    limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Frequency cap: at most this many sends per period."
+    )
+    period = models.CharField(max_length=8, choices=Period.choices, blank=True)
+    # Eligibility: a trait filter (memory.audiences) the customer must match.
+    audience = models.JSONField(default=dict, blank=True)
+    event_name = models.CharField(max_length=200, blank=True)
+    hours = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.01)], help_text="After-event window."
+    )
+    quiet_start = models.TimeField(null=True, blank=True, help_text="Local time quiet hours begin.")
+    quiet_end = models.TimeField(null=True, blank=True, help_text="Local time they end.")
+    note = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    created_by = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["kind", "name", "id"]
+        indexes = [models.Index(fields=["workspace", "active"], name="guardrail_active")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Override(WorkspaceOwnedModel):
+    """A marketer's word on one label's weight for a customer or a segment (decision 0260).
+
+    Configuration, not memory: a recompute never touches it. The workspace-wide Label.boost is
+    the override for everyone and is not stored here.
+    """
+
+    class Action(models.TextChoices):
+        PIN = "pin", "Pin the weight"
+        RAISE = "raise", "Raise"
+        LOWER = "lower", "Lower"
+        FORGET = "forget", "Forget (use the population prior)"
+
+    customer_external_id = models.CharField(
+        max_length=255, blank=True, help_text="One customer, by your id for them."
+    )
+    # Or a segment: a trait filter (memory.audiences); exactly one of the two scopes is set.
+    segment = models.JSONField(default=dict, blank=True)
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="overrides")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    value = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Pin: the weight (0: never). Raise/lower: the strength, 0 to 1.",
+    )
+    note = models.TextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created_by = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "customer_external_id"], name="override_customer"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(value__isnull=True)
+                | (models.Q(value__gte=0.0) & models.Q(value__lte=1.0)),
+                name="override_value_in_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = f"customer {self.customer_external_id}" if self.customer_external_id else "a segment"
+        return f"{self.action} {self.label} for {who}"

@@ -6,6 +6,7 @@ from campaigns.web import labels as label_views
 from campaigns.web import messages as message_views
 from campaigns.web import prompts as prompt_views
 from campaigns.web import settings as settings_views
+from campaigns.web import strategy as strategy_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -22,6 +23,15 @@ urlpatterns = [
         campaign_views.campaign_archive_view,
         name="campaign-archive",
     ),
+    # Guardrails and overrides (docs/decisions/0260).
+    path("guardrails/", strategy_views.guardrail_list, name="guardrails"),
+    path("guardrails/new/", strategy_views.guardrail_new, name="guardrail-new"),
+    path("guardrails/<int:pk>/", strategy_views.guardrail_edit, name="guardrail"),
+    path("guardrails/<int:pk>/active/", strategy_views.guardrail_active, name="guardrail-active"),
+    path("overrides/", strategy_views.override_list, name="overrides"),
+    path("overrides/new/", strategy_views.override_new, name="override-new"),
+    path("overrides/<int:pk>/", strategy_views.override_edit, name="override"),
+    path("overrides/<int:pk>/active/", strategy_views.override_active, name="override-active"),
     # Workspace settings, members and API keys (editors change settings; owners members and keys).
     path("settings/", settings_views.workspace_settings, name="workspace-settings"),
     path("settings/members/", settings_views.members, name="members"),

@@ -21,6 +21,7 @@ from memory.models import Customer, RecomputeRun
 from memory.predict import NoMemoryYet, memory_score
 from memory.recompute.service import recompute_request
 from memory.selectors import customer_memory_summary, latest_succeeded_run, memory_summary
+from memory.strategy import memory_with_provenance, strategy_decide
 
 
 class RecomputeRunSerializer(serializers.ModelSerializer):
@@ -72,17 +73,25 @@ class CustomerMemoryView(APIView):
 
     @extend_schema(
         summary="A customer's memory",
-        description="Tagged weights with evidence and intervals by label set, the habituation of"
-        " the customer's most worn messages, and the primed score with its signals.",
+        description="Tagged weights with evidence and intervals by label set, each with its"
+        " provenance (learned with its evidence, the population prior, or set by a marketer: who,"
+        " when, which override); the overrides in force; the habituation of the customer's most"
+        " worn messages; the primed score with its signals; and `now`: the messages guardrails"
+        " and overrides exclude at this moment, each with its rule and reason, and why nothing"
+        " may be sent now ('' when something may).",
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
     )
     def get(self, request, external_id: str):
+        workspace = request_workspace(request)
         try:
-            memory = customer_memory_summary(
-                workspace=request_workspace(request), external_id=external_id
-            )
+            memory = customer_memory_summary(workspace=workspace, external_id=external_id)
         except Customer.DoesNotExist:
             raise NotFound(f"No customer {external_id!r} in this workspace.") from None
+        customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
+        decision = strategy_decide(workspace=workspace, customer=customer)
+        weights = decision.weights
+        memory = memory_with_provenance(workspace=workspace, memory=memory, weights=weights)
+        memory["now"] = {"nothing_now": decision.nothing_now, "excluded": decision.excluded_dicts()}
         return Response(memory)
 
 

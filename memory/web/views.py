@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from campaigns.tenancy.decorators import workspace_required
 from memory import charts
 from memory.models import Customer, RecomputeRun
-from memory.predict import NoMemoryYet, memory_next_best, ranking_reasons
+from memory.predict import NoMemoryYet, ranking_reasons
 from memory.recompute.service import recompute_request
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
@@ -25,6 +25,12 @@ from memory.selectors import (
     recent_events,
     recompute_runs,
     run_changes,
+)
+from memory.strategy import (
+    guardrail_rules,
+    memory_with_provenance,
+    next_best_with_strategy,
+    strategy_decide,
 )
 
 
@@ -69,10 +75,20 @@ def customer_list(request):
 
 @workspace_required
 def customer_detail(request, external_id: str):
+    workspace = request.workspace
     try:
-        memory = customer_memory_summary(workspace=request.workspace, external_id=external_id)
+        memory = customer_memory_summary(workspace=workspace, external_id=external_id)
     except Customer.DoesNotExist:
         raise Http404(f"No customer {external_id!r} in this workspace.") from None
+    customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
+    # Guardrails and overrides first: the ranking sees only what they allow (decision 0260).
+    try:
+        rows, decision = next_best_with_strategy(workspace=workspace, customer=customer, limit=5)
+        ranking, ranking_problem = ranking_reasons(rows), ""
+    except NoMemoryYet as error:
+        decision = strategy_decide(workspace=workspace, customer=customer)
+        ranking, ranking_problem = [], str(error)
+    memory = memory_with_provenance(workspace=workspace, memory=memory, weights=decision.weights)
     label_sets = [
         {
             "slug": label_set,
@@ -82,22 +98,18 @@ def customer_detail(request, external_id: str):
         }
         for index, (label_set, rows) in enumerate(memory["weights"].items())
     ]
-    try:
-        ranking = ranking_reasons(
-            memory_next_best(workspace=request.workspace, external_id=external_id, limit=5)
-        )
-        ranking_problem = ""
-    except (NoMemoryYet, Customer.DoesNotExist) as error:
-        ranking, ranking_problem = [], str(error)
     return render(
         request,
         "memory/customer_detail.html",
         {
             "memory": memory,
             "label_sets": label_sets,
-            "events": recent_events(workspace=request.workspace, external_id=external_id),
+            "events": recent_events(workspace=workspace, external_id=external_id),
             "ranking": ranking,
             "ranking_problem": ranking_problem,
+            "excluded": decision.excluded_dicts(),
+            "nothing_now": decision.nothing_now,
+            "guardrails": guardrail_rules(workspace=workspace),
         },
     )
 

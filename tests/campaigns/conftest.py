@@ -10,3 +10,4 @@ from tests.campaigns.config_support import (  # noqa: F401
     viewer_client,
 )
 from tests.campaigns.prompt_support import fake_llm, receiver, rich_customer  # noqa: F401
+from tests.campaigns.strategy_support import strategy_catalogue  # noqa: F401

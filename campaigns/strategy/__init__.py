@@ -1,0 +1,1 @@
+"""Guardrails and overrides: the marketer's levers on what is offered (decision 0260)."""
