@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns.api import config_views, views
+from campaigns.api import config_views, next_message, views
 
 # The workspace is a singleton (no id in the path), so it is routed by hand.
 workspace = config_views.WorkspaceViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
@@ -17,6 +17,16 @@ urlpatterns = [
         "customers/<str:external_id>/prompt/preview",
         views.CustomerPromptPreviewView.as_view(),
         name="api-customer-prompt-preview",
+    ),
+    path(
+        "customers/<str:external_id>/drafts",
+        next_message.CustomerDraftsView.as_view(),
+        name="api-customer-drafts",
+    ),
+    path(
+        "customers/<str:external_id>/drafts/save",
+        next_message.CustomerDraftSaveView.as_view(),
+        name="api-customer-draft-save",
     ),
     path("prompts/export", views.PromptExportView.as_view(), name="api-prompts-export"),
     path("drafts", views.MessageDraftsView.as_view(), name="api-message-drafts"),
