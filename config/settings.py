@@ -217,6 +217,8 @@ SPECTACULAR_SETTINGS = {
         "EventImportStatusEnum": "memory.models.EventImport.Status",
         "EventImportFormatEnum": "memory.models.EventImport.Format",
         "EventImportFormatOrAutoEnum": "memory.imports.FORMATS",
+        # The audit's and the overrides' "action" are different choice sets.
+        "OverrideActionEnum": "campaigns.models.Override.Action",
     },
 }
 
