@@ -1,11 +1,12 @@
 """Celery tasks for configuration: thin, ids in, one call each."""
 
 from celery import shared_task
-from django.db import connection
+from django.db import OperationalError, connection
 
 from campaigns.catalogue.campaign_selectors import campaigns_to_count
 from campaigns.catalogue.campaign_services import campaign_tally_count
 from campaigns.models import Webhook, Workspace
+from campaigns.prompts.preference_jobs import preference_export_run
 from campaigns.webhooks.services import (
     MAX_ATTEMPTS,
     backoff_s,
@@ -79,3 +80,15 @@ def campaign_tallies_count_task(workspace_id: int) -> int:
     for campaign_id in ids:
         campaign_tally_count(campaign_id=campaign_id)
     return len(ids)
+
+
+@shared_task(
+    name="campaigns.preference_export",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    max_retries=3,
+    retry_backoff=True,
+)
+def preference_export(job_id: int) -> None:
+    """Run one preference export (campaigns/prompts/preference_jobs.py)."""
+    preference_export_run(job_id=job_id)

@@ -238,6 +238,7 @@ SPECTACULAR_SETTINGS = {
         "EventImportStatusEnum": "memory.models.EventImport.Status",
         "EventImportFormatEnum": "memory.models.EventImport.Format",
         "EventImportFormatOrAutoEnum": "memory.imports.FORMATS",
+        # The audit's and the overrides' "action" are different choice sets.
         "OverrideActionEnum": "campaigns.models.Override.Action",
         "GuardrailKindEnum": "campaigns.models.Guardrail.Kind",
         "GuardrailPeriodEnum": "campaigns.models.Guardrail.Period",

@@ -3,7 +3,7 @@
 from django.urls import path
 
 import config.customer_urls  # noqa: F401 (registers the external_id path converter)
-from campaigns.api import config_views, views
+from campaigns.api import config_views, next_message, views
 
 # The workspace is a singleton (no id in the path), so it is routed by hand.
 workspace = config_views.WorkspaceViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
@@ -18,6 +18,16 @@ urlpatterns = [
         "customers/<external_id:external_id>/prompt/preview",
         views.CustomerPromptPreviewView.as_view(),
         name="api-customer-prompt-preview",
+    ),
+    path(
+        "customers/<external_id:external_id>/drafts",
+        next_message.CustomerDraftsView.as_view(),
+        name="api-customer-drafts",
+    ),
+    path(
+        "customers/<external_id:external_id>/drafts/save",
+        next_message.CustomerDraftSaveView.as_view(),
+        name="api-customer-draft-save",
     ),
     path("prompts/export", views.PromptExportView.as_view(), name="api-prompts-export"),
     path("drafts", views.MessageDraftsView.as_view(), name="api-message-drafts"),

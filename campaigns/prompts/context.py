@@ -150,7 +150,8 @@ class MemoryReader:
             "goal_event": quote(workspace.goal_event),
         }
 
-    def _load_messages(self, message_ids: set[int]) -> None:
+    def load_messages(self, message_ids: set[int]) -> None:
+        """Read (once) the key, quoted text and labels of these messages."""
         missing = message_ids - self._messages.keys()
         if not missing:
             return
@@ -217,7 +218,7 @@ class MemoryReader:
         for rows in worn.values():
             rows.sort(key=lambda r: (-r[2], r[1]))
             del rows[MAX_AVOID_MESSAGES:]
-        self._load_messages({row[1] for rows in worn.values() for row in rows})
+        self.load_messages({row[1] for rows in worn.values() for row in rows})
 
         times = [
             state.last_recompute_at

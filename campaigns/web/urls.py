@@ -5,6 +5,7 @@ from campaigns.web import audit, views
 from campaigns.web import campaigns as campaign_views
 from campaigns.web import labels as label_views
 from campaigns.web import messages as message_views
+from campaigns.web import next_message as next_message_views
 from campaigns.web import prompts as prompt_views
 from campaigns.web import settings as settings_views
 from campaigns.web import strategy as strategy_views
@@ -106,6 +107,11 @@ urlpatterns = [
         "prompts/customers/<external_id:external_id>/",
         prompt_views.customer_prompt,
         name="customer-prompt",
+    ),
+    path(
+        "prompts/customers/<external_id:external_id>/next-message/",
+        next_message_views.customer_next_message,
+        name="customer-next-message",
     ),
     path("prompts/drafts/", prompt_views.message_drafts, name="message-drafts"),
     path("prompts/webhooks/", prompt_views.webhooks, name="webhooks"),
