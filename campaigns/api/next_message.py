@@ -14,6 +14,7 @@ from campaigns.models import ApiKey
 from campaigns.prompts.engine import TemplateProblem
 from campaigns.prompts.next_message import next_message_drafts, next_message_save
 from campaigns.tenancy.authentication import HasScope, request_actor, request_workspace
+from config.rate_limit import ClearThrottleMessage, LlmRateThrottle
 
 
 class NextDraftRequestSerializer(serializers.Serializer):
@@ -79,7 +80,9 @@ class NextMessageApiView(APIView):
     required_scope = ApiKey.Scope.WRITE
 
 
-class CustomerDraftsView(NextMessageApiView):
+class CustomerDraftsView(ClearThrottleMessage, NextMessageApiView):
+    throttle_classes = [LlmRateThrottle]  # each call is an LLM call
+
     @extend_schema(
         operation_id="customer_next_message_drafts",
         summary="Draft the next message for a customer, each draft checked before it is shown",

@@ -16,6 +16,7 @@ from campaigns.prompts.next_message import next_message_drafts, next_message_sav
 from campaigns.prompts.next_message_forms import NextMessageForm, NextMessageSaveForm
 from campaigns.tenancy.changes import Actor
 from campaigns.tenancy.decorators import viewers_cannot, workspace_required
+from config.rate_limit import llm_rate_refusal
 from memory.models import Customer
 
 
@@ -30,7 +31,7 @@ def customer_next_message(request, external_id: str):
         return viewers_cannot()
     form = NextMessageForm(request.POST if action == "draft" else None, workspace=workspace)
     save_form = NextMessageSaveForm(request.POST if action == "save" else None)
-    found = llm_error = problem = None
+    found = llm_error = problem = refusal = None
     if action == "save" and save_form.is_valid():
         data = save_form.cleaned_data
         try:
@@ -49,7 +50,10 @@ def customer_next_message(request, external_id: str):
             messages.success(request, f"Saved message {message.key}.")
             return redirect("customer-next-message", external_id=external_id)
     elif action == "draft" and form.is_valid():
+        refusal = llm_rate_refusal(request)
         try:
+            if refusal:
+                raise LlmUnavailable("rate_limited", refusal.message)
             found = next_message_drafts(
                 workspace=workspace,
                 external_id=external_id,
@@ -62,7 +66,7 @@ def customer_next_message(request, external_id: str):
             problem = str(error)
         except LlmUnavailable as unavailable:
             llm_error = unavailable
-    return render(
+    response = render(
         request,
         "campaigns/prompts/next_message.html",
         {
@@ -74,4 +78,8 @@ def customer_next_message(request, external_id: str):
             "llm_error": llm_error,
             "llm_configured": llm_configured(),
         },
+        status=429 if refusal else 200,
     )
+    if refusal:
+        response["Retry-After"] = str(refusal.retry_after_s)
+    return response

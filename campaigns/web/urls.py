@@ -109,7 +109,8 @@ urlpatterns = [
         name="customer-prompt",
     ),
     path(
-        "prompts/customers/<external_id:external_id>/next-message/",
+        # The id last, as in every customer route: it may hold slashes (config/customer_urls).
+        "prompts/next-message/<external_id:external_id>/",
         next_message_views.customer_next_message,
         name="customer-next-message",
     ),

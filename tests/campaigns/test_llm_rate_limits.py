@@ -103,3 +103,16 @@ def test_the_limit_holds_per_process_when_redis_is_gone(
     monkeypatch.setattr("config.rate_limit.cache.incr", gone)
     auth = key_auth(workspace, "offline")
     assert [preview(client, auth).status_code for _ in range(3)] == [503, 503, 429]
+
+
+def test_the_next_message_drafts_are_limited_per_key(client, workspace, rich_customer, limit_two):
+    _, raw = api_key_create(workspace=workspace, scopes=["read", "write"], name="drafter")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    url = reverse("api-customer-drafts", args=["cust-1"])
+    label = Label.objects.for_workspace(workspace).filter(label_set__slug="value_proposition")
+    body = {"value_proposition": label.first().slug, "count": 1}
+    answers = [
+        client.post(url, body, content_type="application/json", **auth).status_code
+        for _ in range(3)
+    ]
+    assert answers == [503, 503, 429]

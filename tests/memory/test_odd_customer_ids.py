@@ -97,6 +97,8 @@ def pages_link_to_each_other(member_client, external_id: str) -> None:
     assert prompt.context["external_id"] == external_id
     back = member_client.get(link(prompt, "memory-link"))
     assert back.status_code == 200 and back.context["memory"]["customer"] == external_id
+    drafting = member_client.get(link(page, "next-message-link"))
+    assert drafting.status_code == 200 and drafting.context["external_id"] == external_id
 
 
 def test_the_customer_list_links_to_every_odd_customer(member_client, odd_customers):
@@ -130,6 +132,8 @@ def endpoints_answer(client, auth: dict, external_id: str) -> None:
     assert score.status_code == 200 and score.json()["customer"] == external_id
     prompt = client.get(f"{base}/prompt", **auth)
     assert prompt.status_code == 200, prompt.content
+    next_best = client.get(f"{base}/next-best", {"decide": "false"}, **auth)
+    assert next_best.status_code == 200 and next_best.json()["customer"] == external_id
     events = client.get("/api/v1/events", {"customer": external_id}, **auth)
     assert events.status_code == 200 and len(events.json()["results"]) == 2
 
