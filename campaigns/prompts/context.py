@@ -346,7 +346,7 @@ class MemoryReader:
 
     def decision_item(self, served) -> dict:
         """Describe a served decision for the template: the message to send and its id."""
-        self._load_messages({served.message_id})
+        self.load_messages({served.message_id})
         message = self._messages.get(served.message_id, {})
         return {
             "key": message.get("key", ""),

@@ -193,6 +193,7 @@ def _chunk_memory(
             "evidence",
             "exposures",
             "lift",
+            "conversions",  # the row shape MemoryReader reads: provenance states the evidence
         )
         .iter_rows()
     ):
