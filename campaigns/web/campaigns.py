@@ -29,7 +29,7 @@ from campaigns.catalogue.campaign_services import (
 from campaigns.tasks import campaign_tally_count_task
 from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, workspace_required
-from campaigns.web.support import form_refused, int_or_none
+from campaigns.web.support import active_toggle, form_refused
 from memory.audiences import customers_matching_count, trait_filter_parse
 from memory.charts import ARM_NAMES, uplift_figure
 from memory.decision_selectors import campaign_uplift, uplift_summary
@@ -107,19 +107,7 @@ def campaign_edit(request, slug: str):
 @require_POST
 def campaign_archive_view(request, slug: str):
     campaign = _campaign_or_404(request.workspace, slug)
-    active = request.POST.get("active") == "1"
-    try:
-        campaign_archive(
-            workspace=request.workspace,
-            actor=Actor.of_user(request.user),
-            campaign=campaign,
-            active=active,
-            expected_version=int_or_none(request.POST.get("version")),
-        )
-    except StaleEdit as stale:
-        messages.error(request, str(stale))
-    else:
-        messages.success(request, f"{'Restored' if active else 'Archived'} {campaign.name}.")
+    active_toggle(request, archive=campaign_archive, noun=campaign.name, campaign=campaign)
     return redirect("campaign", slug=slug)
 
 

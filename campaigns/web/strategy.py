@@ -25,7 +25,7 @@ from campaigns.strategy.services import (
 )
 from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, workspace_required
-from campaigns.web.support import form_refused, int_or_none
+from campaigns.web.support import active_toggle, form_refused
 from memory.audiences import trait_filter_parse
 
 
@@ -116,19 +116,7 @@ def guardrail_edit(request, pk: int):
 @require_POST
 def guardrail_active(request, pk: int):
     guardrail = _one(guardrails_filtered(workspace=request.workspace), pk)
-    active = request.POST.get("active") == "1"
-    try:
-        guardrail_archive(
-            workspace=request.workspace,
-            actor=Actor.of_user(request.user),
-            guardrail=guardrail,
-            active=active,
-            expected_version=int_or_none(request.POST.get("version")),
-        )
-    except StaleEdit as stale:
-        messages.error(request, str(stale))
-    else:
-        messages.success(request, f"{'Restored' if active else 'Archived'} {guardrail.name}.")
+    active_toggle(request, archive=guardrail_archive, noun=guardrail.name, guardrail=guardrail)
     return redirect("guardrails")
 
 
@@ -208,17 +196,5 @@ def override_edit(request, pk: int):
 @require_POST
 def override_active(request, pk: int):
     override = _one(overrides_filtered(workspace=request.workspace), pk)
-    active = request.POST.get("active") == "1"
-    try:
-        override_archive(
-            workspace=request.workspace,
-            actor=Actor.of_user(request.user),
-            override=override,
-            active=active,
-            expected_version=int_or_none(request.POST.get("version")),
-        )
-    except StaleEdit as stale:
-        messages.error(request, str(stale))
-    else:
-        messages.success(request, f"{'Restored' if active else 'Archived'} the override.")
+    active_toggle(request, archive=override_archive, noun="the override", override=override)
     return redirect("overrides")
