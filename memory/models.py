@@ -11,6 +11,12 @@ from campaigns.models.scoping import WorkspaceOwnedModel
 class Customer(WorkspaceOwnedModel):
     """A person, known by the workspace's own id for them."""
 
+    # The unique (workspace, external id) index serves every workspace lookup; a second index
+    # on the workspace alone tempted the planner, for a workspace newer than the last ANALYZE,
+    # to scan all its customers per id looked up (ingestion's lookup, seconds a batch).
+    workspace = models.ForeignKey(
+        "campaigns.Workspace", on_delete=models.CASCADE, related_name="customers", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     anonymous_id = models.CharField(max_length=255, blank=True)
     traits = models.JSONField(default=dict, blank=True)

@@ -150,13 +150,28 @@ _PG_UPSERT_CUSTOMERS_SEEN = _PG_UPSERT_CUSTOMERS.replace("-- SEEN_SET", _PG_SEEN
 )
 _PG_UPSERT_CUSTOMERS_UNSEEN = _PG_UPSERT_CUSTOMERS
 
+# One index probe per id or key (LATERAL), whatever the statistics say: a workspace created
+# after the last ANALYZE looks empty to the planner, which then scanned all its rows per batch
+# (seconds a batch once it held 30k events) instead of probing the unique index.
 _PG_CUSTOMER_IDS = f"""
-SELECT external_id, id, anonymous_id <> '' FROM {CUSTOMER}
-WHERE workspace_id = %s AND external_id IN (SELECT json_array_elements_text(%s::json))
+SELECT c.external_id, c.id, c.anonymous_id <> ''
+FROM (SELECT %s::bigint AS workspace_id) w
+CROSS JOIN json_array_elements_text(%s::json) AS wanted(external_id)
+CROSS JOIN LATERAL (
+    SELECT external_id, id, anonymous_id FROM {CUSTOMER}
+    WHERE workspace_id = w.workspace_id AND external_id = wanted.external_id
+    LIMIT 1  -- unique anyway; keeps the planner from flattening the probe into a join
+) c
 """
 _PG_STORED_KEYS = f"""
-SELECT dedup_key FROM {EVENT}
-WHERE workspace_id = %s AND dedup_key IN (SELECT json_array_elements_text(%s::json))
+SELECT e.dedup_key
+FROM (SELECT %s::bigint AS workspace_id) w
+CROSS JOIN json_array_elements_text(%s::json) AS wanted(dedup_key)
+CROSS JOIN LATERAL (
+    SELECT dedup_key FROM {EVENT}
+    WHERE workspace_id = w.workspace_id AND dedup_key = wanted.dedup_key
+    LIMIT 1
+) e
 """
 
 _EVENT_COLUMNS = "customer_id, name, occurred_at, properties, message_id, message_key, dedup_key"
