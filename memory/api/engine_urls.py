@@ -20,7 +20,6 @@ urlpatterns = [
         engine.CustomerNextBestView.as_view(),
         name="api-customer-next-best",
     ),
-    path("effect-preview", engine.EffectPreviewView.as_view(), name="api-effect-preview"),
     path("recompute", engine.RecomputeView.as_view(), name="api-recompute"),
     path("recompute/<int:run_id>", engine.RecomputeDetailView.as_view(), name="api-recompute-run"),
     path("memory/export", engine.MemoryExportView.as_view(), name="api-memory-export"),
