@@ -66,7 +66,7 @@ def test_the_api_previews_a_boost_and_refuses_what_it_cannot(
     )
     assert again.json()["changed"] == response.json()["changed"]  # the same seed, the same sample
 
-    for wrong, field in (({"boost": 2}, "boost"), ({"kind": "guardrail"}, "kind")):
+    for wrong, field in (({"boost": 2}, "boost"), ({"kind": "campaign"}, "kind")):
         refused = client.post(
             "/api/v1/effect-preview",
             body | wrong,
