@@ -149,7 +149,8 @@ def measure(code: Path, slug: str, runs: int, budget_s: float, only: str = "") -
         "GET workspace": "/api/v1/workspace",
         # Not reads, but a page waits on them: the forms' "Preview effect" (aim: 5 s).
         "POST effect-preview (boost, 2,000 customers)": "POST /api/v1/effect-preview#boost",
-        "POST effect-preview (override, 2,000 customers)": "POST /api/v1/effect-preview#override",
+        # A segment of the first trait (or, without traits, one customer: their list alone).
+        "POST effect-preview (override)": "POST /api/v1/effect-preview#override",
         "POST effect-preview (guardrail, 2,000 customers)": (
             "POST /api/v1/effect-preview#guardrail"
         ),
@@ -169,12 +170,14 @@ def measure(code: Path, slug: str, runs: int, budget_s: float, only: str = "") -
         {},
     )
     segment = {"all": [{"trait": k, "equals": v} for k, v in list(traits.items())[:1]]}
+    # Without traits there is no segment: the override is then the first sampled customer's.
+    scope = {"segment": segment} if traits else {"customer": warm}
     preview_bodies = {
         "boost": {"kind": "boost", "label": label.pk, "boost": 1.0, "sample": 2000},
         "override": {
             "kind": "override",
             "sample": 2000,
-            "override": {"segment": segment, "label": ref, "action": "pin", "value": 0},
+            "override": {**scope, "label": ref, "action": "pin", "value": 0},
         },
         "guardrail": {
             "kind": "guardrail",
