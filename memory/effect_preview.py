@@ -104,13 +104,14 @@ class Proposal:
 
 
 def _sample_ids(*, workspace: Workspace, sample: int, seed: int) -> tuple[int, list[int]]:
-    """Return how many customers have memory and a seeded random sample of their ids."""
+    """Return how many customers have memory and a seeded random sample of their ids, in the
+    order drawn (so a capped part of it, as the prompts take, is random too)."""
     ids = np.fromiter(
         CustomerState.objects.for_workspace(workspace).values_list("customer_id", flat=True),
         dtype=np.int64,
     )
     chosen = np.random.default_rng(seed).choice(ids, size=min(sample, ids.size), replace=False)
-    return int(ids.size), sorted(chosen.tolist())
+    return int(ids.size), chosen.tolist()
 
 
 def _message_labels(workspace: Workspace) -> dict[int, list[tuple[int, str, str]]]:
@@ -165,11 +166,12 @@ def _preview(
         states = CustomerState.objects.for_workspace(workspace).filter(customer_id__in=only)
         ids = sorted(states.values_list("customer_id", flat=True))
     lists = stored_lists(workspace=workspace, customer_ids=ids)
-    people = list(
+    drawn_at = {pk: index for index, pk in enumerate(ids)}
+    people = sorted(
         Customer.objects.for_workspace(workspace)
         .filter(pk__in=list(lists))
-        .only("pk", "external_id", "traits")
-        .order_by("pk")
+        .only("pk", "external_id", "traits"),
+        key=lambda c: drawn_at[c.pk],
     )
     before = strategy_context(
         workspace=workspace, customers=[c.external_id for c in people], now=now
