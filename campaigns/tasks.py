@@ -1,9 +1,12 @@
 """Celery tasks for configuration: thin, ids in, one call each."""
 
 from celery import shared_task
-from django.db import connection
+from django.db import OperationalError, connection
 
+from campaigns.catalogue.campaign_selectors import campaigns_to_count
+from campaigns.catalogue.campaign_services import campaign_tally_count
 from campaigns.models import Webhook, Workspace
+from campaigns.prompts.preference_jobs import preference_export_run
 from campaigns.webhooks.services import (
     MAX_ATTEMPTS,
     backoff_s,
@@ -61,3 +64,31 @@ def webhook_ping(webhook_id: int) -> int | None:
     delivery = webhook_ping_create(webhook=found)
     webhook_deliver.delay_on_commit(delivery.pk)
     return delivery.pk
+
+
+@shared_task(name="campaigns.campaign_tally_count", acks_late=True)
+def campaign_tally_count_task(campaign_id: int) -> int | None:
+    """Count one campaign's sends and credited goals; return its sends (None: it is gone)."""
+    tally = campaign_tally_count(campaign_id=campaign_id)
+    return None if tally is None else tally.sends
+
+
+@shared_task(name="campaigns.campaign_tallies_count", acks_late=True)
+def campaign_tallies_count_task(workspace_id: int) -> int:
+    """Count the workspace's campaigns due a count (after a recompute); return how many."""
+    ids = campaigns_to_count(workspace_id=workspace_id)
+    for campaign_id in ids:
+        campaign_tally_count(campaign_id=campaign_id)
+    return len(ids)
+
+
+@shared_task(
+    name="campaigns.preference_export",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    max_retries=3,
+    retry_backoff=True,
+)
+def preference_export(job_id: int) -> None:
+    """Run one preference export (campaigns/prompts/preference_jobs.py)."""
+    preference_export_run(job_id=job_id)

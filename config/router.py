@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from campaigns.api import catalogue, config_views
 from campaigns.api.audit import AuditEntryViewSet
+from campaigns.api.preferences import PreferenceExportViewSet
 from campaigns.api.strategy import GuardrailViewSet, OverrideViewSet
 from memory.api.imports import EventImportViewSet
 
@@ -11,6 +12,7 @@ from memory.api.imports import EventImportViewSet
 router = SimpleRouter(trailing_slash=False)
 router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("imports", EventImportViewSet, basename="imports")
+router.register("preference-exports", PreferenceExportViewSet, basename="api-preference-export")
 router.register("campaigns", config_views.CampaignViewSet, basename="api-campaign")
 router.register("members", config_views.MemberViewSet, basename="api-member")
 router.register("api-keys", config_views.ApiKeyViewSet, basename="api-key")

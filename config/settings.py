@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "campaigns.tenancy.context_processors.workspaces",
             ],
+            "libraries": {"customer_urls": "config.customer_urls"},
         },
     },
 ]
@@ -145,6 +146,15 @@ PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD = env_int(
 )
 # Each customer's best messages the recompute stores (pages, the API and exploration read them).
 PRIMER_NEXT_BEST_STORED = env_int("PRIMER_NEXT_BEST_STORED", 20, minimum=1)
+# A recompute queued this long without a worker taking it, or running this long without
+# progress (a shard stored), is marked failed as stale instead of shown queued or running.
+PRIMER_RECOMPUTE_QUEUED_TIMEOUT_S = env_int("PRIMER_RECOMPUTE_QUEUED_TIMEOUT_S", 3600, minimum=1)
+PRIMER_RECOMPUTE_STALLED_S = env_int(
+    "PRIMER_RECOMPUTE_STALLED_S", CELERY_TASK_TIME_LIMIT + 600, minimum=1
+)
+# POST /api/v1/recompute: requests per API key (or user) per window, answered 429 past it.
+PRIMER_RECOMPUTE_RATE_LIMIT = env_int("PRIMER_RECOMPUTE_RATE_LIMIT", 6, minimum=1)
+PRIMER_RECOMPUTE_RATE_WINDOW_S = env_int("PRIMER_RECOMPUTE_RATE_WINDOW_S", 60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     # Besides the debounced recompute after ingestion, a full one each night refreshes all.
     "recompute-all-workspaces-nightly": {
@@ -155,6 +165,8 @@ CELERY_BEAT_SCHEDULE = {
     "recompute-outbox-drain": {"task": "memory.recompute_outbox_drain", "schedule": 60.0},
     # Served decisions matched to their sends, and their outcomes resolved (docs/decisions/0601).
     "decisions-match": {"task": "memory.decisions_match_all", "schedule": 300.0},
+    # Runs never picked up, or whose process died, marked failed instead of "running" forever.
+    "recompute-expire-stale": {"task": "memory.recompute_expire_stale", "schedule": 300.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -217,10 +229,16 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Events in, per-customer memory and personalized prompts out.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation also documents the 400/401/403/404/429 answers it can give.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "memory.api.schema.document_common_answers",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "EventImportStatusEnum": "memory.models.EventImport.Status",
         "EventImportFormatEnum": "memory.models.EventImport.Format",
         "EventImportFormatOrAutoEnum": "memory.imports.FORMATS",
+        # The audit's and the overrides' "action" are different choice sets.
         "OverrideActionEnum": "campaigns.models.Override.Action",
         "GuardrailKindEnum": "campaigns.models.Guardrail.Kind",
         "GuardrailPeriodEnum": "campaigns.models.Guardrail.Period",
@@ -269,6 +287,11 @@ PRIMER_INGEST_MAX_FUTURE_H = env_int("PRIMER_INGEST_MAX_FUTURE_H", 24, minimum=0
 PRIMER_MAX_LABEL_SETS = env_int("PRIMER_MAX_LABEL_SETS", 50, minimum=1)
 PRIMER_MAX_LABELS = env_int("PRIMER_MAX_LABELS", 2000, minimum=1)
 
+# Calls that ask the LLM (preview, drafts, label suggestions) per API key or user per window,
+# pages and API counted together; past it 429 with the reason.
+PRIMER_LLM_RATE_LIMIT = env_int("PRIMER_LLM_RATE_LIMIT", 20, minimum=1)
+PRIMER_LLM_RATE_WINDOW_S = env_int("PRIMER_LLM_RATE_WINDOW_S", 60, minimum=1)
+
 # Prompts: webhooks that receive changed prompts (campaigns/webhooks, docs/prompts.md).
 PRIMER_WEBHOOK_TIMEOUT_S = env_float("PRIMER_WEBHOOK_TIMEOUT_S", 10.0, minimum=0.1)
 # The first retry waits this long, each next one twice as long (capped at an hour).
@@ -282,4 +305,6 @@ PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS"
 PRIMER_IMPORT_MAX_MB = env_int("PRIMER_IMPORT_MAX_MB", 200, minimum=1)
 PRIMER_IMPORT_ERRORS_KEPT = env_int("PRIMER_IMPORT_ERRORS_KEPT", 1000, minimum=1)
 PRIMER_IMPORT_STALLED_S = env_int("PRIMER_IMPORT_STALLED_S", 300, minimum=0)
+# A campaign count a page asked for and no worker made within this is asked for again.
+PRIMER_TALLY_RETRY_S = env_int("PRIMER_TALLY_RETRY_S", 600, minimum=1)
 PRIMER_IMPORT_CHUNK_SIZE = env_int("PRIMER_IMPORT_CHUNK_SIZE", 5_000, minimum=1)

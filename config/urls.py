@@ -36,3 +36,6 @@ urlpatterns = [
     path("", include("memory.web.insight_urls")),
     path("", include("campaigns.web.urls")),
 ]
+
+# An API path that matches no route (a malformed id) answers JSON, as the API's other errors.
+handler404 = "config.errors.not_found"

@@ -652,3 +652,57 @@ class Decision(WorkspaceOwnedModel):
 
     def __str__(self) -> str:
         return f"decision {self.public_id}"
+
+
+class PreferenceExport(WorkspaceOwnedModel):
+    """A preference-data export started over the API: its options, progress and result.
+
+    The task renders the pairs into files under MEDIA_ROOT/preference_exports/ and zips them
+    (the splits and the dataset card) into `file`, which the API downloads.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    format = models.CharField(max_length=8, default="dpo")
+    # PreferenceOptions' fields (cutoff as ISO-8601).
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=40, blank=True)
+    done = models.PositiveBigIntegerField(default=0)
+    total = models.PositiveBigIntegerField(default=0)
+    # The dataset card's counts once finished.
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    file = models.FileField(upload_to="preference_exports/", max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "campaigns.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="preferenceexport_recent")
+        ]
+
+    def __str__(self) -> str:
+        return f"preference export {self.pk}"
+
+    @property
+    def progress(self) -> float:
+        """Return the share of pairs rendered, 0 to 1 (1 once succeeded)."""
+        if self.status == self.Status.SUCCEEDED:
+            return 1.0
+        if not self.total:
+            return 0.0
+        return min(self.done / self.total, 1.0)

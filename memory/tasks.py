@@ -10,7 +10,12 @@ from memory import decision_matching
 from memory.imports import event_import_run
 from memory.ingest import outbox
 from memory.recompute import chord
-from memory.recompute.service import recompute_on_schedule, workspace_ids
+from memory.recompute.service import (
+    DEBOUNCE_S,
+    recompute_expire_stale,
+    recompute_on_schedule,
+    workspace_ids,
+)
 from memory.recompute.steps import run_fail
 
 logger = logging.getLogger(__name__)
@@ -52,14 +57,26 @@ def recompute_failed(request, exc, traceback, run_id: int) -> None:
 
 @shared_task(name=chord.WORKSPACE_TASK, **RETRY)
 def recompute_workspace(workspace_id: int, incremental: bool = True) -> None:
-    """Start a recompute of one workspace (the debounced and periodic entry point)."""
-    recompute_on_schedule(workspace_id=workspace_id, incremental=incremental)
+    """Start a recompute of one workspace (the debounced and periodic entry point).
+
+    If a run was in progress, ask again after the debounce: it was planned before the events
+    (or the nightly full run) this request stands for.
+    """
+    asked = recompute_on_schedule(workspace_id=workspace_id, incremental=incremental)
+    if not asked.started:
+        recompute_workspace.apply_async((workspace_id, incremental), countdown=DEBOUNCE_S)
 
 
 @shared_task(name="memory.recompute_outbox_drain")
 def recompute_outbox_drain() -> None:
     """Queue the debounced recomputes recorded while Redis did not answer (every minute)."""
     outbox.recompute_outbox_drain()
+
+
+@shared_task(name="memory.recompute_expire_stale")
+def recompute_expire_stale_runs() -> None:
+    """Mark failed the runs never picked up or whose process died (every five minutes)."""
+    recompute_expire_stale()
 
 
 @shared_task(name=chord.ALL_WORKSPACES_TASK)

@@ -94,6 +94,19 @@ def read_key(workspace):
 
 
 @pytest.fixture
+def fresh_rate_counts(settings):
+    """Forget earlier runs' rate counts: ids start again from 1 in each fresh test database."""
+    from django.core.cache import cache
+
+    if settings.REDIS_URL:
+        redis = cache._cache.get_client(None, write=True)
+        for name in redis.scan_iter(match="*throttle:*"):
+            redis.delete(name)
+    else:
+        cache.clear()
+
+
+@pytest.fixture
 def celery_workers(redis_url, transactional_db, settings):
     """Real worker processes on a private queue; tasks sent from the test go there too."""
     from config.celery import app

@@ -50,6 +50,7 @@ from campaigns.llm import LlmUnavailable
 from campaigns.models import ApiKey, Label, LabelSet, Message
 from campaigns.tenancy.authentication import HasScope, request_actor, request_workspace
 from campaigns.tenancy.changes import StaleEdit
+from config.rate_limit import ClearThrottleMessage, LlmRateThrottle
 from memory.catalogue_stats import catalogue_stats
 
 
@@ -319,6 +320,7 @@ class LabelViewSet(CatalogueViewSet):
             request=shapes.SuggestLabelsRequestSerializer,
             responses={
                 200: shapes.SuggestLabelsSerializer,
+                429: OpenApiResponse(description="Too many LLM requests for this key or user."),
                 503: OpenApiResponse(description="No LLM, or it failed: {detail, reason}."),
                 **ERRORS,
             },
@@ -326,7 +328,7 @@ class LabelViewSet(CatalogueViewSet):
     },
 )
 @extend_schema(tags=["catalogue"])
-class MessageViewSet(CatalogueViewSet):
+class MessageViewSet(ClearThrottleMessage, CatalogueViewSet):
     """Messages with their labels (`set:label`); the channel is their `channel` labels."""
 
     serializer_class = shapes.MessageSerializer
@@ -378,7 +380,12 @@ class MessageViewSet(CatalogueViewSet):
             }
         )
 
-    @action(detail=False, methods=["post"], url_path="suggest-labels")
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="suggest-labels",
+        throttle_classes=[LlmRateThrottle],
+    )
     def suggest_labels(self, request, *args, **kwargs):
         data = self.body(shapes.SuggestLabelsRequestSerializer)
         try:

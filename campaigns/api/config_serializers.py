@@ -37,7 +37,9 @@ def _workspace(serializer) -> Workspace:
 
 class CampaignSerializer(serializers.ModelSerializer):
     messages = serializers.SlugRelatedField(many=True, read_only=True, slug_field="key")
-    prompt_template = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    prompt_template = serializers.SlugRelatedField(
+        read_only=True, slug_field="slug", allow_null=True
+    )
     effective_attribution_window_h = serializers.FloatField(read_only=True)
 
     class Meta:
@@ -166,7 +168,9 @@ class MemberRoleSerializer(serializers.Serializer):
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = ApiKey
@@ -205,7 +209,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 
 class WebhookSerializer(serializers.ModelSerializer):
-    campaign = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    campaign = serializers.SlugRelatedField(read_only=True, slug_field="slug", allow_null=True)
 
     class Meta:
         model = Webhook

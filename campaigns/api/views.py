@@ -35,6 +35,7 @@ from campaigns.prompts.selectors import (
     prompt_for_customer,
 )
 from campaigns.tenancy.authentication import HasScope, request_workspace
+from config.rate_limit import ClearThrottleMessage, LlmRateThrottle
 from config.renderers import CONTENT_TYPES, ExportFormatMixin
 
 COMMON_ERRORS = {
@@ -44,9 +45,10 @@ COMMON_ERRORS = {
     422: OpenApiResponse(ErrorSerializer, "The template does not compile or render."),
 }
 LLM_ERRORS = {
+    429: OpenApiResponse(ErrorSerializer, "Too many LLM requests for this key or user."),
     503: OpenApiResponse(
         LlmErrorSerializer, "No LLM configured, or it timed out, failed or answered nonsense."
-    )
+    ),
 }
 
 
@@ -110,7 +112,9 @@ class CustomerPromptView(PromptApiView):
         return Response(data)
 
 
-class CustomerPromptPreviewView(PromptApiView):
+class CustomerPromptPreviewView(ClearThrottleMessage, PromptApiView):
+    throttle_classes = [LlmRateThrottle]
+
     @extend_schema(
         operation_id="customer_prompt_preview",
         summary="One question answered generically and with the customer's prompt",
@@ -178,7 +182,9 @@ class PromptExportView(ExportFormatMixin, PromptApiView):
         return response
 
 
-class MessageDraftsView(PromptApiView):
+class MessageDraftsView(ClearThrottleMessage, PromptApiView):
+    throttle_classes = [LlmRateThrottle]
+
     @extend_schema(
         operation_id="message_drafts",
         summary="New message texts for a value proposition, with their similarity to existing",

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import (
     Count,
     DateTimeField,
     Exists,
     ExpressionWrapper,
+    F,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
 )
+from django.utils import timezone
 
-from campaigns.models import Campaign, Label, Message, Workspace
+from campaigns.models import Campaign, CampaignTally, Label, Message, Workspace
 from memory.audiences import trait_filter_parse, trait_filter_q
 from memory.models import Customer, Event
 
@@ -124,4 +127,46 @@ def campaign_numbers(*, campaign: Campaign) -> CampaignNumbers:
         window_h=campaign.effective_attribution_window_h,
         sends=counted["sends"],
         credited=counted["credited"],
+    )
+
+
+@dataclass(frozen=True)
+class StoredNumbers:
+    """A campaign's numbers as last counted by the task, and whether they are still its own."""
+
+    numbers: CampaignNumbers | None  # None: never counted
+    counted_at: datetime | None
+    current: bool  # counted for the campaign as it is now (its version)
+    requested_at: datetime | None
+
+
+def campaign_numbers_stored(*, campaign: Campaign) -> StoredNumbers:
+    """Return the campaign's stored count (one indexed read; never the events)."""
+    tally = CampaignTally.objects.for_workspace(campaign.workspace_id).filter(campaign=campaign)
+    tally = tally.first()
+    if tally is None:
+        return StoredNumbers(None, None, False, None)
+    numbers = None
+    if tally.counted_at is not None:
+        numbers = CampaignNumbers(
+            window_h=tally.window_h, sends=tally.sends or 0, credited=tally.credited or 0
+        )
+    return StoredNumbers(
+        numbers=numbers,
+        counted_at=tally.counted_at,
+        current=numbers is not None and tally.campaign_version == campaign.version,
+        requested_at=tally.requested_at,
+    )
+
+
+def campaigns_to_count(*, workspace_id: int) -> list[int]:
+    """Return the active campaigns whose count is missing, made for an older version of them,
+    or older than PRIMER_TALLY_RETRY_S: what a recompute's aftermath recounts (a stream of
+    incremental runs does not recount every campaign each time)."""
+    fresh = timezone.now() - timedelta(seconds=settings.PRIMER_TALLY_RETRY_S)
+    return list(
+        Campaign.objects.for_workspace(workspace_id)
+        .filter(active=True)
+        .exclude(tally__counted_at__gte=fresh, tally__campaign_version=F("version"))
+        .values_list("pk", flat=True)
     )

@@ -8,15 +8,20 @@ about the wrong event (docs/decisions/0250-campaign-goal-is-the-workspace-goal.m
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from campaigns.catalogue.campaign_selectors import campaign_numbers
 from campaigns.models import (
     HOLDOUT_MAX,
     AuditEntry,
     Campaign,
+    CampaignTally,
     Message,
     PromptTemplate,
     Workspace,
@@ -216,3 +221,44 @@ def campaign_archive(
         active=active,
         expected_version=expected_version,
     )
+
+
+def campaign_tally_count(*, campaign_id: int) -> CampaignTally | None:
+    """Count a campaign's sends and credited goals now and store them (None: it is gone)."""
+    campaign = Campaign.objects.all_workspaces().select_related("workspace")
+    campaign = campaign.filter(pk=campaign_id).first()
+    if campaign is None:
+        return None
+    version = campaign.version  # before counting: an edit meanwhile leaves the count stale
+    numbers = campaign_numbers(campaign=campaign)
+    tally, _ = CampaignTally.objects.for_workspace(campaign.workspace_id).update_or_create(
+        campaign=campaign,
+        defaults={
+            "workspace_id": campaign.workspace_id,
+            "campaign_version": version,
+            "window_h": numbers.window_h,
+            "sends": numbers.sends,
+            "credited": numbers.credited,
+            "counted_at": timezone.now(),
+        },
+    )
+    return tally
+
+
+def campaign_tally_request(*, campaign: Campaign) -> bool:
+    """Note that a page wants a fresh count; True when a count should be queued (none asked
+    for within PRIMER_TALLY_RETRY_S, so a page reloaded while counting queues nothing)."""
+    now = timezone.now()
+    retry = now - timedelta(seconds=settings.PRIMER_TALLY_RETRY_S)
+    tallies = CampaignTally.objects.for_workspace(campaign.workspace_id)
+    tally, created = tallies.get_or_create(
+        campaign=campaign, defaults={"workspace_id": campaign.workspace_id, "requested_at": now}
+    )
+    if created:
+        return True
+    asked = (
+        tallies.filter(pk=tally.pk)
+        .filter(Q(requested_at__isnull=True) | Q(requested_at__lt=retry))
+        .update(requested_at=now)
+    )
+    return asked == 1

@@ -150,7 +150,8 @@ class MemoryReader:
             "goal_event": quote(workspace.goal_event),
         }
 
-    def _load_messages(self, message_ids: set[int]) -> None:
+    def load_messages(self, message_ids: set[int]) -> None:
+        """Read (once) the key, quoted text and labels of these messages."""
         missing = message_ids - self._messages.keys()
         if not missing:
             return
@@ -223,7 +224,7 @@ class MemoryReader:
         for rows in worn.values():
             rows.sort(key=lambda r: (-r[2], r[1]))
             del rows[MAX_AVOID_MESSAGES:]
-        self._load_messages({row[1] for rows in worn.values() for row in rows})
+        self.load_messages({row[1] for rows in worn.values() for row in rows})
 
         times = [
             state.last_recompute_at
@@ -349,7 +350,7 @@ class MemoryReader:
 
     def decision_item(self, served) -> dict:
         """Describe a served decision for the template: the message to send and its id."""
-        self._load_messages({served.message_id})
+        self.load_messages({served.message_id})
         message = self._messages.get(served.message_id, {})
         return {
             "key": message.get("key", ""),

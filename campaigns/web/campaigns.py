@@ -9,20 +9,24 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from kombu.exceptions import OperationalError
 
 from campaigns.catalogue.campaign_forms import CampaignForm
 from campaigns.catalogue.campaign_selectors import (
+    StoredNumbers,
     campaign_customers,
     campaign_messages,
-    campaign_numbers,
+    campaign_numbers_stored,
     campaign_of_workspace,
     campaigns_of_workspace,
 )
 from campaigns.catalogue.campaign_services import (
     campaign_archive,
     campaign_create,
+    campaign_tally_request,
     campaign_update,
 )
+from campaigns.tasks import campaign_tally_count_task
 from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, workspace_required
 from campaigns.web.support import form_refused, int_or_none
@@ -119,6 +123,19 @@ def campaign_archive_view(request, slug: str):
     return redirect("campaign", slug=slug)
 
 
+def _tally(campaign) -> StoredNumbers:
+    """Return the campaign's stored count, queueing a fresh one when it is not its own."""
+    stored = campaign_numbers_stored(campaign=campaign)
+    if stored.current or not campaign_tally_request(campaign=campaign):
+        return stored
+    try:
+        campaign_tally_count_task.delay(campaign.pk)
+    except OperationalError:  # no broker: the count waits for the next recompute's
+        return stored
+    # In-process tasks (the demo) have counted already; with workers the page says "counting".
+    return campaign_numbers_stored(campaign=campaign)
+
+
 def _next_best(workspace, campaign, customers) -> tuple[dict[str, Offer], str]:
     """Return each customer's best message among the campaign's, from their stored lists, and
     why none when there is none."""
@@ -159,7 +176,7 @@ def campaign_detail(request, slug: str):
         {
             "campaign": campaign,
             "campaign_messages": campaign_messages(campaign=campaign),
-            "numbers": campaign_numbers(campaign=campaign),
+            "tally": _tally(campaign),
             "audience_count": customers_matching_count(
                 workspace=workspace, trait_filter=trait_filter_parse(campaign.audience)
             ),

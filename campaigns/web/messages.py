@@ -32,6 +32,7 @@ from campaigns.llm import LlmUnavailable, llm_configured
 from campaigns.models import Message
 from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, viewers_cannot, workspace_required
+from config.rate_limit import llm_rate_refusal
 
 PAGE_SIZE = 50
 TEXT_LIMIT = 20_000
@@ -254,6 +255,11 @@ def message_suggest_labels(request):
     if not request.membership.can_edit:
         return viewers_cannot()
     text = request.POST.get("text", "")[:TEXT_LIMIT]
+    refusal = llm_rate_refusal(request)
+    if refusal:
+        response = JsonResponse({"detail": refusal.message, "reason": "rate_limited"}, status=429)
+        response["Retry-After"] = str(refusal.retry_after_s)
+        return response
     try:
         labels = labels_suggest(workspace=request.workspace, text=text)
     except LlmUnavailable as error:

@@ -60,6 +60,7 @@ from campaigns.webhooks.services import (
     webhook_update,
 )
 from campaigns.webhooks.signing import SIGNATURE_HEADER
+from config.rate_limit import Refusal, llm_rate_refusal
 from memory.selectors import customers_page
 
 
@@ -280,9 +281,12 @@ def customer_prompt(request, external_id: str):
     preview_form = PreviewForm(
         request.POST if request.method == "POST" else None, workspace=request.workspace
     )
-    llm_error = None
+    llm_error = refusal = None
     if request.method == "POST" and prompt is not None and preview_form.is_valid():
+        refusal = llm_rate_refusal(request)
         try:
+            if refusal:
+                raise LlmUnavailable("rate_limited", refusal.message)
             preview = llm_preview(
                 prompt=prompt.text, question=preview_form.cleaned_data["question"]
             )
@@ -290,7 +294,8 @@ def customer_prompt(request, external_id: str):
             llm_error = unavailable
     if request.method == "GET":
         preview_form = PreviewForm(workspace=request.workspace)
-    return render(
+    return _refused_or(
+        refusal,
         request,
         "campaigns/prompts/customer_prompt.html",
         {
@@ -307,6 +312,15 @@ def customer_prompt(request, external_id: str):
     )
 
 
+def _refused_or(refusal: Refusal | None, request, template: str, context: dict):
+    """Render the page; 429 with Retry-After when its LLM call was refused by the rate limit."""
+    if refusal is None:
+        return render(request, template, context)
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(refusal.retry_after_s)
+    return response
+
+
 # Drafts -------------------------------------------------------------------------------------
 
 
@@ -314,7 +328,7 @@ def customer_prompt(request, external_id: str):
 @require_http_methods(["GET", "POST"])
 def message_drafts(request):
     workspace = request.workspace
-    drafts = llm_error = None
+    drafts = llm_error = refusal = None
     label = None
     if request.method == "POST" and request.POST.get("action") == "save":
         if not request.membership.can_edit:
@@ -344,7 +358,10 @@ def message_drafts(request):
         form = DraftRequestForm(request.POST, workspace=workspace)
         if form.is_valid():
             label = form.cleaned_data["label"]
+            refusal = llm_rate_refusal(request)
             try:
+                if refusal:
+                    raise LlmUnavailable("rate_limited", refusal.message)
                 drafts = message_drafts_propose(
                     workspace=workspace,
                     label=label,
@@ -355,7 +372,8 @@ def message_drafts(request):
                 llm_error = unavailable
     else:
         form = DraftRequestForm(workspace=workspace)
-    return render(
+    return _refused_or(
+        refusal,
         request,
         "campaigns/prompts/drafts.html",
         {

@@ -1,9 +1,11 @@
 from django.urls import path
 
+import config.customer_urls  # noqa: F401 (registers the external_id path converter)
 from campaigns.web import audit, views
 from campaigns.web import campaigns as campaign_views
 from campaigns.web import labels as label_views
 from campaigns.web import messages as message_views
+from campaigns.web import next_message as next_message_views
 from campaigns.web import prompts as prompt_views
 from campaigns.web import settings as settings_views
 from campaigns.web import strategy as strategy_views
@@ -122,9 +124,15 @@ urlpatterns = [
     ),
     path("prompts/customers/", prompt_views.prompt_customers, name="prompt-customers"),
     path(
-        "prompts/customers/<str:external_id>/",
+        "prompts/customers/<external_id:external_id>/",
         prompt_views.customer_prompt,
         name="customer-prompt",
+    ),
+    path(
+        # The id last, as in every customer route: it may hold slashes (config/customer_urls).
+        "prompts/next-message/<external_id:external_id>/",
+        next_message_views.customer_next_message,
+        name="customer-next-message",
     ),
     path("prompts/drafts/", prompt_views.message_drafts, name="message-drafts"),
     path("prompts/webhooks/", prompt_views.webhooks, name="webhooks"),

@@ -7,15 +7,15 @@ same prompts again, and should use `content_hash` to ignore repeats.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -63,12 +63,69 @@ def backoff_s(retries: int) -> float:
 WEBHOOK_AUDITED = ["url", "description", "campaign", "active"]
 
 
+URL_MAX_LENGTH = 500
+URL_SAFE = "/%:@!$&'()*+,;=-._~?"
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where a webhook URL points: what is connected to, and what the request names."""
+
+    scheme: str
+    host: str  # the host name (or IP literal, without brackets), for Host and TLS's SNI
+    port: int
+    target: str  # path and query, as sent in the request line
+
+
+def webhook_url_parse(url: str) -> WebhookTarget:
+    """Parse a webhook URL strictly; raise ValueError saying what is wrong with it.
+
+    http or https, a host, no user name or password, a valid port, no whitespace or control
+    characters anywhere, no fragment: what passes is what the delivery connects to.
+    """
+    if not url:
+        raise ValueError("Enter an http or https URL.")
+    if len(url) > URL_MAX_LENGTH:
+        raise ValueError(f"At most {URL_MAX_LENGTH} characters.")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ValueError("A URL cannot contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError("The URL's host or port is malformed.") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("Enter an http or https URL.")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError("A URL cannot carry a user name or password; the signature authenticates.")
+    host = parts.hostname or ""
+    if not host:
+        raise ValueError("The URL needs a host.")
+    if port == 0:
+        raise ValueError("Port 0 is not a port.")
+    if parts.fragment or url.endswith("#"):
+        raise ValueError("A webhook URL has no #fragment (it is never sent).")
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise ValueError("Enter an http or https URL.") from None
+    scheme = parts.scheme.lower()
+    return WebhookTarget(
+        scheme=scheme,
+        host=host,
+        port=port or (443 if scheme == "https" else 80),
+        # Non-ASCII in the path or query is sent percent-encoded (UTF-8), as browsers do.
+        target=quote(parts.path or "/", safe=URL_SAFE)
+        + (f"?{quote(parts.query, safe=URL_SAFE)}" if parts.query else ""),
+    )
+
+
 def _webhook_checks(workspace: Workspace, url: str | None, campaign: Campaign | None) -> None:
     if url is not None:
         try:
-            URLValidator(schemes=["http", "https"])(url)
-        except ValidationError:
-            raise ValidationError({"url": "Enter an http or https URL."}) from None
+            webhook_url_parse(url)
+        except ValueError as error:
+            raise ValidationError({"url": str(error)}) from None
     if campaign is not None and campaign.workspace_id != workspace.pk:
         raise ValidationError({"campaign": "That campaign belongs to another workspace."})
 
@@ -257,6 +314,45 @@ def webhook_deliveries_for_changed_prompts(
     return ChangedPrompts(webhooks=len(webhooks), prompts=prompts, delivery_ids=delivery_ids)
 
 
+def webhooks_customer_erased(*, workspace_id: int, customer_id: int, external_id: str) -> list[int]:
+    """Erase a deleted customer from the delivery log and tell every active webhook.
+
+    Their prompts leave every stored body (a delivery still retrying no longer sends them);
+    a 'customer.deleted' delivery is created per active webhook. Return the new deliveries'
+    ids for the caller to queue.
+    """
+    workspace = Workspace.objects.get(pk=workspace_id)
+    marker = json.dumps({"customer_id": external_id}, ensure_ascii=False, separators=(",", ":"))[
+        1:-1
+    ]
+    logged = WebhookDelivery.objects.for_workspace(workspace).filter(body__contains=marker)
+    for delivery in logged:
+        body = json.loads(delivery.body)
+        prompts = body.get("prompts", [])
+        body["prompts"] = [p for p in prompts if p.get("customer_id") != external_id]
+        delivery.body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        delivery.hashes = [pair for pair in delivery.hashes if pair[0] != customer_id]
+        delivery.prompt_count = len(body["prompts"])
+        delivery.save(update_fields=["body", "hashes", "prompt_count"])
+    body = json.dumps(
+        {
+            "event": "customer.deleted",
+            "workspace": workspace.slug,
+            "customer_id": external_id,
+            "created_at": iso(timezone.now()),
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    created = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(workspace=workspace, webhook=hook, event="customer.deleted", body=body)
+            for hook in Webhook.objects.for_workspace(workspace).filter(active=True).order_by("pk")
+        ]
+    )
+    return [delivery.pk for delivery in created]
+
+
 def webhook_ping_create(*, webhook: Webhook) -> WebhookDelivery:
     """Create a signed 'ping' delivery with no prompts, to check the receiver's verification."""
     return WebhookDelivery.objects.create(
@@ -267,24 +363,47 @@ def webhook_ping_create(*, webhook: Webhook) -> WebhookDelivery:
     )
 
 
-def _private_address(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
-        return False  # the request itself will fail and say so
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global:
-            return True
-    return False
+class Refused(Exception):
+    """The URL may not be delivered to (malformed, or private when that is refused)."""
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a redirect is answered as the 3xx it is, not followed
+def _addresses(target: WebhookTarget, *, allow_private: bool) -> list[str]:
+    """Resolve the host once and check every address; the delivery connects to these only.
+
+    Connecting to what was checked (not resolving again) leaves a DNS answer that changes
+    between check and connect (rebinding) nothing to exploit.
+    """
+    infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not allow_private and any(
+        not ipaddress.ip_address(address.split("%", 1)[0]).is_global for address in addresses
+    ):
+        raise Refused("Refused: the URL resolves to a private or local address.")
+    return addresses
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to a checked address; the Host header still names the URL's host."""
+
+    def __init__(self, target: WebhookTarget, address: str, timeout: float):
+        super().__init__(target.host, target.port, timeout=timeout)
+        self.address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a checked address; SNI and the certificate check use the URL's host."""
+
+    def __init__(self, target: WebhookTarget, address: str, timeout: float):
+        self.tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=self.tls)
+        self.address = address
+
+    def connect(self):
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
 
 
 @dataclass(frozen=True)
@@ -296,17 +415,36 @@ class Attempt:
     status: str
 
 
-def _post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, str]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+def _post(
+    url: str, body: bytes, headers: dict, timeout: float, *, allow_private: bool
+) -> tuple[int | None, str]:
+    """POST once to the address checked (redirects are answered as the 3xx they are)."""
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        detail = exc.read(200).decode("utf-8", "replace") if exc.fp else ""
-        return exc.code, f"HTTP {exc.code} {exc.reason}: {detail}".strip()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"{type(exc).__name__}: {reason}"
+        target = webhook_url_parse(url)
+    except ValueError as error:
+        return None, f"Refused: the stored URL is malformed: {error}"
+    try:
+        addresses = _addresses(target, allow_private=allow_private)
+    except Refused as refused:
+        return None, str(refused)
+    except (OSError, UnicodeError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    pinned = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    error = ""
+    for address in addresses:
+        connection = pinned(target, address, timeout)
+        try:
+            connection.request("POST", target.target, body=body, headers=headers)
+            response = connection.getresponse()
+            if 200 <= response.status < 300:
+                return response.status, ""
+            detail = response.read(200).decode("utf-8", "replace")
+            return response.status, f"HTTP {response.status} {response.reason}: {detail}".strip()
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"  # try the host's next address
+        finally:
+            connection.close()
+    return None, error
 
 
 def webhook_delivery_attempt(*, delivery_id: int, final: bool = False) -> Attempt:
@@ -329,8 +467,6 @@ def webhook_delivery_attempt(*, delivery_id: int, final: bool = False) -> Attemp
     allow_private = getattr(settings, "PRIMER_WEBHOOK_ALLOW_PRIVATE_URLS", not settings.PRODUCTION)
     if not webhook.active:
         error = "The webhook is paused."
-    elif not allow_private and _private_address(urlsplit(webhook.url).hostname or ""):
-        error = "Refused: the URL resolves to a private or local address."
     else:
         headers = {
             "Content-Type": "application/json",
@@ -340,7 +476,7 @@ def webhook_delivery_attempt(*, delivery_id: int, final: bool = False) -> Attemp
             "X-Primer-Delivery": str(delivery.pk),
         }
         timeout = getattr(settings, "PRIMER_WEBHOOK_TIMEOUT_S", 10.0)
-        code, error = _post(webhook.url, body, headers, timeout)
+        code, error = _post(webhook.url, body, headers, timeout, allow_private=allow_private)
     duration_ms = round((time.monotonic() - started) * 1000, 1)
     now = timezone.now()
     delivered = code is not None and 200 <= code < 300

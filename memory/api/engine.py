@@ -14,14 +14,16 @@ from rest_framework.views import APIView
 
 from campaigns.models import ApiKey, Campaign
 from campaigns.tenancy.authentication import HasScope, request_workspace
+from config.rate_limit import ClearThrottleMessage
 from config.renderers import CONTENT_TYPES, ExportFormatMixin
+from memory.api.throttling import RecomputeRateThrottle
 from memory.db.reads import EXPORT_KINDS, memory_export_chunks
 from memory.decisions import next_best_decide
 from memory.exports import FORMATS, encode_chunks
 from memory.models import Customer, Decision, RecomputeRun
 from memory.next_best import next_best_for
 from memory.predict import NoMemoryYet, memory_score
-from memory.recompute.service import recompute_request
+from memory.recompute.service import RecomputeUnavailable, recompute_ask
 from memory.selectors import customer_memory_summary, latest_succeeded_run, memory_summary
 from memory.strategy import (
     customer_weights,
@@ -53,6 +55,21 @@ class RecomputeRunSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
         ]
+
+
+class RecomputeAnswerSerializer(RecomputeRunSerializer):
+    started = serializers.BooleanField(
+        read_only=True,
+        help_text="False: a run was already queued or running, and this is that run.",
+    )
+
+    class Meta(RecomputeRunSerializer.Meta):
+        fields = [*RecomputeRunSerializer.Meta.fields, "started"]
+
+
+class UnavailableSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    retryable = serializers.BooleanField()
 
 
 class RecomputeRequestSerializer(serializers.Serializer):
@@ -256,28 +273,46 @@ class CustomerNextBestView(APIView):
         return Response(data)
 
 
-class RecomputeView(APIView):
+class RecomputeView(ClearThrottleMessage, APIView):
     permission_classes = [HasScope]
     required_scope = ApiKey.Scope.WRITE
+    throttle_classes = [RecomputeRateThrottle]
 
     @extend_schema(
         summary="Start a recompute",
-        description="Queued on the Celery workers (202); without a broker it runs at once (200).",
+        description="Queued on the Celery workers (202); without a broker it runs at once "
+        "(200). At most one run per workspace is queued or running: while one is, the answer "
+        "is that run with `started` false (a full request replaces a queued incremental run). "
+        "503 when the task broker does not answer (nothing is started); 429 past the "
+        "per-key limit.",
         request=RecomputeRequestSerializer,
-        responses={202: RecomputeRunSerializer, 200: RecomputeRunSerializer},
+        responses={
+            202: RecomputeAnswerSerializer,
+            200: RecomputeAnswerSerializer,
+            400: OpenApiTypes.OBJECT,
+            429: OpenApiTypes.OBJECT,
+            503: UnavailableSerializer,
+        },
     )
     def post(self, request):
         data = _valid(RecomputeRequestSerializer, request.data)
-        run = recompute_request(
-            workspace=request_workspace(request),
-            as_of=data["as_of"],
-            incremental=data["incremental"],
-            requested_by="api",
-        )
-        queued = run.status == RecomputeRun.Status.QUEUED
+        try:
+            run, started = recompute_ask(
+                workspace=request_workspace(request),
+                as_of=data["as_of"],
+                incremental=data["incremental"],
+                requested_by="api",
+            )
+        except RecomputeUnavailable as error:
+            return Response(
+                {"detail": str(error), "retryable": True},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "30"},
+            )
+        finished = run.status in (RecomputeRun.Status.SUCCEEDED, RecomputeRun.Status.FAILED)
         return Response(
-            RecomputeRunSerializer(run).data,
-            status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK,
+            {**RecomputeRunSerializer(run).data, "started": started},
+            status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED,
         )
 
 
@@ -331,7 +366,11 @@ class MemoryExportView(ExportFormatMixin, APIView):
             OpenApiParameter("kind", str, enum=list(EXPORT_KINDS), required=True),
             OpenApiParameter("format", str, enum=list(FORMATS), default="jsonl"),
         ],
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, 400: OpenApiTypes.OBJECT},
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            (200, "text/csv"): OpenApiTypes.STR,
+            400: OpenApiTypes.OBJECT,
+        },
     )
     def get(self, request):
         kind = request.query_params.get("kind", "")

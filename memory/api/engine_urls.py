@@ -2,23 +2,29 @@
 
 from django.urls import path
 
-from memory.api import engine
+import config.customer_urls  # noqa: F401 (registers the external_id path converter)
+from memory.api import engine, privacy
 
 urlpatterns = [
     path(
-        "customers/<str:external_id>/memory",
+        "customers/<external_id:external_id>/memory",
         engine.CustomerMemoryView.as_view(),
         name="api-customer-memory",
     ),
     path(
-        "customers/<str:external_id>/score",
+        "customers/<external_id:external_id>/score",
         engine.CustomerScoreView.as_view(),
         name="api-customer-score",
     ),
     path(
-        "customers/<str:external_id>/next-best",
+        "customers/<external_id:external_id>/next-best",
         engine.CustomerNextBestView.as_view(),
         name="api-customer-next-best",
+    ),
+    path(
+        "customers/<external_id:external_id>/data",
+        privacy.CustomerDataView.as_view(),
+        name="api-customer-data",
     ),
     path("recompute", engine.RecomputeView.as_view(), name="api-recompute"),
     path("recompute/<int:run_id>", engine.RecomputeDetailView.as_view(), name="api-recompute-run"),

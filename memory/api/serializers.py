@@ -105,7 +105,9 @@ class EventsIngestResponseSerializer(serializers.Serializer):
 
 class EventSerializer(serializers.ModelSerializer):
     customer = serializers.CharField(source="customer.external_id", read_only=True)
-    message = serializers.CharField(source="message.key", read_only=True, default=None)
+    message = serializers.CharField(
+        source="message.key", read_only=True, default=None, allow_null=True
+    )
     refers_to_unknown_message = serializers.BooleanField(read_only=True)
 
     class Meta:

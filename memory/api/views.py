@@ -13,7 +13,9 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -62,6 +64,8 @@ class IngestView(APIView):
     permission_classes = [HasScope]
     throttle_classes = [ApiKeyRateThrottle]
     required_scope = ApiKey.Scope.WRITE
+    # The body is read raw as JSON whatever its Content-Type; the schema says JSON only.
+    parser_classes = [JSONParser]
 
     def handle_exception(self, exc):
         if isinstance(exc, DATABASE_CONNECTION_ERRORS):
@@ -166,6 +170,12 @@ class SegmentBatchView(IngestView):
         return Response(answer)
 
 
+class EventPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null.")
+    results = EventSerializer(many=True)
+
+
 class EventsPagination(CursorPagination):
     ordering = "-id"
     page_size = 100
@@ -185,9 +195,11 @@ class EventsView(IngestView):
         summary="List the workspace's events, newest first.",
         tags=["Events"],
         parameters=[
-            OpenApiParameter("customer", str, description="Only this customer's (external id).")
+            OpenApiParameter("customer", str, description="Only this customer's (external id)."),
+            OpenApiParameter("cursor", str, description="The page `next` or `previous` named."),
+            OpenApiParameter("page_size", int, description="Events per page (at most 1,000)."),
         ],
-        responses={200: EventSerializer(many=True)},
+        responses={200: EventPageSerializer},
     )
     def get(self, request):
         events = events_of_workspace(

@@ -1,10 +1,22 @@
 from django.urls import path
 
-from memory.web import views
+import config.customer_urls  # noqa: F401 (registers the external_id path converter)
+from memory.web import privacy, views
 
 urlpatterns = [
     path("customers/", views.customer_list, name="customer-list"),
-    path("customers/<str:external_id>/", views.customer_detail, name="customer-detail"),
+    path("customers/<external_id:external_id>/", views.customer_detail, name="customer-detail"),
+    # The id last, under its own prefix: a '/' in an id cannot be taken for a route's suffix.
+    path(
+        "privacy/export/<external_id:external_id>/",
+        privacy.customer_export,
+        name="customer-export",
+    ),
+    path(
+        "privacy/delete/<external_id:external_id>/",
+        privacy.customer_delete,
+        name="customer-delete",
+    ),
     path("memory/", views.memory_overview, name="memory-overview"),
     path("memory/recompute/", views.recompute_now, name="memory-recompute"),
     path("memory/runs/<int:run_id>/status/", views.run_status, name="memory-run-status"),

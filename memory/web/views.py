@@ -15,7 +15,7 @@ from memory import charts, insight_charts
 from memory.insights import customer_timeline
 from memory.models import Customer, RecomputeRun
 from memory.next_best import next_best_for
-from memory.recompute.service import recompute_request
+from memory.recompute.service import RecomputeUnavailable, recompute_ask
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
 from memory.selectors import (
@@ -146,12 +146,20 @@ def recompute_now(request):
     if not request.membership.can_edit:
         messages.error(request, "Only editors and owners can start a recompute.")
         return redirect("memory-overview")
-    run = recompute_request(
-        workspace=request.workspace,
-        incremental=request.POST.get("mode") == "incremental",
-        requested_by="page",
-    )
-    if run.status == RecomputeRun.Status.QUEUED:
+    try:
+        run, started = recompute_ask(
+            workspace=request.workspace,
+            incremental=request.POST.get("mode") == "incremental",
+            requested_by="page",
+        )
+    except RecomputeUnavailable as error:
+        messages.error(request, str(error))
+        return redirect("memory-overview")
+    if not started:
+        messages.info(
+            request, f"Recompute {run.pk} is already {run.status}; it answers this request too."
+        )
+    elif run.status == RecomputeRun.Status.QUEUED:
         messages.success(request, f"Recompute {run.pk} started on the workers.")
     else:
         messages.success(request, f"Recompute {run.pk} finished: {run.customers} customers.")

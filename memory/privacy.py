@@ -1,0 +1,112 @@
+"""One customer's data: export all of it as JSON, or erase all of it, audited.
+
+Both walk the customer's model relations (every model with a foreign key to Customer that
+cascades), so a table added later is exported and erased without changing this module. Other
+apps erase what they keep about the customer on `customer_erasing` (campaigns: webhook
+deliveries; it also tells the webhooks), inside the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from campaigns.models import AuditEntry, Workspace
+from campaigns.tenancy.changes import Actor, audit_record
+from memory.models import Customer
+from memory.signals import customer_erasing
+
+CUSTOMER_FIELDS = ["external_id", "anonymous_id", "traits", "first_seen_at", "last_seen_at"]
+
+
+@dataclass(frozen=True)
+class CustomerErased:
+    """What erasing a customer removed: rows per table."""
+
+    external_id: str
+    rows: dict[str, int]
+
+    def as_dict(self) -> dict:
+        return {"customer": self.external_id, "deleted": self.rows}
+
+
+def _customer(workspace: Workspace, external_id: str, *, lock: bool = False) -> Customer:
+    customers = Customer.objects.for_workspace(workspace)
+    if lock:
+        customers = customers.select_for_update()
+    return customers.get(external_id=external_id)
+
+
+def _relations(customer: Customer):
+    """Yield (name, rows) for every table that refers to the customer and cascades with it."""
+    for relation in Customer._meta.related_objects:
+        if relation.on_delete is not models.CASCADE:
+            continue
+        model = relation.related_model
+        manager = model.objects
+        rows = (
+            manager.for_workspace(customer.workspace_id)
+            if hasattr(manager, "for_workspace")
+            else model._base_manager.all()
+        )
+        yield model._meta.label_lower, rows.filter(**{relation.field.name: customer})
+
+
+def customer_data_export(*, workspace: Workspace, external_id: str, actor: Actor) -> dict:
+    """Return everything stored about one customer, JSON-ready, and audit the export.
+
+    Raise Customer.DoesNotExist when the workspace has no such customer.
+    """
+    customer = _customer(workspace, external_id)
+    tables = {}
+    for name, rows in _relations(customer):
+        fields = [
+            field.attname
+            for field in rows.model._meta.concrete_fields
+            if field.name not in ("workspace", "customer")
+        ]
+        tables[name] = list(rows.order_by("pk").values(*fields))
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=AuditEntry.Action.EXPORT,
+        obj=customer,
+        after={name: len(rows) for name, rows in tables.items()},
+    )
+    return {
+        "workspace": workspace.slug,
+        "exported_at": timezone.now(),
+        "customer": {field: getattr(customer, field) for field in CUSTOMER_FIELDS},
+        "tables": tables,
+    }
+
+
+@transaction.atomic
+def customer_erase(*, workspace: Workspace, external_id: str, actor: Actor) -> CustomerErased:
+    """Delete a customer with their events, derived memory and every record that refers to
+    them, in one transaction, audited; other apps erase theirs on `customer_erasing`.
+
+    Raise Customer.DoesNotExist when the workspace has no such customer.
+    """
+    customer = _customer(workspace, external_id, lock=True)
+    customer_erasing.send(
+        sender=Customer,
+        workspace_id=workspace.pk,
+        customer_id=customer.pk,
+        external_id=external_id,
+    )
+    customer_pk = customer.pk
+    _, deleted = customer.delete()  # Django's collector follows every cascading relation
+    rows = {name.lower(): count for name, count in sorted(deleted.items()) if count}
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=AuditEntry.Action.DELETE,
+        object_type="customer",
+        object_id=str(customer_pk),
+        object_repr=external_id,
+        before=rows,
+    )
+    return CustomerErased(external_id=external_id, rows=rows)
