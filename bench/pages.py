@@ -57,7 +57,7 @@ def plan_nodes(plan: dict) -> list[str]:
 # --- the child: one code base, measured -----------------------------------------------------
 
 
-def measure(code: Path, slug: str, runs: int, budget_s: float) -> dict:
+def measure(code: Path, slug: str, runs: int, budget_s: float, only: str = "") -> dict:
     """Set Django up from `code`, make the bench's user, key and campaign, time every URL."""
     sys.path.insert(0, str(code))
     os.chdir(code)
@@ -147,10 +147,50 @@ def measure(code: Path, slug: str, runs: int, budget_s: float) -> dict:
         "GET labels": "/api/v1/labels",
         "GET messages": "/api/v1/messages",
         "GET workspace": "/api/v1/workspace",
-        # Not a read, but a page waits on it: the label page's "Preview effect" (aim: 5 s).
-        "POST effect-preview (boost, 2,000 customers)": "POST /api/v1/effect-preview",
+        # Not reads, but a page waits on them: the forms' "Preview effect" (aim: 5 s).
+        "POST effect-preview (boost, 2,000 customers)": "POST /api/v1/effect-preview#boost",
+        # A segment of the first trait (or, without traits, one customer: their list alone).
+        "POST effect-preview (override)": "POST /api/v1/effect-preview#override",
+        "POST effect-preview (guardrail, 2,000 customers)": (
+            "POST /api/v1/effect-preview#guardrail"
+        ),
     }
-    preview_body = {"kind": "boost", "label": label.pk, "boost": 1.0, "sample": 2000}
+    if only:
+        pages = {name: path for name, path in pages.items() if only in name}
+        endpoints = {name: path for name, path in endpoints.items() if only in name}
+    ref = f"{label.label_set.slug}:{label.slug}"
+    # A segment of the customers' first trait (an override for everyone is a boost).
+    traits = next(
+        (
+            t
+            for t in Customer.objects.for_workspace(workspace)
+            .exclude(traits={})
+            .values_list("traits", flat=True)[:1]
+        ),
+        {},
+    )
+    segment = {"all": [{"trait": k, "equals": v} for k, v in list(traits.items())[:1]]}
+    # Without traits there is no segment: the override is then the first sampled customer's.
+    scope = {"segment": segment} if traits else {"customer": warm}
+    preview_bodies = {
+        "boost": {"kind": "boost", "label": label.pk, "boost": 1.0, "sample": 2000},
+        "override": {
+            "kind": "override",
+            "sample": 2000,
+            "override": {**scope, "label": ref, "action": "pin", "value": 0},
+        },
+        "guardrail": {
+            "kind": "guardrail",
+            "sample": 2000,
+            "guardrail": {
+                "name": "bench cap",
+                "kind": "frequency_cap",
+                "label": ref,
+                "limit": 1,
+                "period": "week",
+            },
+        },
+    }
     browser = Client()
     browser.force_login(user)
     api = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
@@ -166,8 +206,9 @@ def measure(code: Path, slug: str, runs: int, budget_s: float) -> dict:
         with CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()
             if path.startswith("POST "):
+                url, _, kind = path.removeprefix("POST ").partition("#")
                 response = client.post(
-                    path.removeprefix("POST "), preview_body, content_type="application/json"
+                    url, preview_bodies[kind or "boost"], content_type="application/json"
                 )
             else:
                 response = client.get(path)
@@ -238,6 +279,8 @@ def run_child(code: Path, arguments) -> dict:
             str(arguments.runs),
             "--budget-s",
             str(arguments.budget_s),
+            "--only",
+            arguments.only,
         ],
         cwd=code,
         stdout=subprocess.PIPE,
@@ -292,13 +335,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--budget-s", type=float, default=60.0)
     parser.add_argument("--compare", default="83e879c", help="a commit to compare with, or ''")
+    parser.add_argument("--only", default="", help="time only pages whose name holds this")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL=postgres://... : this benchmark measures PostgreSQL.")
     if arguments.child:
         results = measure(
-            Path(arguments.child), arguments.workspace, arguments.runs, arguments.budget_s
+            Path(arguments.child),
+            arguments.workspace,
+            arguments.runs,
+            arguments.budget_s,
+            arguments.only,
         )
         print(json.dumps(results))
         return

@@ -71,28 +71,31 @@ def guardrail_rules(*, workspace: Workspace) -> list[Rule]:
         .select_related("label")
         .order_by("created_at", "id")
     )
-    return [
-        Rule(
-            id=g.pk,
-            name=g.name,
-            kind=g.kind,
-            label_id=g.label_id,
-            label_name=g.label.phrase if g.label else "",
-            message_id=g.message_id,
-            campaign_id=g.campaign_id,
-            limit=g.limit,
-            period=g.period,
-            audience=_filter_of(g.audience) if g.kind == Guardrail.Kind.ELIGIBILITY else None,
-            event_name=g.event_name,
-            hours=g.hours,
-            quiet_start=g.quiet_start,
-            quiet_end=g.quiet_end,
-        )
-        for g in rows
-    ]
+    return [guardrail_rule(g) for g in rows]
 
 
-def _boost_rules(labels: Iterable[Label]) -> list[OverrideRule]:
+def guardrail_rule(g: Guardrail) -> Rule:
+    """Return a guardrail as the pure rules read it (an unsaved one's id is -1)."""
+    return Rule(
+        id=g.pk or -1,
+        name=g.name,
+        kind=g.kind,
+        label_id=g.label_id,
+        label_name=g.label.phrase if g.label else "",
+        message_id=g.message_id,
+        campaign_id=g.campaign_id,
+        limit=g.limit,
+        period=g.period,
+        audience=_filter_of(g.audience) if g.kind == Guardrail.Kind.ELIGIBILITY else None,
+        event_name=g.event_name,
+        hours=g.hours,
+        quiet_start=g.quiet_start,
+        quiet_end=g.quiet_end,
+    )
+
+
+def boost_rules(labels: Iterable[Label]) -> list[OverrideRule]:
+    """Return the labels' boosts as overrides for everyone (id 0)."""
     return [
         OverrideRule(
             id=0,
@@ -110,10 +113,10 @@ def _boost_rules(labels: Iterable[Label]) -> list[OverrideRule]:
 
 
 def override_rule(override: Override) -> OverrideRule:
-    """Return a stored override as the pure rules read it."""
+    """Return an override as the pure rules read it (an unsaved one's id is -1)."""
     customer = override.customer_external_id
     return OverrideRule(
-        id=override.pk,
+        id=override.pk or -1,  # an unsaved (previewed) one; 0 would read as a boost
         label_id=override.label_id,
         action=override.action,
         scope="customer" if customer else "segment",
@@ -166,7 +169,7 @@ def overrides_of_workspace(
             by_customer[row.customer_external_id].append(override_rule(row))
         else:
             segments.append((_filter_of(row.segment), override_rule(row)))
-    return Overrides(_boost_rules(labels), dict(by_customer), segments)
+    return Overrides(boost_rules(labels), dict(by_customer), segments)
 
 
 def label_prior_stats(*, workspace: Workspace) -> dict[int, tuple[float | None, float | None]]:
@@ -229,6 +232,9 @@ class StrategyContext:
     _candidates: dict[int, Candidate] = field(default_factory=dict)
     # Moments read ahead for a burst of customers (``moments_prefetch``), by customer id.
     moments: dict[int, Moment] = field(default_factory=dict)
+    # Stored weights and baselines read ahead (``weights_prefetch``), by customer id.
+    learned: dict[int, dict[int, Learned]] = field(default_factory=dict)
+    baselines: dict[int, float | None] = field(default_factory=dict)
 
     def moments_prefetch(self, customers: list[Customer]) -> None:
         """Read these customers' moments set-based, when any guardrail needs one."""
@@ -236,6 +242,26 @@ class StrategyContext:
             self.moments |= customer_moments(
                 workspace=self.workspace, customers=customers, rules=self.rules, now=self.now
             )
+
+    def weights_prefetch(self, customers: list[Customer]) -> None:
+        """Read these customers' stored label weights and baselines in two queries."""
+        ids = [customer.pk for customer in customers if customer.pk not in self.learned]
+        for lo in range(0, len(ids), MOMENT_CHUNK):
+            chunk = ids[lo : lo + MOMENT_CHUNK]
+            for pk in chunk:
+                self.learned[pk] = {}
+                self.baselines[pk] = None
+            rows = CustomerLabelWeight.objects.for_workspace(self.workspace).filter(
+                customer_id__in=chunk
+            )
+            for pk, label_id, weight, exposures, conversions in rows.values_list(
+                "customer_id", "label_id", "weight", "exposures", "conversions"
+            ):
+                self.learned[pk][label_id] = Learned(weight, exposures, conversions)
+            states = CustomerState.objects.for_workspace(self.workspace).filter(
+                customer_id__in=chunk
+            )
+            self.baselines |= dict(states.values_list("customer_id", "baseline_rate"))
 
     @property
     def prior_stats(self) -> dict[int, tuple[float | None, float | None]]:
@@ -281,6 +307,13 @@ def customer_weights(
     """Return the customer's label weights with provenance and the overrides in force."""
     if context is None:
         context = strategy_context(workspace=workspace, customers=[customer.external_id], now=now)
+    rules = context.overrides.for_customer(customer.external_id, customer.traits)
+    priors = {}
+    if customer.pk in context.learned:  # read ahead for a burst
+        learned = context.learned[customer.pk]
+        if any(rule.id for rule in rules):
+            priors = priors_for(context.prior_stats, context.baselines.get(customer.pk))
+        return effective_weights(learned, priors, rules, context.now, boost_odds=BOOST_ODDS)
     learned = {
         label_id: Learned(weight, exposures, conversions)
         for label_id, weight, exposures, conversions in CustomerLabelWeight.objects.for_workspace(
@@ -289,8 +322,6 @@ def customer_weights(
         .filter(customer=customer)
         .values_list("label_id", "weight", "exposures", "conversions")
     }
-    rules = context.overrides.for_customer(customer.external_id, customer.traits)
-    priors = {}
     if any(rule.id for rule in rules):  # a stored override may name a label they never got
         state = CustomerState.objects.for_workspace(workspace).filter(customer=customer).first()
         priors = priors_for(context.prior_stats, state.baseline_rate if state else None)

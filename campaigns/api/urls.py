@@ -3,7 +3,7 @@
 from django.urls import path
 
 import config.customer_urls  # noqa: F401 (registers the external_id path converter)
-from campaigns.api import config_views, next_message, views
+from campaigns.api import config_views, next_message, preview, views
 
 # The workspace is a singleton (no id in the path), so it is routed by hand.
 workspace = config_views.WorkspaceViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
@@ -32,4 +32,5 @@ urlpatterns = [
     path("prompts/export", views.PromptExportView.as_view(), name="api-prompts-export"),
     path("drafts", views.MessageDraftsView.as_view(), name="api-message-drafts"),
     path("workspace", workspace, name="api-workspace"),
+    path("effect-preview", preview.EffectPreviewView.as_view(), name="api-effect-preview"),
 ]

@@ -180,19 +180,25 @@ class MemoryReader:
             return ChunkMemory({}, {}, {}, {}, {}, {}, {})
         ids = {customer.pk for customer in customers}
         lo, hi = min(ids), max(ids)
+        # A chunk is an id range; a scattered sample (an effect preview) is read by its ids.
+        own = (
+            {"customer_id__gte": lo, "customer_id__lte": hi}
+            if hi - lo < 4 * len(ids)
+            else {"customer_id__in": sorted(ids)}
+        )
         ws = self.workspace
 
         states = {
             row[0]: StoredState._make(row)
             for row in CustomerState.objects.for_workspace(ws)
-            .filter(customer_id__gte=lo, customer_id__lte=hi)
+            .filter(**own)
             .values_list(*StoredState._fields)
             if row[0] in ids
         }
         weights = defaultdict(list)
         for row in (
             CustomerLabelWeight.objects.for_workspace(ws)
-            .filter(customer_id__gte=lo, customer_id__lte=hi)
+            .filter(**own)
             .values_list(
                 "customer_id",
                 "label_id",
@@ -210,7 +216,7 @@ class MemoryReader:
         worn = defaultdict(list)
         for row in (
             CustomerMessageHabituation.objects.for_workspace(ws)
-            .filter(customer_id__gte=lo, customer_id__lte=hi, load__gte=WORN_OUT_MIN_LOAD)
+            .filter(**own, load__gte=WORN_OUT_MIN_LOAD)
             .values_list("customer_id", "message_id", "load", "sends", "last_sent_at")
         ):
             if row[0] in ids:
@@ -237,8 +243,7 @@ class MemoryReader:
                 events = (
                     Event.objects.for_workspace(ws)
                     .filter(
-                        customer_id__gte=lo,
-                        customer_id__lte=hi,
+                        **own,
                         name__in=sorted(names),
                         occurred_at__gte=earliest - self.horizon,
                         occurred_at__lt=latest,
@@ -265,8 +270,7 @@ class MemoryReader:
                         # One filter() call: each further call would join the events again.
                         Q(customer__events__occurred_at__gte=earliest - self.recent),
                         Q(customer__events__occurred_at__lt=latest),
-                        customer_id__gte=lo,
-                        customer_id__lte=hi,
+                        **own,
                         customer__events__workspace_id=ws.pk,
                         customer__events__name=ws.send_event,
                         customer__events__message_id__in=worn_messages,

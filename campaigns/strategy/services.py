@@ -158,6 +158,34 @@ def guardrail_update(
     )
 
 
+def guardrail_proposed(
+    *, workspace: Workspace, actor: Actor, guardrail: Guardrail | None, changes: dict
+) -> Guardrail:
+    """Return the guardrail these changes would make (unsaved; an edit keeps its id), checked
+    as saving would check it (ValidationError naming the field); `active` False: archived."""
+    active = changes.pop("active", None)
+    if guardrail is None:
+        fields = _guardrail_checked(workspace, {"note": "", **changes})
+        proposed = Guardrail(workspace=workspace, created_by=actor.name[:300], **fields)
+    else:
+        unknown = set(changes) - GUARDRAIL_EDITABLE
+        if unknown:
+            raise ValidationError({name: "This field cannot be changed." for name in unknown})
+        current = {name: getattr(guardrail, name) for name in GUARDRAIL_EDITABLE}
+        fields = _guardrail_checked(workspace, current | changes)
+        proposed = Guardrail(
+            pk=guardrail.pk,
+            workspace=workspace,
+            created_by=guardrail.created_by,
+            created_at=guardrail.created_at,
+            active=guardrail.active,
+            **fields,
+        )
+    if active is not None:
+        proposed.active = active
+    return proposed
+
+
 def guardrail_archive(
     *,
     workspace: Workspace,
@@ -263,6 +291,38 @@ def override_update(
         expected_version=expected_version,
         audited=OVERRIDE_AUDITED,
     )
+
+
+def override_proposed(
+    *, workspace: Workspace, actor: Actor, override: Override | None, changes: dict
+) -> Override:
+    """Return the override these changes would make (unsaved; an edit keeps its id), checked
+    as saving would check it (ValidationError naming the field); `active` False: archived."""
+    active = changes.pop("active", None)
+    now = timezone.now()
+    if override is None:
+        fields = _override_checked(workspace, {"note": "", **changes}, now=now)
+        proposed = Override(workspace=workspace, created_by=actor.name[:300], **fields)
+    else:
+        unknown = set(changes) - OVERRIDE_EDITABLE
+        if unknown:
+            raise ValidationError({name: "This field cannot be changed." for name in unknown})
+        current = {name: getattr(override, name) for name in OVERRIDE_EDITABLE}
+        fields = _override_checked(
+            workspace, current | changes | {"active": active is not False}, now=now
+        )
+        fields.pop("active")
+        proposed = Override(
+            pk=override.pk,
+            workspace=workspace,
+            created_by=actor.name[:300],
+            created_at=now,
+            active=override.active,
+            **fields,
+        )
+    if active is not None:
+        proposed.active = active
+    return proposed
 
 
 def override_archive(

@@ -25,9 +25,9 @@ from campaigns.catalogue.labels import (
 )
 from campaigns.catalogue.selectors import CONTENT_GAP_MIN_MESSAGES, taxonomy_overview
 from campaigns.models import Label, LabelSet
+from campaigns.prompts.preview import effect_preview
 from campaigns.tenancy.changes import Actor, StaleEdit
 from campaigns.tenancy.decorators import editor_required, viewers_cannot, workspace_required
-from memory.effect_preview import boost_preview
 
 
 def _labels_page(request, *, set_form=None, label_form=None, status=200):
@@ -174,8 +174,14 @@ def label_preview_effect(request, pk: int):
         boost = math.nan
     if not -1.0 <= boost <= 1.0:
         return JsonResponse({"error": "Boost must be a number from -1 to 1."}, status=400)
-    preview = boost_preview(workspace=request.workspace, label=label, boost=boost)
-    return JsonResponse(preview.as_dict())
+    answer = effect_preview(
+        workspace=request.workspace,
+        kind="boost",
+        label=label,
+        boost=boost,
+        by=request.user.get_username(),
+    )
+    return JsonResponse(answer)
 
 
 @editor_required

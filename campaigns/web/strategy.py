@@ -8,19 +8,22 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from campaigns.models import Guardrail
+from campaigns.prompts.preview import effect_preview
 from campaigns.strategy.forms import GuardrailForm, OverrideForm
 from campaigns.strategy.selectors import boosted_labels, guardrails_filtered, overrides_filtered
 from campaigns.strategy.services import (
     guardrail_archive,
     guardrail_create,
+    guardrail_proposed,
     guardrail_update,
     override_archive,
     override_create,
+    override_proposed,
     override_update,
 )
 from campaigns.tenancy.changes import Actor, StaleEdit
@@ -198,3 +201,51 @@ def override_active(request, pk: int):
     override = _one(overrides_filtered(workspace=request.workspace), pk)
     active_toggle(request, archive=override_archive, noun="the override", override=override)
     return redirect("overrides")
+
+
+def _refused(errors: dict) -> JsonResponse:
+    """Answer a preview whose form does not check: each field's reasons, and one line."""
+    line = "; ".join(f"{field}: {' '.join(reasons)}" for field, reasons in errors.items())
+    return JsonResponse({"error": f"Fix the form first ({line}).", "errors": errors}, status=400)
+
+
+def _preview(request, *, kind: str, form, proposed, existing) -> JsonResponse:
+    """Check the form as saving would, then preview the proposal's effect (nothing saved)."""
+    if not form.is_valid():
+        return _refused({field: list(errors) for field, errors in form.errors.items()})
+    try:
+        proposal = proposed(
+            workspace=request.workspace,
+            actor=Actor.of_user(request.user),
+            changes=form.changes(),
+            **{kind: existing},
+        )
+    except ValidationError as refused:
+        return _refused(dict(refused.message_dict))
+    change = {"id": existing.pk if existing else None}
+    answer = effect_preview(
+        workspace=request.workspace, kind=kind, change=change, **{kind: proposal}
+    )
+    return JsonResponse(answer)
+
+
+@workspace_required
+@require_POST
+def guardrail_preview_effect(request, pk: int | None = None):
+    """Preview what the guardrail in the form would do to next best messages (JSON)."""
+    existing = _one(guardrails_filtered(workspace=request.workspace), pk) if pk else None
+    form = GuardrailForm(request.POST, workspace=request.workspace)
+    return _preview(
+        request, kind="guardrail", form=form, proposed=guardrail_proposed, existing=existing
+    )
+
+
+@workspace_required
+@require_POST
+def override_preview_effect(request, pk: int | None = None):
+    """Preview what the override in the form would do to next best messages and prompts."""
+    existing = _one(overrides_filtered(workspace=request.workspace), pk) if pk else None
+    form = OverrideForm(request.POST, workspace=request.workspace)
+    return _preview(
+        request, kind="override", form=form, proposed=override_proposed, existing=existing
+    )

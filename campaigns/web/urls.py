@@ -35,10 +35,30 @@ urlpatterns = [
     path("guardrails/new/", strategy_views.guardrail_new, name="guardrail-new"),
     path("guardrails/<int:pk>/", strategy_views.guardrail_edit, name="guardrail"),
     path("guardrails/<int:pk>/active/", strategy_views.guardrail_active, name="guardrail-active"),
+    path(
+        "guardrails/preview-effect/",
+        strategy_views.guardrail_preview_effect,
+        name="guardrail-new-preview",
+    ),
+    path(
+        "guardrails/<int:pk>/preview-effect/",
+        strategy_views.guardrail_preview_effect,
+        name="guardrail-preview",
+    ),
     path("overrides/", strategy_views.override_list, name="overrides"),
     path("overrides/new/", strategy_views.override_new, name="override-new"),
     path("overrides/<int:pk>/", strategy_views.override_edit, name="override"),
     path("overrides/<int:pk>/active/", strategy_views.override_active, name="override-active"),
+    path(
+        "overrides/preview-effect/",
+        strategy_views.override_preview_effect,
+        name="override-new-preview",
+    ),
+    path(
+        "overrides/<int:pk>/preview-effect/",
+        strategy_views.override_preview_effect,
+        name="override-preview",
+    ),
     # Workspace settings, members and API keys (editors change settings; owners members and keys).
     path("settings/", settings_views.workspace_settings, name="workspace-settings"),
     path("settings/members/", settings_views.members, name="members"),

@@ -12,14 +12,13 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.models import ApiKey, Campaign, Label
+from campaigns.models import ApiKey, Campaign
 from campaigns.tenancy.authentication import HasScope, request_workspace
 from config.rate_limit import ClearThrottleMessage
 from config.renderers import CONTENT_TYPES, ExportFormatMixin
 from memory.api.throttling import RecomputeRateThrottle
 from memory.db.reads import EXPORT_KINDS, memory_export_chunks
 from memory.decisions import next_best_decide
-from memory.effect_preview import DEFAULT_SAMPLE, boost_preview
 from memory.exports import FORMATS, encode_chunks
 from memory.models import Customer, Decision, RecomputeRun
 from memory.next_best import next_best_for
@@ -33,9 +32,6 @@ from memory.strategy import (
     strategy_decide,
     weights_with_provenance,
 )
-
-# The kinds of change a preview can show; each takes the workspace and its own fields.
-PREVIEW_KINDS = {"boost": boost_preview}
 
 
 class RecomputeRunSerializer(serializers.ModelSerializer):
@@ -171,18 +167,6 @@ class NextBestAnswerSerializer(serializers.Serializer):
     )
 
 
-class EffectPreviewRequestSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=list(PREVIEW_KINDS), help_text="What would change.")
-    label = serializers.IntegerField(help_text="kind=boost: the label's id.")
-    boost = serializers.FloatField(
-        min_value=-1.0, max_value=1.0, help_text="kind=boost: the proposed boost."
-    )
-    sample = serializers.IntegerField(
-        required=False, default=DEFAULT_SAMPLE, min_value=100, max_value=20_000
-    )
-    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**32 - 1)
-
-
 def _valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
@@ -287,36 +271,6 @@ class CustomerNextBestView(APIView):
         except Customer.DoesNotExist:
             raise NotFound(f"No customer {external_id!r} in this workspace.") from None
         return Response(data)
-
-
-class EffectPreviewView(APIView):
-    permission_classes = [HasScope]
-    required_scope = ApiKey.Scope.READ
-
-    @extend_schema(
-        summary="Preview a change's effect on next best messages before making it",
-        description="On a stated random sample of customers with memory, re-ranks each one's "
-        "stored next best messages as if the change were made: how many customers' top message "
-        "would change (with a Wilson 95% interval on the share), the shift of each label's share "
-        "of top messages per label set, and one changed customer's tops before and after. "
-        "Nothing is saved. Kinds: `boost` (a label's boost); more will follow.",
-        request=EffectPreviewRequestSerializer,
-        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
-    )
-    def post(self, request):
-        data = _valid(EffectPreviewRequestSerializer, request.data)
-        workspace = request_workspace(request)
-        label = Label.objects.for_workspace(workspace).filter(pk=data["label"]).first()
-        if label is None:
-            raise NotFound(f"No label {data['label']} in this workspace.")
-        preview = PREVIEW_KINDS[data["kind"]](
-            workspace=workspace,
-            label=label,
-            boost=data["boost"],
-            sample=data["sample"],
-            seed=data["seed"],
-        )
-        return Response(preview.as_dict())
 
 
 class RecomputeView(ClearThrottleMessage, APIView):

@@ -21,7 +21,6 @@ urlpatterns = [
         engine.CustomerNextBestView.as_view(),
         name="api-customer-next-best",
     ),
-    path("effect-preview", engine.EffectPreviewView.as_view(), name="api-effect-preview"),
     path(
         "customers/<external_id:external_id>/data",
         privacy.CustomerDataView.as_view(),

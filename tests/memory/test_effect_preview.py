@@ -66,7 +66,7 @@ def test_the_api_previews_a_boost_and_refuses_what_it_cannot(
     )
     assert again.json()["changed"] == response.json()["changed"]  # the same seed, the same sample
 
-    for wrong, field in (({"boost": 2}, "boost"), ({"kind": "guardrail"}, "kind")):
+    for wrong, field in (({"boost": 2}, "boost"), ({"kind": "campaign"}, "kind")):
         refused = client.post(
             "/api/v1/effect-preview",
             body | wrong,
@@ -84,7 +84,7 @@ def test_the_api_previews_a_boost_and_refuses_what_it_cannot(
 def test_the_label_page_previews_the_boost_in_the_form(member_client, workspace, stored):
     label = Label.objects.for_workspace(workspace).get(slug="playful")
     page = member_client.get(reverse("catalogue-label", args=[label.pk])).content.decode()
-    assert 'id="preview-effect"' in page and "js/label_preview.js" in page
+    assert 'id="preview-effect"' in page and "js/effect_preview.js" in page
     url = reverse("catalogue-label-preview", args=[label.pk])
     answer = member_client.post(url, {"boost": "0.8"})
     assert answer.status_code == 200 and answer.json()["change"]["boost"] == 0.8
