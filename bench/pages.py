@@ -79,7 +79,13 @@ def measure(code: Path, slug: str, runs: int, budget_s: float, only: str = "") -
     with connection.cursor() as cursor:
         # Current statistics, as autovacuum keeps them: the bench's COPY left the customers'
         # and derived tables unanalysed, and the planner then guesses ~100 customers.
-        for table in ("memory_customer", "memory_customerstate", "memory_customernextbest"):
+        for table in (
+            "memory_customer",
+            "memory_customerstate",
+            "memory_customernextbest",
+            "memory_customerlabelweight",
+            "memory_customermessagehabituation",
+        ):
             cursor.execute(f"ANALYZE {table}")
     user = user_ensure(username="bench-pages", password="bench-pages-password-1")
     membership_grant(workspace=workspace, user=user, role=Membership.Role.OWNER)
@@ -119,6 +125,14 @@ def measure(code: Path, slug: str, runs: int, budget_s: float, only: str = "") -
         "a message": f"/catalogue/messages/{message.pk}/",
         "campaigns": "/campaigns/",
         "a campaign (20 customers' next best)": "/campaigns/bench-pages/",
+        "a campaign's uplift": "/campaigns/bench-pages/uplift/",
+        "guardrails": "/guardrails/",
+        "overrides": "/overrides/",
+        "insights: overview": "/insights/",
+        "insights: associations": "/insights/associations/",
+        "insights: habituation": "/insights/habituation/",
+        "insights: priming": "/insights/priming/",
+        "draft the next message (10 customers)": "/prompts/next-message/{customer}/",
         "prompt templates": "/prompts/templates/",
         "prompts of customers": "/prompts/customers/",
         "message drafts": "/prompts/drafts/",
@@ -147,6 +161,10 @@ def measure(code: Path, slug: str, runs: int, budget_s: float, only: str = "") -
         "GET labels": "/api/v1/labels",
         "GET messages": "/api/v1/messages",
         "GET workspace": "/api/v1/workspace",
+        "GET guardrails": "/api/v1/guardrails",
+        "GET overrides": "/api/v1/overrides",
+        "GET a campaign's uplift": "/api/v1/campaigns/bench-pages/uplift",
+        "GET preference exports": "/api/v1/preference-exports",
         # Not reads, but a page waits on them: the forms' "Preview effect" (aim: 5 s).
         "POST effect-preview (boost, 2,000 customers)": "POST /api/v1/effect-preview#boost",
         # A segment of the first trait (or, without traits, one customer: their list alone).
