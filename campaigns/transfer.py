@@ -474,6 +474,40 @@ def _clock(item: dict, name: str, path: str):
         raise ConfigImportError(f"{path}.{name}", f"expected HH:MM, got {value!r}.") from None
 
 
+def _active(item: dict, path: str) -> bool:
+    active = item.get("active", True)
+    if not isinstance(active, bool):
+        raise ConfigImportError(f"{path}.active", f"expected true or false, got {active!r}.")
+    return active
+
+
+def _rule_upsert(found, fields: dict, active: bool, *, argument: str, services, workspace, actor):
+    """Create the rule, or change the fields that differ; then archive or restore it.
+
+    `services` is (create, update, archive) of the rule's kind; `argument` the name its update
+    and archive take it by. Returns (the rule, created, changed).
+    """
+    create, update, archive = services
+    if found is None:
+        found = create(workspace=workspace, actor=actor, **fields)
+        created = changed = True
+    else:
+        differs = {k: v for k, v in fields.items() if getattr(found, k) != v}
+        if differs:
+            found = update(
+                workspace=workspace,
+                actor=actor,
+                changes=differs,
+                expected_version=None,
+                **{argument: found},
+            )
+        created, changed = False, bool(differs)
+    if found.active != active:
+        archive(workspace=workspace, actor=actor, active=active, **{argument: found})
+        changed = True
+    return found, created, changed
+
+
 def _import_guardrails(workspace, actor, data, labels, messages, summary) -> None:
     """Create or change guardrails, matched by name."""
     campaigns = {c.slug: c for c in Campaign.objects.for_workspace(workspace)}
@@ -495,28 +529,17 @@ def _import_guardrails(workspace, actor, data, labels, messages, summary) -> Non
             "quiet_start": _clock(item, "quiet_start", path),
             "quiet_end": _clock(item, "quiet_end", path),
         }
-        active = item.get("active", True)
-        if not isinstance(active, bool):
-            raise ConfigImportError(f"{path}.active", f"expected true or false, got {active!r}.")
-        found = existing.get(name)
+        active = _active(item, path)
         try:
-            if found is None:
-                found = guardrail_create(workspace=workspace, actor=actor, **fields)
-                created, changed = True, True
-            else:
-                differs = {k: v for k, v in fields.items() if getattr(found, k) != v}
-                if differs:
-                    found = guardrail_update(
-                        workspace=workspace,
-                        actor=actor,
-                        guardrail=found,
-                        changes=differs,
-                        expected_version=None,
-                    )
-                created, changed = False, bool(differs)
-            if found.active != active:
-                guardrail_archive(workspace=workspace, actor=actor, guardrail=found, active=active)
-                changed = True
+            found, created, changed = _rule_upsert(
+                existing.get(name),
+                fields,
+                active,
+                argument="guardrail",
+                services=(guardrail_create, guardrail_update, guardrail_archive),
+                workspace=workspace,
+                actor=actor,
+            )
         except ValidationError as error:
             raise _refused(path, error) from None
         existing[name] = found
@@ -541,29 +564,18 @@ def _import_overrides(workspace, actor, data, labels, summary) -> None:
             "note": _text(item, "note", path),
             "expires_at": _when(item, "expires_at", path),
         }
-        active = item.get("active", True)
-        if not isinstance(active, bool):
-            raise ConfigImportError(f"{path}.active", f"expected true or false, got {active!r}.")
+        active = _active(item, path)
         key = (json.dumps(fields["segment"], sort_keys=True), label.pk, fields["action"])
-        found = existing.get(key)
         try:
-            if found is None:
-                found = override_create(workspace=workspace, actor=actor, **fields)
-                created, changed = True, True
-            else:
-                differs = {k: v for k, v in fields.items() if getattr(found, k) != v}
-                if differs:
-                    found = override_update(
-                        workspace=workspace,
-                        actor=actor,
-                        override=found,
-                        changes=differs,
-                        expected_version=None,
-                    )
-                created, changed = False, bool(differs)
-            if found.active != active:
-                override_archive(workspace=workspace, actor=actor, override=found, active=active)
-                changed = True
+            found, created, changed = _rule_upsert(
+                existing.get(key),
+                fields,
+                active,
+                argument="override",
+                services=(override_create, override_update, override_archive),
+                workspace=workspace,
+                actor=actor,
+            )
         except ValidationError as error:
             raise _refused(path, error) from None
         existing[key] = found
