@@ -25,6 +25,7 @@ from memory.audiences import trait_filter_parse
 from memory.models import Customer, CustomerState
 from memory.next_best import Offer, offers_allowed, stored_lists
 from memory.recompute.plan import engine_config
+from memory.scoring import uplift
 from memory.strategy import (
     Overrides,
     StrategyContext,
@@ -36,19 +37,15 @@ from memory.strategy import (
 )
 
 DEFAULT_SAMPLE = 2_000
-WILSON_Z = 1.959964  # 95%
 EXAMPLE_OFFERS = 5
 
 
-def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> tuple[float, float]:
-    """Return the Wilson score interval of a binomial share."""
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """Return the 95% Wilson interval of the share that changes (0 to 1 when nothing drawn)."""
     if trials == 0:
         return 0.0, 1.0
-    share = successes / trials
-    centre = share + z * z / (2 * trials)
-    margin = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
-    scale = 1 + z * z / trials
-    return max(0.0, (centre - margin) / scale), min(1.0, (centre + margin) / scale)
+    estimate = uplift.wilson_interval(successes, trials)
+    return estimate.low, estimate.high
 
 
 @dataclass(frozen=True)
