@@ -22,6 +22,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignTally, Label, Message, Workspace
 from memory.audiences import trait_filter_parse, trait_filter_q
 from memory.models import Customer, Event
+from memory.next_best import Offer, next_best_of_customers
 
 CUSTOMERS_PAGE = 20
 
@@ -170,3 +171,30 @@ def campaigns_to_count(*, workspace_id: int) -> list[int]:
         .exclude(tally__counted_at__gte=fresh, tally__campaign_version=F("version"))
         .values_list("pk", flat=True)
     )
+
+
+def campaign_next_best(
+    *, campaign: Campaign, customers: list[Customer]
+) -> tuple[dict[str, Offer], str]:
+    """Return each customer's best message among the campaign's, from their stored lists, and
+    why none when there is none."""
+    keys = set(campaign.messages.values_list("key", flat=True))
+    if not keys:
+        return {}, "The campaign has no messages to rank."
+    answers = next_best_of_customers(
+        workspace=campaign.workspace, customers=customers, limit=settings.PRIMER_NEXT_BEST_STORED
+    )
+    best: dict[str, Offer] = {}
+    for answer in answers:
+        if answer.nothing_now and not answer.excluded:
+            return {}, answer.nothing_now  # no memory yet: the same for everyone
+        found = next((offer for offer in answer.offers if offer.key in keys), None)
+        if found is not None:
+            best[answer.customer] = found
+    problem = ""
+    if len(best) < len(customers):
+        problem = (
+            f"A dash: none of the campaign's messages is among that customer's "
+            f"{settings.PRIMER_NEXT_BEST_STORED} best (or may be sent now)."
+        )
+    return best, problem

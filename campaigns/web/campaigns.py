@@ -3,7 +3,6 @@ and the audience's live count. Thin: a form validates, one service or selector r
 
 import json
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
@@ -16,6 +15,7 @@ from campaigns.catalogue.campaign_selectors import (
     StoredNumbers,
     campaign_customers,
     campaign_messages,
+    campaign_next_best,
     campaign_numbers_stored,
     campaign_of_workspace,
     campaigns_of_workspace,
@@ -33,7 +33,6 @@ from campaigns.web.support import active_toggle, form_refused
 from memory.audiences import customers_matching_count, trait_filter_parse
 from memory.charts import ARM_NAMES, uplift_figure
 from memory.decision_selectors import campaign_uplift, uplift_summary
-from memory.next_best import Offer, next_best_of_customers
 
 
 def _campaign_or_404(workspace, slug: str):
@@ -124,31 +123,6 @@ def _tally(campaign) -> StoredNumbers:
     return campaign_numbers_stored(campaign=campaign)
 
 
-def _next_best(workspace, campaign, customers) -> tuple[dict[str, Offer], str]:
-    """Return each customer's best message among the campaign's, from their stored lists, and
-    why none when there is none."""
-    keys = set(campaign.messages.values_list("key", flat=True))
-    if not keys:
-        return {}, "The campaign has no messages to rank."
-    answers = next_best_of_customers(
-        workspace=workspace, customers=customers, limit=settings.PRIMER_NEXT_BEST_STORED
-    )
-    best: dict[str, Offer] = {}
-    for answer in answers:
-        if answer.nothing_now and not answer.excluded:
-            return {}, answer.nothing_now  # no memory yet: the same for everyone
-        found = next((offer for offer in answer.offers if offer.key in keys), None)
-        if found is not None:
-            best[answer.customer] = found
-    problem = ""
-    if len(best) < len(customers):
-        problem = (
-            f"A dash: none of the campaign's messages is among that customer's "
-            f"{settings.PRIMER_NEXT_BEST_STORED} best (or may be sent now)."
-        )
-    return best, problem
-
-
 @workspace_required
 @require_GET
 def campaign_detail(request, slug: str):
@@ -157,7 +131,7 @@ def campaign_detail(request, slug: str):
     customers, next_after = campaign_customers(
         campaign=campaign, after=request.GET.get("after", "")
     )
-    next_best, next_best_problem = _next_best(workspace, campaign, customers)
+    next_best, next_best_problem = campaign_next_best(campaign=campaign, customers=customers)
     return render(
         request,
         "campaigns/campaigns/detail.html",
