@@ -245,18 +245,70 @@ def customer_label_counts(
     goal = sends["goal"].cast(pl.Float64).to_numpy()
     gamma = 0.5 ** ((horizon - sends["t"].to_numpy()) / config.association_half_life_h)
     gamma *= 0.5 ** (later_sends(sends) / config.association_half_life_sends)
+    values = {
+        "successes": gamma * goal,
+        "failures": gamma * (1.0 - goal),
+        "exposures": np.ones(goal.size),
+        "conversions": goal,
+    }
+    if "opened" in sends.columns:
+        opened = sends["opened"].cast(pl.Float64).fill_null(0.0).to_numpy()
+        values |= {
+            "open_successes": gamma * opened,
+            "open_failures": gamma * (1.0 - opened),
+            "opens": opened,
+        }
     customer, label, sums = label_counts(
-        sends["customer"].to_numpy().astype(np.int64),
-        message[known],
-        {
-            "successes": gamma * goal,
-            "failures": gamma * (1.0 - goal),
-            "exposures": np.ones(goal.size),
-            "conversions": goal,
-        },
-        incidence,
+        sends["customer"].to_numpy().astype(np.int64), message[known], values, incidence
     )
     return pl.DataFrame({"customer": customer, "label_id": label, **sums})
+
+
+def engagement_counts(counts: pl.DataFrame) -> pl.DataFrame:
+    """Return ``customer_label_counts`` with the open as the outcome instead of the goal
+    (no rows when the sends carried no opens)."""
+    if "opens" not in counts.columns:
+        return counts.clear().select(
+            "customer", "label_id", "successes", "failures", "exposures", "conversions"
+        )
+    return counts.select(
+        "customer",
+        "label_id",
+        pl.col("open_successes").alias("successes"),
+        pl.col("open_failures").alias("failures"),
+        "exposures",
+        pl.col("opens").alias("conversions"),
+    )
+
+
+def open_totals(resolved_sends: pl.DataFrame, n_customers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return per dense customer their resolved sends and how many of them were opened."""
+    if "opened" not in resolved_sends.columns or resolved_sends.height == 0:
+        return np.zeros(n_customers), np.zeros(n_customers)
+    customer = resolved_sends["customer"].to_numpy().astype(np.int64)
+    opened = resolved_sends["opened"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    size = max(n_customers, int(customer.max()) + 1)
+    sends = np.bincount(customer, minlength=size)[:n_customers].astype(np.float64)
+    opens = np.bincount(customer, weights=opened, minlength=size)[:n_customers]
+    return sends, opens
+
+
+def open_prior(sends: np.ndarray, opens: np.ndarray, config: EngineConfig) -> tuple[float, float]:
+    """Return the population's (open rate, prior strength) over customers; (0, 0) without any
+    open, so that a workspace that records no opens gets no engagement memory at all."""
+    if float(opens.sum()) == 0.0:
+        return 0.0, 0.0
+    return moment_prior(
+        sends, opens, lower=config.prior_strength_min, upper=config.prior_strength_max
+    )
+
+
+def open_baseline(sends: np.ndarray, opens: np.ndarray, prior: tuple[float, float]) -> np.ndarray:
+    """Return each customer's open rate shrunk toward the population's: their usual openness,
+    which a label's open rate is measured against (as the goal baseline is for the goal)."""
+    pooled, kappa = prior
+    rate = (opens + kappa * pooled) / np.maximum(sends + kappa, 1e-12)
+    return np.clip(rate, RATE_FLOOR, 1 - RATE_FLOOR)
 
 
 def label_priors(

@@ -115,6 +115,7 @@ def customer_pass(
         ),
         shape=(n_customers, population.catalogue.height),
     )
+    engagement = engagement_matrix(observed, population, n_customers)
     exposure = habituation.exposure_matrix(
         observed.sends, n_customers, population.n_messages, config.habituation_tau_h, horizon
     )
@@ -135,6 +136,7 @@ def customer_pass(
         hours_since_goal=baselines["hours_since_goal"].fill_null(np.nan).to_numpy(),
         message_rate=population.message_rate,
         association=association,
+        engagement=engagement,
         message_labels=population.label_matrix,
         exposure=exposure,
         similarity=population.similarity,
@@ -146,6 +148,36 @@ def customer_pass(
         pooled_rate_h=population.baseline.pooled_rate_h,
     )
     return CustomerPass(state=state, observed=observed, baselines=baselines, signals=signals)
+
+
+def engagement_matrix(
+    observed: Observed, population: Population, n_customers: int
+) -> sparse.csr_matrix:
+    """Return customers x labels: log(posterior open rate / prior open rate) of the sends of each
+    label, the prior being the customer's usual open rate times the label's population lift.
+
+    Opens come far more often than goals, so they tell a customer's taste sooner; the scoring
+    model weighs this against the goal association on replayed history (0 where opens are not
+    recorded, or for a population stored before this memory existed).
+    """
+    shape = (n_customers, population.catalogue.height)
+    if population.engagement_priors.height == 0:
+        return sparse.csr_matrix(shape)
+    sends, opens = associative.open_totals(observed.resolved, n_customers)
+    posteriors = associative.label_posteriors(
+        associative.engagement_counts(observed.label_counts),
+        population.engagement_priors,
+        associative.open_baseline(sends, opens, population.open_prior),
+        population.config,
+        with_propensity=False,
+    )
+    return sparse.csr_matrix(
+        (
+            posteriors["association"].to_numpy(),
+            (posteriors["customer"].to_numpy(), posteriors["label_id"].to_numpy()),
+        ),
+        shape=shape,
+    )
 
 
 def run_pass(

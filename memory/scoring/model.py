@@ -23,7 +23,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "message": ("message",),
     # How a message's pull depends on how often the customer buys (message x frequency).
     "interaction": ("message_frequency",),
-    "associative": ("association",),
+    "associative": ("association", "engagement"),
     "habituation": ("habituation",),
     "priming": ("primed",),
 }
@@ -38,6 +38,7 @@ FEATURE_MEANINGS: dict[str, str] = {
     "message": "how often everyone reached the goal after this message",
     "message_frequency": "a popular message sent to a frequent customer",
     "association": "their own response to the message's labels",
+    "engagement": "how often they open messages with these labels, against their usual opens",
     "habituation": "how much of this message, or similar ones, they had lately",
     "primed": "recent actions that tend to come before the goal",
 }
@@ -66,6 +67,8 @@ class MemoryState:
     pooled_frequency_rate_h: float = 1e-3
     # The population's goal rate (goals over observed hours): what a segment rate is relative to.
     pooled_rate_h: float = 1e-3
+    # customers x labels: log(posterior open rate / prior open rate); None: no engagement memory.
+    engagement: sparse.csr_matrix | None = None
 
     @property
     def n_customers(self) -> int:
@@ -175,11 +178,16 @@ def candidate_features(
     association_matrix = state.association if association_override is None else association_override
     both = known_customer & known_message
     association = np.zeros(customers.size)
+    engagement = np.zeros(customers.size)
     habituation = np.zeros(customers.size)
     if both.any():
         association[both] = pair_rows(
             association_matrix, state.message_labels, customers[both], messages[both]
         )
+        if state.engagement is not None:
+            engagement[both] = pair_rows(
+                state.engagement, state.message_labels, customers[both], messages[both]
+            )
         habituation[both] = pair_rows(
             state.exposure, state.similarity, customers[both], messages[both]
         )
@@ -190,6 +198,7 @@ def candidate_features(
         "message": message_logit,
         "message_frequency": _message_frequency_of(state, message_logit, columns["frequency"]),
         "association": association,
+        "engagement": engagement,
         "habituation": habituation,
         "primed": columns["primed"],
     }
@@ -209,14 +218,16 @@ def block_features(
     message = _take(state.message_rate, messages, known_message, _pooled_message(state))
     message_logit = logit(message)
     association = np.zeros(shape)
+    engagement = np.zeros(shape)
     habituation = np.zeros(shape)
     rows, cols = np.flatnonzero(known_customer), np.flatnonzero(known_message)
     if rows.size and cols.size:
         picked = np.ix_(rows, cols)
+        labels_t = state.message_labels[messages[cols]].T
         if state.association.shape[1]:
-            association[picked] = (
-                state.association[customers[rows]] @ state.message_labels[messages[cols]].T
-            ).toarray()
+            association[picked] = (state.association[customers[rows]] @ labels_t).toarray()
+        if state.engagement is not None and state.engagement.shape[1]:
+            engagement[picked] = (state.engagement[customers[rows]] @ labels_t).toarray()
         habituation[picked] = (
             state.exposure[customers[rows]] @ state.similarity[messages[cols]].T
         ).toarray()
@@ -232,6 +243,7 @@ def block_features(
             state, message_logit[None, :], columns["frequency"][:, None]
         ),
         "association": association,
+        "engagement": engagement,
         "habituation": habituation,
         "primed": per_customer("primed"),
     }

@@ -45,6 +45,10 @@ class Population:
     model: ScoringModel | None = None
     habituation_curve: pl.DataFrame = field(default_factory=pl.DataFrame)
     stats: dict[str, float] = field(default_factory=dict)
+    # The engagement memory's priors: the population's open rate and prior strength over
+    # customers, and per label its open-rate lift ((0, 0) and empty when no send was opened).
+    open_prior: tuple[float, float] = (0.0, 0.0)
+    engagement_priors: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def n_messages(self) -> int:
@@ -66,6 +70,7 @@ class Population:
             "label_priors": self.label_priors,
             "priming": self.priming,
             "habituation_curve": self.habituation_curve,
+            "engagement_priors": self.engagement_priors,
         }
         model = self.model or ScoringModel(features=(), coefficients=np.zeros(1))
         arrays = {
@@ -89,6 +94,7 @@ class Population:
             "baseline": self.baseline.to_dict(),
             "pooled_baseline_rate": self.pooled_baseline_rate,
             "pooled_frequency_rate_h": self.pooled_frequency_rate_h,
+            "open_prior": list(self.open_prior),
             "model": None
             if self.model is None
             else {
@@ -170,6 +176,9 @@ class Population:
             model=model,
             habituation_curve=frames["habituation_curve"],
             stats=header["stats"],
+            # Populations stored before the engagement memory have none: its feature stays 0.
+            open_prior=tuple(header.get("open_prior", (0.0, 0.0))),
+            engagement_priors=frames.get("engagement_priors", pl.DataFrame()),
         )
 
     def summary(self) -> dict:

@@ -146,6 +146,8 @@ def _statistics(
     baselines = apply_baseline(observed.counts, baseline, config, traits)
     baseline_rate = baselines["baseline_rate"].to_numpy()
     frequency = baselines["frequency_rate_h"].to_numpy()
+    sends, opens = associative.open_totals(observed.resolved, n_customers)
+    opened = associative.open_prior(sends, opens, config)
     population = Population(
         config=config,
         horizon=horizon,
@@ -161,6 +163,17 @@ def _statistics(
         priming=priming.priming_table(events, observed.actions, config, horizon),
         pooled_baseline_rate=float(np.mean(baseline_rate)) if n_customers else 0.5,
         pooled_frequency_rate_h=float(np.mean(frequency)) if n_customers else 1e-3,
+        open_prior=opened,
+        engagement_priors=(
+            associative.label_priors(
+                associative.engagement_counts(observed.label_counts),
+                catalogue.catalogue,
+                associative.open_baseline(sends, opens, opened),
+                config,
+            )
+            if opened[1] > 0
+            else pl.DataFrame()
+        ),
     )
     return Statistics(population, observed, baselines)
 
