@@ -28,6 +28,8 @@ from memory.scoring.outcomes import send_outcomes
 from memory.scoring.pipeline import compute_memory, fit_model
 from memory.scoring.synthetic import (
     LABEL_SETS,
+    OPEN_INTERCEPT,
+    OPEN_SLOPE,
     RESPONSE_INTERCEPT,
     SyntheticWorkspace,
     synthetic_workspace,
@@ -41,7 +43,7 @@ SPAN_H = 4_320.0
 SEEDS = (11, 12, 13)
 SENDS_PER_CUSTOMER = (25, 8)
 REFERENCE_K = 4.0
-# The generator's default preference sd, which the informed Bayes ceiling is told.
+# The generator's default preference sd, which the informed Bayes learner is told.
 PREFERENCE_SD = 1.0
 VALUE_PROPOSITION = "offer"
 # Share of the generator's event budget that are sends (synthetic.py: sends_each).
@@ -99,14 +101,18 @@ def reference_choice(
     return rates.join(best_message, on="label", how="left").sort("customer")["message"].to_numpy()
 
 
-def informed_bayes_choice(planted: SyntheticWorkspace, resolved: pl.DataFrame) -> np.ndarray:
+def informed_bayes_choice(
+    planted: SyntheticWorkspace, resolved: pl.DataFrame, *, with_opens: bool = True
+) -> np.ndarray:
     """Return per customer the best message of an estimator told the generator's truth but
-    each customer's preferences: a ceiling on what any learner can get from these sends.
+    each customer's preferences: about the most any learner can get from these sends.
 
-    Per customer a logistic regression of the goal after each send on the message's labels,
-    with the planted prior (each preference normal with the planted sd, around 0) and a free
-    intercept (their baseline), fitted by Newton's method; the message is then chosen by the
-    fitted pull times the planted wear-out at the cut-off (wear known exactly, not learned).
+    Per customer the maximum a posteriori preferences under the planted model: the goal after
+    each send is logistic in the message's labels with a free intercept (their baseline), and
+    (``with_opens``) its open is logistic with the planted open intercept and slope of the same
+    pull; the prior is the planted one (each preference normal with the planted sd, around 0).
+    Fitted by Newton's method; the message is then chosen by the fitted pull times the planted
+    wear-out at the cut-off (wear known exactly, not learned).
     """
     catalogue = [(s, label) for s, labels in LABEL_SETS.items() for label in labels]
     incidence = np.zeros((planted.messages.height, len(catalogue)))
@@ -120,12 +126,20 @@ def informed_bayes_choice(planted: SyntheticWorkspace, resolved: pl.DataFrame) -
     centre = np.r_[RESPONSE_INTERCEPT, np.zeros(k - 1)]
     beta = np.tile(centre, (CUSTOMERS, 1))
     outer = design[:, :, None] * design[:, None, :]
+    # The open's design: no baseline of its own, the pull scaled by the planted slope.
+    open_design = np.c_[np.zeros(customer.size), OPEN_SLOPE * design[:, 1:]]
+    open_outer = open_design[:, :, None] * open_design[:, None, :]
+    opened = resolved["opened"].cast(pl.Float64).to_numpy()
     for _ in range(25):
         p = expit(np.einsum("ij,ij->i", design, beta[customer]))
         gradient = -(beta - centre) * precision
         np.add.at(gradient, customer, design * (goal - p)[:, None])
         hessian = np.tile(np.diag(precision), (CUSTOMERS, 1, 1))
         np.add.at(hessian, customer, outer * (p * (1 - p))[:, None, None])
+        if with_opens:
+            q = expit(OPEN_INTERCEPT + np.einsum("ij,ij->i", open_design, beta[customer]))
+            np.add.at(gradient, customer, open_design * (opened - q)[:, None])
+            np.add.at(hessian, customer, open_outer * (q * (1 - q))[:, None, None])
         beta += np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
     truth = planted.preferences["preference"].to_numpy().reshape(CUSTOMERS, -1)
     wear = planted.planted_effect(planted.span_h) / expit(RESPONSE_INTERCEPT + truth @ incidence.T)
@@ -169,6 +183,7 @@ def shares(sends_per_customer: int, seed: int) -> dict[str, float]:
     outcomes = send_outcomes(planted.events, planted.config, cutoff).filter(pl.col("resolved"))
     reference = reference_choice(planted, outcomes, result.state.message_rate)
     ceiling = informed_bayes_choice(planted, outcomes)
+    goals_only = informed_bayes_choice(planted, outcomes, with_opens=False)
     rows = np.arange(CUSTOMERS)
     value = {
         "oracle": effect.max(axis=1).mean(),
@@ -176,6 +191,7 @@ def shares(sends_per_customer: int, seed: int) -> dict[str, float]:
         "primer": effect[rows, primer].mean(),
         "reference": effect[rows, reference].mean(),
         "ceiling": effect[rows, ceiling].mean(),
+        "goals_only": effect[rows, goals_only].mean(),
     }
     gain = value["oracle"] - value["average"]
     hits = top_label_hits(result.weights, planted.preferences)
@@ -187,44 +203,50 @@ def shares(sends_per_customer: int, seed: int) -> dict[str, float]:
         "primer": (value["primer"] - value["average"]) / gain,
         "reference": (value["reference"] - value["average"]) / gain,
         "ceiling": (value["ceiling"] - value["average"]) / gain,
+        "goals_only": (value["goals_only"] - value["average"]) / gain,
     }
 
 
 def main() -> None:
     """Print the shares of the oracle's gain per seed and send level, and their means."""
     argparse.ArgumentParser(description=__doc__).parse_args()
+    columns = (
+        ("Primer share", "primer", 13),
+        ("reference share", "reference", 16),
+        ("informed Bayes", "ceiling", 15),
+        ("  of it: goals only", "goals_only", 20),
+        ("top label: weight", "weight_hits", 18),
+        ("plain rate", "plain_hits", 11),
+    )
     print(
         f"{'sends/customer':>14s} {'seed':>5s} {'resolved sends':>14s} {'oracle gain':>12s} "
-        f"{'Primer share':>13s} {'reference share':>16s} {'informed Bayes':>15s} "
-        f"{'top label: weight':>18s} "
-        f"{'plain rate':>11s} {'seconds':>8s}"
+        + " ".join(f"{title:>{width}s}" for title, _, width in columns)
+        + f" {'seconds':>8s}"
     )
+
+    def line(level: int, seed: str, row: dict[str, float], seconds: str) -> str:
+        shares_text = " ".join(f"{row[key]:{width}.1%}" for _, key, width in columns)
+        return (
+            f"{level:14d} {seed:>5s} {row['sends']:14.1f} {row['oracle_gain']:12.4f} "
+            f"{shares_text} {seconds:>8s}"
+        )
+
     for level in SENDS_PER_CUSTOMER:
         found = []
         for seed in SEEDS:
             started = time.perf_counter()
             row = shares(level, seed)
             found.append(row)
-            print(
-                f"{level:14d} {seed:5d} {row['sends']:14.1f} {row['oracle_gain']:12.4f} "
-                f"{row['primer']:13.1%} {row['reference']:16.1%} {row['ceiling']:15.1%} "
-                f"{row['weight_hits']:18.1%} "
-                f"{row['plain_hits']:11.1%} {time.perf_counter() - started:8.1f}"
-            )
+            print(line(level, str(seed), row, f"{time.perf_counter() - started:.1f}"))
         mean = {key: float(np.mean([r[key] for r in found])) for key in found[0]}
-        print(
-            f"{level:14d} {'mean':>5s} {mean['sends']:14.1f} {mean['oracle_gain']:12.4f} "
-            f"{mean['primer']:13.1%} {mean['reference']:16.1%} {mean['ceiling']:15.1%} "
-            f"{mean['weight_hits']:18.1%} "
-            f"{mean['plain_hits']:11.1%}"
-        )
+        print(line(level, "mean", mean, ""))
     print(
         "oracle gain: mean planted probability of an extra goal, each customer's best message "
         "against the average customer's best; shares: of that gain. informed Bayes: a learner "
-        "told the generator's prior and wear-out, learning only each customer's preferences "
-        "from their sends (a ceiling for these data). top label: how often the "
-        "label a customer's weights (or plain goal rates) rank first in a set is their planted "
-        "favourite."
+        "told the generator's prior, open model and wear-out, learning only each customer's "
+        "preferences from their goals and opens (about the most these data allow; 'goals only': "
+        "the same learner ignoring opens). top label: how often the label a customer's weights "
+        "(or plain goal rates) rank first in a set is their planted favourite."
     )
 
 

@@ -25,6 +25,9 @@ CLUSTER_TEMPLATES = (
 PRIMING_ACTION = "Product Viewed"
 # Base log-odds of a send's extra goal, and how far back a same-cluster send wears it out.
 RESPONSE_INTERCEPT = -1.5
+# An open's log-odds: OPEN_INTERCEPT + OPEN_SLOPE * the message's pull (then the same wear-out).
+OPEN_INTERCEPT = 0.3
+OPEN_SLOPE = 0.5
 WEAR_WINDOW_H = 336.0
 NOISE_ACTION = "Page Viewed"
 
@@ -107,7 +110,7 @@ def synthetic_workspace(
     wear = np.exp(-habituation_strength * repeats)
     responds = rng.random(send_customer.size) < expit(RESPONSE_INTERCEPT + pull) * wear
     response_t = send_t + np.minimum(rng.exponential(12.0, send_customer.size), 70.0)
-    opens = rng.random(send_customer.size) < expit(0.3 + 0.5 * pull) * wear
+    opens = rng.random(send_customer.size) < expit(OPEN_INTERCEPT + OPEN_SLOPE * pull) * wear
     open_t = send_t + rng.exponential(2.0, send_customer.size)
 
     goal_count = rng.poisson(base_rate * span_h)
