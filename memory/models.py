@@ -546,6 +546,7 @@ class Decision(WorkspaceOwnedModel):
         COMMAND = "command", "manage.py next_best"
         PROMPT = "prompt", "Campaign prompt"
         EXPORT = "export", "Campaign prompt export"
+        WEBHOOK = "webhook", "Campaign prompt webhook"
 
     class Arm(models.TextChoices):
         NONE = "", "No campaign holdout"

@@ -191,6 +191,14 @@ class RenderedPrompt:
     text: str
     arm: str = ""  # the customer's holdout arm in the campaign ("" without a campaign)
     decision_id: str = ""  # the decision the prompt states, when one was served
+    # The hash of the prompt rendered without a served decision: what a webhook compares to
+    # tell a changed memory from a new draw ("" when no decision was served: content_hash).
+    memory_hash: str = ""
+
+    @property
+    def change_hash(self) -> str:
+        """Return the hash that says whether the customer's prompt changed since delivered."""
+        return self.memory_hash or self.content_hash
 
     FIELDS = (
         "customer_id",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import connection, connections
 from django.db.models import QuerySet
@@ -217,6 +217,36 @@ def _render_chunk(
     return rendered
 
 
+# Given a chunk's prompts rendered without serving, return the customers to serve a decision to.
+ServeWhere = Callable[[list[RenderedPrompt]], set[int]]
+
+
+def _render_served_where(
+    reader: MemoryReader,
+    choice: PromptChoice,
+    rows: list[CustomerRow],
+    memory: ChunkMemory,
+    serve_where: ServeWhere,
+) -> list[RenderedPrompt]:
+    """Render the chunk without serving, then serve and render again only the customers
+    ``serve_where`` picks; every prompt keeps the unserved render's hash as its memory_hash.
+
+    A webhook serves only the prompts it will deliver: a decision drawn for a prompt that is
+    never sent would only be noise in the log, and a fresh draw must not make an unchanged
+    memory look like a changed prompt.
+    """
+    plain = [prompt for prompt, _ in _render_chunk(reader, replace(choice, serve=""), rows, memory)]
+    wanted = serve_where(plain)
+    served = {}
+    if wanted and choice.serve and choice.campaign is not None:
+        picked = [row for row in rows if row.pk in wanted]
+        served = {p.customer_pk: p for p, _ in _render_chunk(reader, choice, picked, memory)}
+    return [
+        replace(served.get(prompt.customer_pk, prompt), memory_hash=prompt.content_hash)
+        for prompt in plain
+    ]
+
+
 def prompt_for_customer(
     *, workspace: Workspace, external_id: str, choice: PromptChoice
 ) -> tuple[RenderedPrompt, dict] | None:
@@ -261,21 +291,29 @@ def prompt_chunks(
     choice: PromptChoice,
     chunk_size: int = CHUNK_SIZE,
     after_pk: int = 0,
+    serve_where: ServeWhere | None = None,
 ) -> Iterator[list[RenderedPrompt]]:
     """Yield every customer's prompt, a chunk at a time, in customer order (keyset on id).
 
     On PostgreSQL, outside a transaction, the next chunk is read by a helper thread (with its own
     connection) while this one renders the current chunk, so the database's time and Python's
-    overlap; two chunks at most are held.
+    overlap; two chunks at most are held. With ``serve_where``, decisions are served (as
+    ``choice.serve``) only to the customers it picks from each chunk's unserved prompts.
     """
     compile_template(choice.text)
     reader = MemoryReader(workspace, guidance=choice.guidance, campaign=choice.campaign_context())
+
+    def render(rows: list[CustomerRow], memory: ChunkMemory) -> list[RenderedPrompt]:
+        if serve_where is not None:
+            return _render_served_where(reader, choice, rows, memory, serve_where)
+        return [prompt for prompt, _ in _render_chunk(reader, choice, rows, memory)]
+
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         while True:
             rows, memory = _read_next(reader, after_pk, chunk_size)
             if not rows:
                 return
-            yield [prompt for prompt, _ in _render_chunk(reader, choice, rows, memory)]
+            yield render(rows, memory)
             after_pk = rows[-1].pk
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="primer-prompts") as helper:
         try:
@@ -285,7 +323,7 @@ def prompt_chunks(
                 if not rows:
                     return
                 pending = helper.submit(_read_next, reader, rows[-1].pk, chunk_size)
-                yield [prompt for prompt, _ in _render_chunk(reader, choice, rows, memory)]
+                yield render(rows, memory)
         finally:
             # The helper's connection would otherwise outlive the export.
             helper.submit(connections.close_all).result()

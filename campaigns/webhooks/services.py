@@ -13,7 +13,7 @@ import json
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
@@ -240,7 +240,7 @@ def _delivery_create(
         event="prompts.changed",
         run_id=run_id,
         body=_body(webhook.workspace, "prompts.changed", run_id, [p.as_dict() for p in batch]),
-        hashes=[[p.customer_pk, p.content_hash] for p in batch],
+        hashes=[[p.customer_pk, p.change_hash] for p in batch],
         prompt_count=len(batch),
     )
 
@@ -258,6 +258,35 @@ class ChangedPrompts:
             "webhooks": self.webhooks,
             "deliveries": len(self.delivery_ids),
             "prompts": self.prompts,
+        }
+
+
+class DeliveredHashes:
+    """The hashes last delivered to some webhooks, read a chunk of customers at a time."""
+
+    def __init__(self, workspace: Workspace, webhook_ids: list[int]):
+        self.workspace, self.webhook_ids = workspace, webhook_ids
+        self.hashes: dict[tuple[int, int], str] = {}
+
+    def is_changed(self, webhook_id: int, prompt: RenderedPrompt) -> bool:
+        return self.hashes.get((webhook_id, prompt.customer_pk)) != prompt.change_hash
+
+    def changed(self, chunk: list[RenderedPrompt]) -> set[int]:
+        """Read the chunk's delivered hashes; return the customers some webhook lacks."""
+        rows = (
+            WebhookPromptHash.objects.for_workspace(self.workspace)
+            .filter(
+                webhook_id__in=self.webhook_ids,
+                customer_id__gte=chunk[0].customer_pk,
+                customer_id__lte=chunk[-1].customer_pk,
+            )
+            .values_list("webhook_id", "customer_id", "content_hash")
+        )
+        self.hashes = {(webhook, customer): sha for webhook, customer, sha in rows}
+        return {
+            prompt.customer_pk
+            for prompt in chunk
+            if any(self.is_changed(webhook, prompt) for webhook in self.webhook_ids)
         }
 
 
@@ -283,26 +312,19 @@ def webhook_deliveries_for_changed_prompts(
     delivery_ids: list[int] = []
     prompts = 0
     for campaign_slug, hooks in groups.items():
-        choice = prompt_choice(workspace=workspace, campaign=campaign_slug or None)
+        # A campaign's prompts state the message served to each customer, logged as a decision
+        # (only for the prompts that changed: those are the ones delivered).
+        choice = replace(
+            prompt_choice(workspace=workspace, campaign=campaign_slug or None),
+            serve="webhook" if campaign_slug else "",
+        )
         pending: dict[int, list[RenderedPrompt]] = {hook.pk: [] for hook in hooks}
-        for chunk in prompt_chunks(workspace=workspace, choice=choice):
-            hashes = (
-                WebhookPromptHash.objects.for_workspace(workspace)
-                .filter(
-                    webhook_id__in=list(pending),
-                    customer_id__gte=chunk[0].customer_pk,
-                    customer_id__lte=chunk[-1].customer_pk,
-                )
-                .values_list("webhook_id", "customer_id", "content_hash")
-            )
-            delivered = {(hook_id, customer_id): sha for hook_id, customer_id, sha in hashes}
+        delivered = DeliveredHashes(workspace, list(pending))
+        chunks = prompt_chunks(workspace=workspace, choice=choice, serve_where=delivered.changed)
+        for chunk in chunks:
             for hook in hooks:
                 queue = pending[hook.pk]
-                queue.extend(
-                    prompt
-                    for prompt in chunk
-                    if delivered.get((hook.pk, prompt.customer_pk)) != prompt.content_hash
-                )
+                queue.extend(prompt for prompt in chunk if delivered.is_changed(hook.pk, prompt))
                 while len(queue) >= BATCH_SIZE:
                     delivery_ids.append(_delivery_create(hook, run_id, queue[:BATCH_SIZE]).pk)
                     prompts += BATCH_SIZE

@@ -19,7 +19,9 @@ from campaigns.webhooks.services import (
     webhook_delivery_attempt,
 )
 from campaigns.webhooks.signing import signature_header, verify
-from tests.campaigns.prompt_support import MEMORY_AT, customer, remember
+from memory.models import Decision
+from tests.campaigns.prompt_support import MEMORY_AT, customer, message, remember
+from tests.memory.decision_support import holdout_campaign, plant_next_best, succeeded_run
 
 pytestmark = pytest.mark.django_db
 
@@ -209,3 +211,37 @@ def test_it_runs_as_a_thin_task(workspace, rich_customer, hook, receiver, eager_
 
     result = webhooks_deliver_changed_prompts_task.delay(workspace.pk, 3)
     assert result.get()["prompts"] == 1
+
+
+def test_a_campaign_webhook_logs_the_decision_each_delivered_prompt_states_and_no_other(
+    workspace, receiver, deliver
+):
+    offers = [message(workspace, f"m{i}", f"Offer {i}\nBody {i}") for i in range(2)]
+    campaign = holdout_campaign(workspace, offers, random=0.0, no_memory=0.0)
+    people = []
+    for i in range(3):
+        person = customer(workspace, f"c{i}")
+        remember(person)
+        plant_next_best(workspace, person, [(offers[0], 2.0), (offers[1], 0.0)])
+        people.append(person)
+    succeeded_run(workspace)
+    webhook_create(workspace=workspace, url=receiver.url + "/crm", campaign=campaign)
+    served = Decision.objects.for_workspace(workspace).filter(source="webhook")
+
+    assert deliver(workspace)["prompts"] == 3
+    prompts = bodies(receiver)[-1]["prompts"]
+    assert served.count() == 3
+    for prompt in prompts:
+        decision = served.get(public_id=prompt["decision_id"])
+        assert decision.customer.external_id == prompt["customer_id"]
+        assert decision.campaign_id == campaign.pk
+        assert decision.message.key in prompt["prompt"]
+    # Unchanged memories: nothing delivered and no new draw, whatever the last draws were.
+    assert deliver(workspace)["prompts"] == 0
+    assert served.count() == 3
+    remember(people[1], at=MEMORY_AT + timedelta(hours=3), primed_score=2.0)
+    assert deliver(workspace)["prompts"] == 1
+    (again,) = bodies(receiver)[-1]["prompts"]
+    assert again["customer_id"] == "c1"
+    assert served.count() == 4
+    assert served.get(public_id=again["decision_id"]).customer_id == people[1].pk
