@@ -10,6 +10,9 @@ discounted by age: S = sum(gamma_k * r_k), F = sum(gamma_k * (1 - r_k)), gamma_k
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 import polars as pl
 from scipy import sparse
@@ -352,26 +355,25 @@ def label_priors(
     )
 
 
-def label_posteriors(
-    counts: pl.DataFrame,
-    priors: pl.DataFrame,
-    baseline_rate: np.ndarray,
-    config: EngineConfig,
-    *,
-    with_propensity: bool = True,
-) -> pl.DataFrame:
-    """Return the weights frame: one row per customer x label of every label set they were sent.
+class PosteriorRows(NamedTuple):
+    """Every customer x label of each set the customer was sent, with its Beta posterior."""
 
-    Columns: customer, label_set, label, label_id, alpha, beta, exposures, conversions, rate
-    (posterior mean), prior_rate, weight (the posterior mean rate: what marketers see and rank
-    by), weight_low / weight_high (its credible interval), thompson_share (share of Thompson
-    draws won within the set: for exploration, not ranking), evidence (alpha + beta),
-    lift (rate over the customer's baseline), association (log of rate over prior mean).
-    ``priors`` is ordered by label id with each set's labels contiguous (``label_catalogue``).
-    """
-    priors = priors.sort("label_id")
-    if counts.height == 0 or priors.height == 0:
-        return pl.DataFrame(schema=WEIGHTS_SCHEMA)
+    customer: np.ndarray
+    label_id: np.ndarray
+    group: np.ndarray  # one id per (customer, label set): Thompson draws compete within it
+    counted: Callable[[str], np.ndarray]  # a counts column per row (0 where never sent)
+    base: np.ndarray
+    prior: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+    rate: np.ndarray
+
+
+def _posterior_rows(
+    counts: pl.DataFrame, priors: pl.DataFrame, baseline_rate: np.ndarray
+) -> PosteriorRows:
+    """Expand each (customer, label set) with a send to every label of the set; apply the
+    priors (``priors`` sorted by label id, each set's labels contiguous)."""
     set_of = priors["label_set"].rank("dense").cast(pl.Int64).to_numpy() - 1
     set_start = np.searchsorted(set_of, np.arange(set_of.max() + 1))
     set_size = np.bincount(set_of)
@@ -409,6 +411,44 @@ def label_posteriors(
     alpha = kappa * prior_rate + successes
     beta = kappa * (1.0 - prior_rate) + failures
     rate = alpha / (alpha + beta)
+    return PosteriorRows(customer, label_id, group, counted, base, prior_rate, alpha, beta, rate)
+
+
+def label_associations(
+    counts: pl.DataFrame, priors: pl.DataFrame, baseline_rate: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (customer, label_id, ln(posterior mean / prior mean)) of ``label_posteriors``
+    alone, without its intervals and draws (what a scoring feature needs)."""
+    if counts.height == 0 or priors.height == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0)
+    rows = _posterior_rows(counts, priors.sort("label_id"), baseline_rate)
+    return rows.customer, rows.label_id, np.log(rows.rate / rows.prior)
+
+
+def label_posteriors(
+    counts: pl.DataFrame,
+    priors: pl.DataFrame,
+    baseline_rate: np.ndarray,
+    config: EngineConfig,
+    *,
+    with_propensity: bool = True,
+) -> pl.DataFrame:
+    """Return the weights frame: one row per customer x label of every label set they were sent.
+
+    Columns: customer, label_set, label, label_id, alpha, beta, exposures, conversions, rate
+    (posterior mean), prior_rate, weight (the posterior mean rate: what marketers see and rank
+    by), weight_low / weight_high (its credible interval), thompson_share (share of Thompson
+    draws won within the set: for exploration, not ranking), evidence (alpha + beta),
+    lift (rate over the customer's baseline), association (log of rate over prior mean).
+    ``priors`` is ordered by label id with each set's labels contiguous (``label_catalogue``).
+    """
+    priors = priors.sort("label_id")
+    if counts.height == 0 or priors.height == 0:
+        return pl.DataFrame(schema=WEIGHTS_SCHEMA)
+    rows = _posterior_rows(counts, priors, baseline_rate)
+    customer, label_id, group, counted = rows.customer, rows.label_id, rows.group, rows.counted
+    alpha, beta, rate, prior_rate, base = rows.alpha, rows.beta, rows.rate, rows.prior, rows.base
     mean, sd = logit_normal_moments(alpha, beta)
     z = float(ndtri(0.5 + config.interval_level / 2.0))
     if with_propensity:

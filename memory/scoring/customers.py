@@ -164,20 +164,12 @@ def engagement_matrix(
     if population.engagement_priors.height == 0:
         return sparse.csr_matrix(shape)
     sends, opens = associative.open_totals(observed.resolved, n_customers)
-    posteriors = associative.label_posteriors(
+    customer, label_id, engagement = associative.label_associations(
         associative.engagement_counts(observed.label_counts),
         population.engagement_priors,
         associative.open_baseline(sends, opens, population.open_prior),
-        population.config,
-        with_propensity=False,
     )
-    return sparse.csr_matrix(
-        (
-            posteriors["association"].to_numpy(),
-            (posteriors["customer"].to_numpy(), posteriors["label_id"].to_numpy()),
-        ),
-        shape=shape,
-    )
+    return sparse.csr_matrix((engagement, (customer, label_id)), shape=shape)
 
 
 def run_pass(
