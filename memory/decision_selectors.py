@@ -11,13 +11,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import BooleanField, Case, Count, F, FloatField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign
 from memory.models import Decision
 from memory.scoring.offpolicy import Estimate
-from memory.scoring.uplift import ARM_ORDER, LEVEL, Group, Uplift, uplift_of
+from memory.scoring.uplift import (
+    ARM_ORDER,
+    CUSTOMER_TOTALS,
+    LEVEL,
+    Clusters,
+    Group,
+    Uplift,
+    uplift_of,
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,47 @@ def campaign_decision_groups(*, campaign: Campaign) -> list[Group]:
     ]
 
 
+# Each customer's totals per arm (CUSTOMER_TOTALS), then per arm the sums of their products:
+# one pass over the campaign's resolved decisions (the campaign and arm index), no rows out.
+_PRODUCTS = [
+    (first, second) for i, first in enumerate(CUSTOMER_TOTALS) for second in CUSTOMER_TOTALS[i:]
+]
+_CLUSTERS_SQL = """
+SELECT arm, COUNT(*), {products}
+FROM (
+    SELECT arm, customer_id,
+        COUNT(*) AS n,
+        SUM(CASE WHEN goal THEN 1.0 ELSE 0.0 END) AS y,
+        SUM(COALESCE(revenue, 0.0)) AS v,
+        SUM(CASE WHEN message_id = primer_message_id AND goal THEN eligible_count ELSE 0 END) AS a,
+        SUM(CASE WHEN message_id = primer_message_id THEN eligible_count ELSE 0 END) AS w
+    FROM {table}
+    WHERE workspace_id = %s AND campaign_id = %s AND resolved_at IS NOT NULL
+    GROUP BY arm, customer_id
+) AS per_customer
+GROUP BY arm
+"""
+
+
+def campaign_decision_clusters(*, campaign: Campaign) -> dict[str, Clusters]:
+    """Return per arm its customers and the sums of products of their totals (uplift.Clusters),
+    so that a customer decided for several times counts as one randomised unit."""
+    sql = _CLUSTERS_SQL.format(
+        products=", ".join(f"SUM(1.0 * {a} * {b})" for a, b in _PRODUCTS),
+        table=connection.ops.quote_name(Decision._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign.workspace_id, campaign.pk])
+        rows = cursor.fetchall()
+    return {
+        arm: Clusters(
+            int(customers),
+            {a + b: float(total or 0.0) for (a, b), total in zip(_PRODUCTS, sums, strict=True)},
+        )
+        for arm, customers, *sums in rows
+    }
+
+
 def campaign_uplift(*, campaign: Campaign) -> CampaignUplift:
     """Return the campaign's funnel per arm and its uplift estimates."""
     counts = {
@@ -98,7 +148,13 @@ def campaign_uplift(*, campaign: Campaign) -> CampaignUplift:
     holdouts = campaign.holdout_shares
     shares = {"primer": 1.0 - sum(holdouts.values()), **holdouts}
     return CampaignUplift(
-        campaign, shares, funnel, uplift_of(campaign_decision_groups(campaign=campaign))
+        campaign,
+        shares,
+        funnel,
+        uplift_of(
+            campaign_decision_groups(campaign=campaign),
+            clusters=campaign_decision_clusters(campaign=campaign),
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from memory.scoring.offpolicy import minimum_detectable_effect
 from memory.scoring.uplift import (
     Group,
     Moments,
+    clusters_from_totals,
     mean_interval,
     off_policy_from_random,
     rate_difference,
@@ -99,3 +100,61 @@ def test_it_reports_nothing_to_compare_without_sends():
     uplift = uplift_of([])
     assert [arm.sends for arm in uplift.arms] == [0, 0, 0]
     assert uplift.comparisons == [] and uplift.off_policy is None and not uplift.has_revenue
+
+
+def repeated(customers: list[tuple[int, int]], times: int) -> list[dict[str, float]]:
+    """Per-customer totals where each customer's (sends, goals) is their one decision repeated."""
+    return [{"n": n * times, "y": y * times} for n, y in customers]
+
+
+def test_a_customer_decided_for_many_times_counts_about_once():
+    # 200 customers, 80 of them reached the goal; each was decided for 5 times with the same
+    # outcome. Treated as independent that is 1,000 sends; per customer it is about 200.
+    people = [(1, 1)] * 80 + [(1, 0)] * 120
+    groups = [Group(PRIMER, 2, True, 1000, 400), Group(RANDOM, 2, False, 1000, 300)]
+    clusters = {
+        PRIMER: clusters_from_totals(repeated(people, 5)),
+        RANDOM: clusters_from_totals(repeated([(1, 1)] * 60 + [(1, 0)] * 140, 5)),
+    }
+    naive, clustered = uplift_of(groups), uplift_of(groups, clusters=clusters)
+    primer = clustered.arms[0]
+    # Design effect k C / (C - 1): the effective sends are C - 1 = 199.
+    expected = wilson_interval(0.4 * 199, 199)
+    assert (primer.rate.value, primer.rate.low, primer.rate.high) == pytest.approx(
+        (expected.value, expected.low, expected.high)
+    )
+    assert primer.sends == 1000  # the counts shown stay the decisions
+    width = [c.comparisons[0].difference for c in (naive, clustered)]
+    assert width[1].high - width[1].low > 2 * (width[0].high - width[0].low)
+    assert not naive.comparisons[0].difference.low <= 0 <= naive.comparisons[0].difference.high
+    assert clustered.comparisons[0].detectable > 2 * naive.comparisons[0].detectable
+
+
+def test_one_decision_per_customer_keeps_the_independent_intervals_but_for_c_over_c_minus_1():
+    people = [(1, 1)] * 30 + [(1, 0)] * 70
+    groups = [Group(PRIMER, 2, True, 100, 30)]
+    one = uplift_of(groups, clusters={PRIMER: clusters_from_totals(repeated(people, 1))})
+    expected = wilson_interval(30 * 99 / 100, 99)
+    assert (one.arms[0].rate.low, one.arms[0].rate.high) == pytest.approx(
+        (expected.low, expected.high)
+    )
+
+
+def test_the_off_policy_value_sums_its_influence_per_customer():
+    # The random arm of the off-policy test above, each customer decided for twice alike:
+    # the difference's variance doubles (about), so its half-width grows by about sqrt(2).
+    groups = [Group(RANDOM, 2, True, 200, 120), Group(RANDOM, 2, False, 200, 80)]
+    totals = (
+        [{"n": 2, "y": 2, "a": 4, "w": 4}] * 60
+        + [{"n": 2, "y": 0, "a": 0, "w": 4}] * 40
+        + [{"n": 2, "y": 2, "a": 0, "w": 0}] * 40
+        + [{"n": 2, "y": 0, "a": 0, "w": 0}] * 60
+    )
+    naive = off_policy_from_random(groups)
+    clustered = off_policy_from_random(groups, clusters=clusters_from_totals(totals))
+    assert clustered.difference.value == pytest.approx(naive.difference.value)
+    # Per customer: influence sums are twice the per-send ones, over 200 customers:
+    # 200/199 x sum(4 x influence^2) / 400^2 = 200/199 x 4 x 50 / 160000 (mean square 0.25).
+    half = 1.959964 * math.sqrt(200 / 199 * 4 * 0.25 * 200 / 400**2)
+    assert clustered.difference.high - clustered.difference.value == pytest.approx(half, rel=1e-6)
+    assert clustered.detectable > naive.detectable

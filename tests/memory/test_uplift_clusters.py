@@ -1,0 +1,116 @@
+"""A campaign's uplift counts each customer once: the per-customer aggregate in the database
+equals the plain statement of it, and a customer decided for many times widens the intervals."""
+
+import random
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from memory.decision_selectors import campaign_decision_clusters, campaign_uplift
+from memory.models import Decision
+from memory.scoring.exploration import NO_MEMORY, PRIMER, RANDOM
+from memory.scoring.uplift import clusters_from_totals, wilson_interval
+from tests.campaigns.prompt_support import customer, message
+from tests.memory.decision_support import holdout_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def decide(workspace, campaign, person, arm, served, primer, *, goal, revenue, resolved=True):
+    now = timezone.now()
+    return Decision(
+        workspace=workspace,
+        public_id=uuid.uuid4().hex,
+        customer=person,
+        campaign=campaign,
+        source="prompt",
+        arm=arm,
+        policy="uniform" if arm == RANDOM else "thompson",
+        eligible=[served.pk, primer.pk],
+        eligible_count=2,
+        propensities=[0.5, 0.5],
+        message=served,
+        propensity=0.5,
+        primer_message=primer,
+        decided_at=now - timedelta(days=3),
+        window_h=24.0,
+        expires_at=now,
+        goal=goal if resolved else None,
+        revenue=revenue if resolved else None,
+        resolved_at=now if resolved else None,
+    )
+
+
+@pytest.fixture
+def campaign_with_repeats(workspace):
+    """Customers in each arm decided for 1 to 6 times, their outcomes alike within a customer
+    (as when the same person keeps buying or not); some decisions unresolved."""
+    offers = [message(workspace, f"m{i}", f"Offer {i}") for i in range(2)]
+    campaign = holdout_campaign(workspace, offers, random=0.3, no_memory=0.2)
+    rng = random.Random(7)
+    rows = []
+    for i in range(90):
+        arm = (PRIMER, RANDOM, NO_MEMORY)[i % 3]
+        person = customer(workspace, f"c{i}")
+        buys = rng.random() < (0.6 if arm == PRIMER else 0.4)
+        for _ in range(rng.randint(1, 6)):
+            served = offers[rng.randint(0, 1)]
+            rows.append(
+                decide(
+                    workspace,
+                    campaign,
+                    person,
+                    arm,
+                    served,
+                    offers[0],
+                    goal=buys,
+                    revenue=rng.choice([None, 12.5]) if buys else None,
+                    resolved=rng.random() < 0.9,
+                )
+            )
+    Decision.objects.bulk_create(rows)
+    return campaign
+
+
+def test_the_database_sums_each_customers_totals_as_the_plain_statement_does(
+    workspace, campaign_with_repeats
+):
+    found = campaign_decision_clusters(campaign=campaign_with_repeats)
+    expected = {}
+    for arm in (PRIMER, RANDOM, NO_MEMORY):
+        totals: dict[int, dict[str, float]] = {}
+        for d in Decision.objects.for_workspace(workspace).filter(
+            campaign=campaign_with_repeats, arm=arm, resolved_at__isnull=False
+        ):
+            row = totals.setdefault(d.customer_id, dict.fromkeys("nyvaw", 0.0))
+            weight = d.eligible_count if d.message_id == d.primer_message_id else 0
+            row["n"] += 1
+            row["y"] += float(d.goal)
+            row["v"] += d.revenue or 0.0
+            row["w"] += weight
+            row["a"] += weight * float(d.goal)
+        expected[arm] = clusters_from_totals(list(totals.values()))
+    assert set(found) == set(expected)
+    for arm, clusters in expected.items():
+        assert found[arm].customers == clusters.customers
+        assert found[arm].products == pytest.approx(clusters.products)
+
+
+def test_the_uplift_counts_customers_not_decisions(
+    client, read_key, workspace, campaign_with_repeats
+):
+    result = campaign_uplift(campaign=campaign_with_repeats).uplift
+    primer = next(arm for arm in result.arms if arm.arm == PRIMER)
+    # Wider than the binomial interval of the decisions taken as independent.
+    naive = wilson_interval(primer.goals, primer.sends)
+    assert primer.rate.high - primer.rate.low > 1.5 * (naive.high - naive.low)
+    response = client.get(
+        reverse("api-campaign-uplift", args=["spring"]),
+        HTTP_AUTHORIZATION=f"Bearer {read_key}",
+    )
+    assert response.status_code == 200
+    by_arm = {row["arm"]: row for row in response.json()["arms"]}
+    assert by_arm[PRIMER]["goal_rate"]["low"] == pytest.approx(primer.rate.low)
