@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Workspace
-from memory.models import Decision, Event
+from campaigns.models import Campaign, Workspace
+from memory.decision_selectors import campaign_decision_clusters
+from memory.models import Decision, Event, UpliftClusters
 
 # A send may reach Primer this long after its decision's window closed and still be matched.
 LATE_SENDS = timedelta(days=7)
@@ -140,7 +141,44 @@ def decisions_match(*, workspace: Workspace, now: datetime | None = None) -> Mat
             resolved = max(cursor.rowcount, 0)
         else:
             resolved = _resolve_in_python(workspace=workspace, now=now)
+        if resolved:
+            touched = (
+                Decision.objects.for_workspace(workspace)
+                .filter(resolved_at=now, campaign__isnull=False)
+                .values_list("campaign_id", flat=True)
+                .distinct()
+            )
+            uplift_clusters_store(workspace=workspace, campaign_ids=set(touched), now=now)
     return MatchSummary(named, windowed, resolved)
+
+
+def uplift_clusters_store(
+    *, workspace: Workspace, campaign_ids: set[int], now: datetime | None = None
+) -> None:
+    """Store each campaign's per-arm customer sums (UpliftClusters) from its resolved decisions:
+    what the uplift page's per-customer variances read instead of grouping them per request."""
+    now = now or timezone.now()
+    for campaign in Campaign.objects.for_workspace(workspace).filter(pk__in=campaign_ids):
+        found = campaign_decision_clusters(campaign=campaign)
+        stored = UpliftClusters.objects.for_workspace(workspace).filter(campaign=campaign)
+        stored.exclude(arm__in=list(found)).delete()
+        UpliftClusters.objects.bulk_create(
+            [
+                UpliftClusters(
+                    workspace=workspace,
+                    campaign=campaign,
+                    arm=arm,
+                    customers=arm_clusters.clusters.customers,
+                    decisions=arm_clusters.decisions,
+                    products=arm_clusters.clusters.products,
+                    computed_at=now,
+                )
+                for arm, arm_clusters in found.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["campaign", "arm"],
+            update_fields=["customers", "decisions", "products", "computed_at"],
+        )
 
 
 def _changed(cursor) -> int:

@@ -16,7 +16,7 @@ from django.db.models import BooleanField, Case, Count, F, FloatField, Q, Sum, V
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign
-from memory.models import Decision
+from memory.models import Decision, UpliftClusters
 from memory.scoring.offpolicy import Estimate
 from memory.scoring.uplift import (
     ARM_ORDER,
@@ -91,14 +91,16 @@ _PRODUCTS = [
     (first, second) for i, first in enumerate(CUSTOMER_TOTALS) for second in CUSTOMER_TOTALS[i:]
 ]
 _CLUSTERS_SQL = """
-SELECT arm, COUNT(*), {products}
+SELECT arm, COUNT(*), SUM(n), {products}
 FROM (
     SELECT arm, customer_id,
-        COUNT(*) AS n,
-        SUM(CASE WHEN goal THEN 1.0 ELSE 0.0 END) AS y,
-        SUM(COALESCE(revenue, 0.0)) AS v,
-        SUM(CASE WHEN message_id = primer_message_id AND goal THEN eligible_count ELSE 0 END) AS a,
-        SUM(CASE WHEN message_id = primer_message_id THEN eligible_count ELSE 0 END) AS w
+        CAST(COUNT(*) AS DOUBLE PRECISION) AS n,
+        CAST(SUM(CASE WHEN goal THEN 1 ELSE 0 END) AS DOUBLE PRECISION) AS y,
+        CAST(SUM(COALESCE(revenue, 0)) AS DOUBLE PRECISION) AS v,
+        CAST(SUM(CASE WHEN message_id = primer_message_id AND goal THEN eligible_count ELSE 0 END)
+            AS DOUBLE PRECISION) AS a,
+        CAST(SUM(CASE WHEN message_id = primer_message_id THEN eligible_count ELSE 0 END)
+            AS DOUBLE PRECISION) AS w
     FROM {table}
     WHERE workspace_id = %s AND campaign_id = %s AND resolved_at IS NOT NULL
     GROUP BY arm, customer_id
@@ -107,23 +109,51 @@ GROUP BY arm
 """
 
 
-def campaign_decision_clusters(*, campaign: Campaign) -> dict[str, Clusters]:
+@dataclass(frozen=True)
+class ArmClusters:
+    clusters: Clusters
+    decisions: int  # the resolved decisions summed
+
+
+def campaign_decision_clusters(*, campaign: Campaign) -> dict[str, ArmClusters]:
     """Return per arm its customers and the sums of products of their totals (uplift.Clusters),
-    so that a customer decided for several times counts as one randomised unit."""
+    so that a customer decided for several times counts as one randomised unit. Groups every
+    resolved decision by customer: the matching task stores it (UpliftClusters) for pages."""
     sql = _CLUSTERS_SQL.format(
-        products=", ".join(f"SUM(1.0 * {a} * {b})" for a, b in _PRODUCTS),
+        products=", ".join(f"SUM({a} * {b})" for a, b in _PRODUCTS),
         table=connection.ops.quote_name(Decision._meta.db_table),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [campaign.workspace_id, campaign.pk])
         rows = cursor.fetchall()
     return {
-        arm: Clusters(
-            int(customers),
-            {a + b: float(total or 0.0) for (a, b), total in zip(_PRODUCTS, sums, strict=True)},
+        arm: ArmClusters(
+            Clusters(
+                int(customers),
+                {a + b: float(total or 0.0) for (a, b), total in zip(_PRODUCTS, sums, strict=True)},
+            ),
+            int(decisions or 0),
         )
-        for arm, customers, *sums in rows
+        for arm, customers, decisions, *sums in rows
     }
+
+
+def campaign_uplift_clusters(*, campaign: Campaign, groups: list[Group]) -> dict[str, Clusters]:
+    """Return per arm the stored customer sums when they cover exactly the resolved decisions
+    the groups count; otherwise (not stored yet, or decisions erased since) sum them now."""
+    sends: dict[str, int] = {}
+    for group in groups:
+        sends[group.arm] = sends.get(group.arm, 0) + group.sends
+    stored = {
+        row.arm: row
+        for row in UpliftClusters.objects.for_workspace(campaign.workspace_id).filter(
+            campaign=campaign
+        )
+    }
+    if set(stored) == set(sends) and all(stored[a].decisions == n for a, n in sends.items()):
+        return {arm: Clusters(row.customers, row.products) for arm, row in stored.items()}
+    summed = campaign_decision_clusters(campaign=campaign)
+    return {arm: found.clusters for arm, found in summed.items()}
 
 
 def campaign_uplift(*, campaign: Campaign) -> CampaignUplift:
@@ -147,14 +177,12 @@ def campaign_uplift(*, campaign: Campaign) -> CampaignUplift:
     ]
     holdouts = campaign.holdout_shares
     shares = {"primer": 1.0 - sum(holdouts.values()), **holdouts}
+    groups = campaign_decision_groups(campaign=campaign)
     return CampaignUplift(
         campaign,
         shares,
         funnel,
-        uplift_of(
-            campaign_decision_groups(campaign=campaign),
-            clusters=campaign_decision_clusters(campaign=campaign),
-        ),
+        uplift_of(groups, clusters=campaign_uplift_clusters(campaign=campaign, groups=groups)),
     )
 
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from campaigns.models import AuditEntry, Workspace
 from campaigns.tenancy.changes import Actor, audit_record
-from memory.models import Customer
+from memory.decision_matching import uplift_clusters_store
+from memory.models import Customer, Decision
 from memory.signals import customer_erasing
 
 CUSTOMER_FIELDS = ["external_id", "anonymous_id", "traits", "first_seen_at", "last_seen_at"]
@@ -98,7 +99,14 @@ def customer_erase(*, workspace: Workspace, external_id: str, actor: Actor) -> C
         external_id=external_id,
     )
     customer_pk = customer.pk
+    # Their resolved decisions leave the campaigns' stored uplift sums: store those again.
+    campaigns = set(
+        Decision.objects.for_workspace(workspace)
+        .filter(customer=customer, campaign__isnull=False, resolved_at__isnull=False)
+        .values_list("campaign_id", flat=True)
+    )
     _, deleted = customer.delete()  # Django's collector follows every cascading relation
+    uplift_clusters_store(workspace=workspace, campaign_ids=campaigns)
     rows = {name.lower(): count for name, count in sorted(deleted.items()) if count}
     audit_record(
         workspace=workspace,

@@ -14,7 +14,8 @@ from django.db.models import F
 from django.urls import reverse
 
 from campaigns.tenancy.services import api_key_create
-from memory.models import Decision, Event
+from memory.decision_selectors import campaign_decision_clusters
+from memory.models import Decision, Event, UpliftClusters
 from memory.scoring.exploration import NO_MEMORY, PRIMER, RANDOM, assign_arm
 from memory.tasks import decisions_match, decisions_match_all
 from tests.campaigns.prompt_support import customer, message
@@ -163,6 +164,12 @@ def test_it_logs_matches_and_measures_a_campaigns_decisions_end_to_end(
     assert {pk: goal for pk, (_, goal) in first.items()} == goals
     named = resolved.filter(matched_by="decision_id").count()
     assert named == len(range(0, CUSTOMERS, 5))
+    # The worker stored each arm's per-customer sums with the resolution, as summed now.
+    stored = UpliftClusters.objects.for_workspace(workspace).filter(campaign=campaign)
+    assert {row.arm: (row.customers, row.decisions, row.products) for row in stored} == {
+        arm: (found.clusters.customers, found.decisions, found.clusters.products)
+        for arm, found in campaign_decision_clusters(campaign=campaign).items()
+    }
 
     # The uplift, from the planted goals.
     def expected_rate(arm):

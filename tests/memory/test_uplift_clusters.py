@@ -9,10 +9,17 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from memory.decision_selectors import campaign_decision_clusters, campaign_uplift
-from memory.models import Decision
+from campaigns.tenancy.changes import Actor
+from memory.decision_matching import uplift_clusters_store
+from memory.decision_selectors import (
+    campaign_decision_clusters,
+    campaign_decision_groups,
+    campaign_uplift,
+)
+from memory.models import Decision, UpliftClusters
+from memory.privacy import customer_erase
 from memory.scoring.exploration import NO_MEMORY, PRIMER, RANDOM
-from memory.scoring.uplift import clusters_from_totals, wilson_interval
+from memory.scoring.uplift import clusters_from_totals, uplift_of, wilson_interval
 from tests.campaigns.prompt_support import customer, message
 from tests.memory.decision_support import holdout_campaign
 
@@ -95,8 +102,12 @@ def test_the_database_sums_each_customers_totals_as_the_plain_statement_does(
         expected[arm] = clusters_from_totals(list(totals.values()))
     assert set(found) == set(expected)
     for arm, clusters in expected.items():
-        assert found[arm].customers == clusters.customers
-        assert found[arm].products == pytest.approx(clusters.products)
+        assert found[arm].clusters.customers == clusters.customers
+        assert found[arm].clusters.products == pytest.approx(clusters.products)
+        resolved = Decision.objects.for_workspace(workspace).filter(
+            campaign=campaign_with_repeats, arm=arm, resolved_at__isnull=False
+        )
+        assert found[arm].decisions == resolved.count()
 
 
 def test_the_uplift_counts_customers_not_decisions(
@@ -114,3 +125,42 @@ def test_the_uplift_counts_customers_not_decisions(
     assert response.status_code == 200
     by_arm = {row["arm"]: row for row in response.json()["arms"]}
     assert by_arm[PRIMER]["goal_rate"]["low"] == pytest.approx(primer.rate.low)
+
+
+def test_the_page_reads_the_stored_sums_while_they_cover_the_decisions_and_sums_anew_if_not(
+    workspace, campaign_with_repeats
+):
+    campaign = campaign_with_repeats
+    live = campaign_uplift(campaign=campaign).uplift
+    uplift_clusters_store(workspace=workspace, campaign_ids={campaign.pk})
+    assert campaign_uplift(campaign=campaign).uplift == live
+    # Stored sums are what the page reads: make them claim far less spread than the truth.
+    UpliftClusters.objects.for_workspace(workspace).update(products={})
+    narrowed = campaign_uplift(campaign=campaign).uplift
+    primer = next(arm for arm in narrowed.arms if arm.arm == PRIMER)
+    assert (primer.rate.low, primer.rate.high) == pytest.approx(
+        tuple(getattr(wilson_interval(primer.goals, primer.sends), b) for b in ("low", "high"))
+    )
+    # Once they no longer cover the resolved decisions (one erased), the page sums them anew.
+    Decision.objects.for_workspace(workspace).filter(
+        campaign=campaign, resolved_at__isnull=False
+    ).first().delete()
+    assert campaign_uplift(campaign=campaign).uplift == campaign_uplift_live(campaign)
+
+
+def campaign_uplift_live(campaign):
+    groups = campaign_decision_groups(campaign=campaign)
+    clusters = {arm: c.clusters for arm, c in campaign_decision_clusters(campaign=campaign).items()}
+    return uplift_of(groups, clusters=clusters)
+
+
+def test_erasing_a_customer_stores_their_campaigns_sums_again(workspace, campaign_with_repeats):
+    campaign = campaign_with_repeats
+    uplift_clusters_store(workspace=workspace, campaign_ids={campaign.pk})
+    decided = Decision.objects.for_workspace(workspace).filter(
+        campaign=campaign, resolved_at__isnull=False
+    )
+    person = decided.first().customer
+    customer_erase(workspace=workspace, external_id=person.external_id, actor=Actor.system())
+    stored = UpliftClusters.objects.for_workspace(workspace).filter(campaign=campaign)
+    assert sum(row.decisions for row in stored) == decided.count()
