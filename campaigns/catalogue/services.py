@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils.text import slugify
 
-from campaigns.catalogue.messages import channel_of
-from campaigns.models import Label, LabelSet, Message, Workspace
+from campaigns.catalogue.messages import MESSAGE_AUDITED, channel_of, label_ref
+from campaigns.models import AuditEntry, Label, LabelSet, Message, Workspace
+from campaigns.tenancy.changes import Actor, audit_record, snapshot
 
 
 @dataclass
@@ -71,15 +72,18 @@ def labels_ensure(*, workspace: Workspace, labels: dict[str, list[str]]) -> list
 
 
 @transaction.atomic
-def messages_upsert(*, workspace: Workspace, specs: list[MessageSpec]) -> list[Message]:
+def messages_upsert(
+    *, workspace: Workspace, specs: list[MessageSpec], actor: Actor | None = None
+) -> list[Message]:
     """Create or update messages by key, with their labels (labels are added, never removed).
 
     A spec's channel string ("email" or "email+web") names labels of the `channel` set: the
-    message's channel is those labels, and its `channel` string is written from them.
+    message's channel is those labels, and its `channel` string is written from them. With an
+    actor, each message created is recorded in the audit trail as created by them.
     """
     messages = []
     for spec in specs:
-        message, _ = Message.objects.for_workspace(workspace).update_or_create(
+        message, created = Message.objects.for_workspace(workspace).update_or_create(
             workspace=workspace,
             key=spec.key,
             defaults={"subject": spec.subject, "body": spec.body},
@@ -93,6 +97,15 @@ def messages_upsert(*, workspace: Workspace, specs: list[MessageSpec]) -> list[M
         if message.channel != channel:
             message.channel = channel
             message.save(update_fields=["channel"])
+        if created and actor is not None:
+            audit_record(
+                workspace=workspace,
+                actor=actor,
+                action=AuditEntry.Action.CREATE,
+                obj=message,
+                after=snapshot(message, MESSAGE_AUDITED)
+                | {"labels": sorted(map(label_ref, message.labels.select_related("label_set")))},
+            )
         messages.append(message)
     return messages
 

@@ -2,6 +2,7 @@
 
 from campaigns.catalogue.services import MessageSpec, labels_ensure, messages_upsert
 from campaigns.models import Message, Workspace
+from campaigns.tenancy.changes import Actor
 from memory.ingest.segment import EventRow
 
 
@@ -11,8 +12,9 @@ def message_ids_resolve(
     """Return {message key: id} for the keys the rows name, and the keys registered now.
 
     A send event naming an unknown key registers that message when it carries
-    `properties.text` and/or `properties.labels` (the first such event in the batch wins).
-    Other unknown keys stay unresolved: their events keep the key and no message.
+    `properties.text` and/or `properties.labels` (the first such event in the batch wins),
+    recorded in the audit trail as created by "ingestion". Other unknown keys stay unresolved:
+    their events keep the key and no message.
     """
     keys = {row.message_key for row in rows if row.message_key}
     if not keys:
@@ -48,6 +50,9 @@ def message_ids_resolve(
                 labels={set_slug: sorted(slugs) for set_slug, slugs in every_label.items()},
             )
         ordered = [specs[key] for key in sorted(specs)]
-        for message in messages_upsert(workspace=workspace, specs=ordered):
+        registered = messages_upsert(
+            workspace=workspace, specs=ordered, actor=Actor.system("ingestion")
+        )
+        for message in registered:
             known[message.key] = message.id
     return known, set(specs)

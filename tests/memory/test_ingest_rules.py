@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from campaigns.catalogue.services import MessageSpec, messages_upsert
-from campaigns.models import Label, Message
+from campaigns.models import AuditEntry, Label, Message
 from memory.ingest.dedup import derived_key
 from memory.ingest.segment import Inherited
 from memory.models import Customer, Event
@@ -361,6 +361,24 @@ def test_a_send_event_registers_an_unknown_message_with_its_text_and_labels(work
     assert set(Event.objects.for_workspace(workspace).values_list("message_id", flat=True)) == {
         message.pk
     }
+    # Registered once, in the audit trail as ingestion's doing, with its text and labels.
+    (entry,) = AuditEntry.objects.for_workspace(workspace).filter(
+        object_type="message", object_id=str(message.pk)
+    )
+    assert (entry.action, entry.actor) == (AuditEntry.Action.CREATE, "ingestion")
+    assert entry.after["body"] == "Spring is here: 20% off"
+    assert "value_proposition:price" in entry.after["labels"]
+    # A later batch naming the registered message changes nothing and records nothing.
+    ingest(
+        workspace,
+        {
+            "type": "track",
+            "userId": "u3",
+            "event": "Message Sent",
+            "properties": {"message_id": "spring-promo", "text": "Yet another"},
+        },
+    )
+    assert AuditEntry.objects.for_workspace(workspace).filter(object_type="message").count() == 1
 
 
 def test_it_creates_unknown_label_sets_and_labels(workspace):
