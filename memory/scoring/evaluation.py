@@ -35,6 +35,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "full memory": ALL_FEATURES,
     "full memory without the interaction": _without("interaction"),
     "full memory without associative": _without("associative"),
+    "full memory without engagement": tuple(f for f in ALL_FEATURES if f != "engagement"),
     "full memory without habituation": _without("habituation"),
     "full memory without priming": _without("priming"),
 }
