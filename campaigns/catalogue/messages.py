@@ -103,6 +103,19 @@ def _key_taken(key: str) -> ValidationError:
     return ValidationError({"key": f"A message with key {key!r} already exists."})
 
 
+def message_created_audit(
+    *, workspace: Workspace, actor: Actor, message: Message, labels: Iterable[Label]
+) -> None:
+    """Record a new message in the audit trail: its audited fields and its labels."""
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        action=AuditEntry.Action.CREATE,
+        obj=message,
+        after=snapshot(message, MESSAGE_AUDITED) | {"labels": [label_ref(x) for x in labels]},
+    )
+
+
 def message_create(
     *,
     workspace: Workspace,
@@ -124,14 +137,7 @@ def message_create(
             message.full_clean()
             message.save()
             message.labels.set(labels)
-            audit_record(
-                workspace=workspace,
-                actor=actor,
-                action=AuditEntry.Action.CREATE,
-                obj=message,
-                after=snapshot(message, MESSAGE_AUDITED)
-                | {"labels": [label_ref(x) for x in labels]},
-            )
+            message_created_audit(workspace=workspace, actor=actor, message=message, labels=labels)
     except IntegrityError:
         raise _key_taken(fields["key"]) from None
     return message

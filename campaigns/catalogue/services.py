@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils.text import slugify
 
-from campaigns.catalogue.messages import MESSAGE_AUDITED, channel_of, label_ref
-from campaigns.models import AuditEntry, Label, LabelSet, Message, Workspace
-from campaigns.tenancy.changes import Actor, audit_record, snapshot
+from campaigns.catalogue.messages import channel_of, label_ref, message_created_audit
+from campaigns.models import Label, LabelSet, Message, Workspace
+from campaigns.tenancy.changes import Actor
 
 
 @dataclass
@@ -98,13 +98,11 @@ def messages_upsert(
             message.channel = channel
             message.save(update_fields=["channel"])
         if created and actor is not None:
-            audit_record(
+            message_created_audit(
                 workspace=workspace,
                 actor=actor,
-                action=AuditEntry.Action.CREATE,
-                obj=message,
-                after=snapshot(message, MESSAGE_AUDITED)
-                | {"labels": sorted(map(label_ref, message.labels.select_related("label_set")))},
+                message=message,
+                labels=sorted(message.labels.select_related("label_set"), key=label_ref),
             )
         messages.append(message)
     return messages
