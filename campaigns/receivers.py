@@ -19,10 +19,19 @@ def campaign_tallies_count(sender, *, workspace_id: int, run_id: int, **kwargs) 
 
 
 def customer_erased_tell_webhooks(
-    sender, *, workspace_id: int, customer_id: int, external_id: str, **kwargs
+    sender,
+    *,
+    workspace_id: int,
+    customer_id: int,
+    external_id: str,
+    suppressed: bool = False,
+    **kwargs,
 ) -> None:
     """Erase the customer from the webhook log and queue 'customer.deleted' (same transaction)."""
     for delivery_id in webhooks_customer_erased(
-        workspace_id=workspace_id, customer_id=customer_id, external_id=external_id
+        workspace_id=workspace_id,
+        customer_id=customer_id,
+        external_id=external_id,
+        suppressed=suppressed,
     ):
         webhook_deliver.delay_on_commit(delivery_id)

@@ -688,6 +688,26 @@ class UpliftClusters(WorkspaceOwnedModel):
         return f"uplift clusters of campaign {self.campaign_id}, arm {self.arm or '-'}"
 
 
+class SuppressedCustomer(WorkspaceOwnedModel):
+    """A customer id whose events the workspace refuses: erased and suppressed, or suppressed
+    before any event. Kept as a digest of the id (memory/ingest/suppression.py), so the list
+    outlives the data without holding the id itself (docs/decisions/0604)."""
+
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the workspace and the id.")
+    suppressed_at = models.DateTimeField(default=timezone.now)
+    suppressed_by = models.CharField(max_length=300, blank=True)
+
+    class Meta(WorkspaceOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "digest"], name="suppressed_customer_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"suppressed id {self.digest[:12]}…"
+
+
 class PreferenceExport(WorkspaceOwnedModel):
     """A preference-data export started over the API: its options, progress and result.
 

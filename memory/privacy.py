@@ -16,7 +16,8 @@ from django.utils import timezone
 from campaigns.models import AuditEntry, Workspace
 from campaigns.tenancy.changes import Actor, audit_record
 from memory.decision_matching import uplift_clusters_store
-from memory.models import Customer, Decision
+from memory.ingest.suppression import id_digest, suppression_lock_exclusive
+from memory.models import Customer, Decision, SuppressedCustomer
 from memory.signals import customer_erasing
 
 CUSTOMER_FIELDS = ["external_id", "anonymous_id", "traits", "first_seen_at", "last_seen_at"]
@@ -28,9 +29,10 @@ class CustomerErased:
 
     external_id: str
     rows: dict[str, int]
+    suppressed: bool = False
 
     def as_dict(self) -> dict:
-        return {"customer": self.external_id, "deleted": self.rows}
+        return {"customer": self.external_id, "deleted": self.rows, "suppressed": self.suppressed}
 
 
 def _customer(workspace: Workspace, external_id: str, *, lock: bool = False) -> Customer:
@@ -85,18 +87,27 @@ def customer_data_export(*, workspace: Workspace, external_id: str, actor: Actor
 
 
 @transaction.atomic
-def customer_erase(*, workspace: Workspace, external_id: str, actor: Actor) -> CustomerErased:
+def customer_erase(
+    *, workspace: Workspace, external_id: str, actor: Actor, suppress: bool = False
+) -> CustomerErased:
     """Delete a customer with their events, derived memory and every record that refers to
-    them, in one transaction, audited; other apps erase theirs on `customer_erasing`.
+    them, in one transaction, audited; other apps erase theirs on `customer_erasing`. With
+    `suppress`, their id's later events are refused instead of creating them again.
 
     Raise Customer.DoesNotExist when the workspace has no such customer.
     """
+    # First: batches being written finish (their rows are erased below); later ones wait for
+    # this transaction, and then see the suppression or no customer.
+    suppression_lock_exclusive(workspace.pk)
     customer = _customer(workspace, external_id, lock=True)
+    if suppress:
+        _suppression_add(workspace, external_id, actor)
     customer_erasing.send(
         sender=Customer,
         workspace_id=workspace.pk,
         customer_id=customer.pk,
         external_id=external_id,
+        suppressed=suppress,
     )
     customer_pk = customer.pk
     # Their resolved decisions leave the campaigns' stored uplift sums: store those again.
@@ -116,5 +127,68 @@ def customer_erase(*, workspace: Workspace, external_id: str, actor: Actor) -> C
         object_id=str(customer_pk),
         object_repr=external_id,
         before=rows,
+        after={"suppressed": True} if suppress else None,
     )
-    return CustomerErased(external_id=external_id, rows=rows)
+    return CustomerErased(external_id=external_id, rows=rows, suppressed=suppress)
+
+
+class CustomerStored(Exception):
+    """The id names a stored customer: erase them with suppression instead."""
+
+
+def _suppression_add(workspace: Workspace, external_id: str, actor: Actor) -> bool:
+    """Store the id's digest; return False when it was already suppressed."""
+    _, created = SuppressedCustomer.objects.for_workspace(workspace).get_or_create(
+        workspace=workspace,
+        digest=id_digest(workspace.pk, external_id),
+        defaults={"suppressed_by": actor.name[:300]},
+    )
+    return created
+
+
+@transaction.atomic
+def customer_suppress(*, workspace: Workspace, external_id: str, actor: Actor) -> bool:
+    """Refuse the id's events from now on, for a person who has no data here yet (an opt-out
+    received before their first event); audited. Return False when already suppressed.
+
+    Raise CustomerStored when the workspace holds a customer with that id: suppressing them
+    without erasing would keep a profile that can no longer change.
+    """
+    suppression_lock_exclusive(workspace.pk)
+    if Customer.objects.for_workspace(workspace).filter(external_id=external_id).exists():
+        raise CustomerStored(
+            f"Customer {external_id!r} has data in this workspace; delete them with "
+            "suppression instead."
+        )
+    created = _suppression_add(workspace, external_id, actor)
+    if created:
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditEntry.Action.CREATE,
+            object_type="suppression",
+            object_repr=external_id,
+            after={"suppressed": True},
+        )
+    return created
+
+
+@transaction.atomic
+def customer_suppression_lift(*, workspace: Workspace, external_id: str, actor: Actor) -> bool:
+    """Accept the id's events again (the person consented anew); audited. Return False when
+    the id was not suppressed."""
+    deleted, _ = (
+        SuppressedCustomer.objects.for_workspace(workspace)
+        .filter(digest=id_digest(workspace.pk, external_id))
+        .delete()
+    )
+    if deleted:
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditEntry.Action.DELETE,
+            object_type="suppression",
+            object_repr=external_id,
+            before={"suppressed": True},
+        )
+    return bool(deleted)

@@ -13,6 +13,7 @@ from campaigns.models import Workspace
 from campaigns.tenancy.audit_selectors import AuditRow, audit_between
 from memory.cache_fallback import cache_get_or_set
 from memory.db.reads import HOUR_S
+from memory.ingest.suppression import id_digest
 from memory.models import (
     Customer,
     CustomerLabelWeight,
@@ -21,6 +22,7 @@ from memory.models import (
     Event,
     PrimingIndicator,
     RecomputeRun,
+    SuppressedCustomer,
 )
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.model import FEATURE_MEANINGS
@@ -204,6 +206,19 @@ def _sorted_customers(
             .values(*fields, "sort_key")[: count - len(rows)]
         )
     return rows
+
+
+def customer_suppression(*, workspace: Workspace, external_id: str) -> SuppressedCustomer | None:
+    """Return the suppression of this id, or None when its events are accepted."""
+    return (
+        SuppressedCustomer.objects.for_workspace(workspace)
+        .filter(digest=id_digest(workspace.pk, external_id))
+        .first()
+    )
+
+
+def suppressions_count(*, workspace: Workspace) -> int:
+    return SuppressedCustomer.objects.for_workspace(workspace).count()
 
 
 def recent_events(*, workspace: Workspace, external_id: str, limit: int = 30) -> list[Event]:

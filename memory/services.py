@@ -34,6 +34,7 @@ from memory.ingest.store import (
     rows_store,
     write_lock_take,
 )
+from memory.ingest.suppression import rows_not_suppressed, suppression_lock_shared
 from memory.ingest.timestamps import TimestampPolicy
 from memory.models import Customer
 
@@ -126,43 +127,80 @@ def _rows_ingest(
             result.statuses = [REJECTED] * count
         return result
 
+    message_ids: dict[str, int] = {}
+    stored_keys: set[str] | None = None
+    inserted = 0
     with transaction.atomic():
         write_lock_take()
+        suppression_lock_shared(workspace.pk)
+        rows, suppressed = rows_not_suppressed(workspace_id=workspace.pk, rows=rows)
+        if suppressed:
+            batch = None  # folded before the check: fold what is left
+            result.rejections = sorted([*rejections, *suppressed], key=attrgetter("index"))
+            refused += rejections_of(((r.field, r.reason) for r in suppressed), received_at.date())
         tallies_add(workspace_id=workspace.pk, issues=refused)
-        message_ids, result.message_keys_registered = message_ids_resolve(
-            workspace=workspace, rows=rows
-        )
-        events, customers = batch or _batch_of(rows)
-        if message_ids:
-            events = [
-                e._replace(message_id=message_ids[e.message_key])
-                if e.message_key in message_ids
-                else e
-                for e in events
-            ]
-        inserted, stored_keys = rows_store(
-            workspace_id=workspace.pk,
-            customers=customers,
-            events=events,
-            received_at=received_at,
-            want_stored_keys=per_index,
-            seen=seen,
-            known=known,
-            look_up=look_up,
-        )
-        if inserted:
-            # Debounced and queued after commit (or kept in the outbox); never computed inline.
-            recompute_request(workspace_id=workspace.pk)
+        if rows:
+            inserted, stored_keys, message_ids = _rows_write(
+                workspace=workspace,
+                rows=rows,
+                result=result,
+                received_at=received_at,
+                per_index=per_index,
+                seen=seen,
+                known=known,
+                batch=batch,
+                look_up=look_up,
+            )
+        events_count = sum(1 for row in rows if row.name is not None)
 
     result.stored = inserted
-    result.identified = len(rows) - len(events)
-    result.duplicates = len(events) - inserted
+    result.identified = len(rows) - events_count
+    result.duplicates = events_count - inserted
     result.unknown_message_keys = sorted(
         {row.message_key for row in rows if row.message_key and row.message_key not in message_ids}
     )
     if per_index:
-        result.statuses = _statuses(count, rows, rejections, stored_keys or set())
+        result.statuses = _statuses(count, rows, result.rejections, stored_keys or set())
     return result
+
+
+def _rows_write(
+    *,
+    workspace: Workspace,
+    rows: list[EventRow],
+    result: IngestResult,
+    received_at: datetime,
+    per_index: bool,
+    seen: bool,
+    known: KnownCustomers | None,
+    batch: "Batch | None",
+    look_up: bool,
+) -> tuple[int, set[str] | None, dict[str, int]]:
+    """Resolve the rows' messages and store their customers and events; return (inserted,
+    stored keys, message ids by key). Runs inside _rows_ingest's transaction."""
+    message_ids, result.message_keys_registered = message_ids_resolve(
+        workspace=workspace, rows=rows
+    )
+    events, customers = batch or _batch_of(rows)
+    if message_ids:
+        events = [
+            e._replace(message_id=message_ids[e.message_key]) if e.message_key in message_ids else e
+            for e in events
+        ]
+    inserted, stored_keys = rows_store(
+        workspace_id=workspace.pk,
+        customers=customers,
+        events=events,
+        received_at=received_at,
+        want_stored_keys=per_index,
+        seen=seen,
+        known=known,
+        look_up=look_up,
+    )
+    if inserted:
+        # Debounced and queued after commit (or kept in the outbox); never computed inline.
+        recompute_request(workspace_id=workspace.pk)
+    return inserted, stored_keys, message_ids
 
 
 class Batch(NamedTuple):

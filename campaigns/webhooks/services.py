@@ -336,12 +336,15 @@ def webhook_deliveries_for_changed_prompts(
     return ChangedPrompts(webhooks=len(webhooks), prompts=prompts, delivery_ids=delivery_ids)
 
 
-def webhooks_customer_erased(*, workspace_id: int, customer_id: int, external_id: str) -> list[int]:
+def webhooks_customer_erased(
+    *, workspace_id: int, customer_id: int, external_id: str, suppressed: bool = False
+) -> list[int]:
     """Erase a deleted customer from the delivery log and tell every active webhook.
 
     Their prompts leave every stored body (a delivery still retrying no longer sends them);
-    a 'customer.deleted' delivery is created per active webhook. Return the new deliveries'
-    ids for the caller to queue.
+    a 'customer.deleted' delivery is created per active webhook, saying whether the id's
+    later events are refused (`suppressed`: the sender should stop sending them). Return the
+    new deliveries' ids for the caller to queue.
     """
     workspace = Workspace.objects.get(pk=workspace_id)
     marker = json.dumps({"customer_id": external_id}, ensure_ascii=False, separators=(",", ":"))[
@@ -361,6 +364,7 @@ def webhooks_customer_erased(*, workspace_id: int, customer_id: int, external_id
             "event": "customer.deleted",
             "workspace": workspace.slug,
             "customer_id": external_id,
+            "suppressed": suppressed,
             "created_at": iso(timezone.now()),
         },
         ensure_ascii=False,

@@ -26,6 +26,11 @@ urlpatterns = [
         privacy.CustomerDataView.as_view(),
         name="api-customer-data",
     ),
+    path(
+        "suppressions/<external_id:external_id>",
+        privacy.SuppressionView.as_view(),
+        name="api-suppression",
+    ),
     path("recompute", engine.RecomputeView.as_view(), name="api-recompute"),
     path("recompute/<int:run_id>", engine.RecomputeDetailView.as_view(), name="api-recompute-run"),
     path("memory/export", engine.MemoryExportView.as_view(), name="api-memory-export"),

@@ -1,0 +1,272 @@
+"""Suppression: a customer erased at their request is not created again by later events."""
+
+import json
+import threading
+import time
+from urllib.parse import quote
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, connections, transaction
+from django.urls import reverse
+
+from campaigns.models import AuditEntry, Membership, WebhookDelivery
+from campaigns.tenancy.changes import Actor
+from campaigns.tenancy.services import api_key_create
+from campaigns.webhooks.services import webhook_create
+from config.customer_urls import customer_url
+from memory.importers.lines import SourceLine
+from memory.models import Customer, Event, SuppressedCustomer
+from memory.privacy import customer_erase, customer_suppress
+from memory.services import events_import, events_ingest
+from tests.campaigns.prompt_support import customer, event
+
+pytestmark = pytest.mark.django_db
+
+
+def bearer(key: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def stored(workspace, external_id: str) -> bool:
+    return Customer.objects.for_workspace(workspace).filter(external_id=external_id).exists()
+
+
+def track(user: str, name: str = "Order Completed", n: int = 0) -> dict:
+    return {
+        "type": "track",
+        "userId": user,
+        "event": name,
+        "messageId": f"{user}-{name}-{n}",
+        "timestamp": "2026-03-01T10:00:00Z",
+    }
+
+
+@pytest.fixture
+def keys(workspace):
+    _, read = api_key_create(workspace=workspace, scopes=["read"], name="reader")
+    _, write = api_key_create(workspace=workspace, scopes=["read", "write"], name="writer")
+    return read, write
+
+
+def test_erased_with_suppression_their_events_are_refused_one_by_one(
+    client, post_json, workspace, keys, basic_auth
+):
+    _, write = keys
+    event(customer(workspace, "ann"), "Order Completed", 2)
+    webhook_create(workspace=workspace, url="https://crm.example/hook")
+
+    erased = client.delete("/api/v1/customers/ann/data?suppress=true", **bearer(write))
+
+    assert erased.status_code == 200 and erased.json()["suppressed"] is True
+    told = WebhookDelivery.objects.for_workspace(workspace).get(event="customer.deleted")
+    assert json.loads(told.body)["suppressed"] is True
+    audit = AuditEntry.objects.for_workspace(workspace).get(action="delete")
+    assert audit.after == {"suppressed": True}
+    # The list keeps a digest, never the id.
+    (row,) = SuppressedCustomer.objects.for_workspace(workspace)
+    assert "ann" not in row.digest and len(row.digest) == 64
+
+    body = {
+        "batch": [
+            track("ann"),
+            {"type": "identify", "userId": "ann", "traits": {"plan": "pro"}},
+            track("bob"),
+        ]
+    }
+    answer = post_json("/v1/batch", body, auth=basic_auth(write)).json()
+
+    assert [(r["index"], r["field"]) for r in answer["rejected"]] == [(0, "userId"), (1, "userId")]
+    assert "erased and their events are suppressed" in answer["rejected"][0]["reason"]
+    assert not stored(workspace, "ann") and stored(workspace, "bob")
+    assert Event.objects.for_workspace(workspace).count() == 1
+
+    native = post_json("/api/v1/events", [track("ann", n=1)], **bearer(write)).json()
+    assert native["results"][0]["status"] == "rejected"
+    assert native["results"][0]["field"] == "userId"
+
+
+def test_erased_without_suppression_they_come_back_with_their_next_event(client, workspace, keys):
+    _, write = keys
+    event(customer(workspace, "ann"), "Order Completed", 2)
+
+    erased = client.delete("/api/v1/customers/ann/data", **bearer(write))
+
+    assert erased.json()["suppressed"] is False
+    assert not SuppressedCustomer.objects.for_workspace(workspace).exists()
+    events_ingest(workspace=workspace, payloads=[track("ann")])
+    assert stored(workspace, "ann")
+
+
+def test_a_suppression_is_read_lifted_and_set_over_the_api_with_scopes(
+    client, workspace, other_workspace, keys
+):
+    read, write = keys
+    _, theirs = api_key_create(workspace=other_workspace, scopes=["read", "write"], name="t")
+    customer(workspace, "ann")
+    customer_erase(workspace=workspace, external_id="ann", actor=Actor.system("t"), suppress=True)
+    url = "/api/v1/suppressions/ann"
+
+    shown = client.get(url, **bearer(read))
+    assert shown.status_code == 200
+    assert shown.json()["suppressed"] is True and shown.json()["suppressed_by"] == "t"
+    assert client.get(url, **bearer(theirs)).status_code == 404  # another workspace's list
+    assert client.delete(url, **bearer(read)).status_code == 403
+    assert client.put(url, **bearer(read)).status_code == 403
+    assert client.delete(url, **bearer(theirs)).status_code == 404
+
+    assert client.delete(url, **bearer(write)).status_code == 204
+    assert client.get(url, **bearer(read)).status_code == 404
+    assert client.delete(url, **bearer(write)).status_code == 404
+    events_ingest(workspace=workspace, payloads=[track("ann")])
+    assert stored(workspace, "ann")
+
+    # An opt-out before any event: suppress the id alone; a stored customer is erased instead.
+    assert client.put("/api/v1/suppressions/carl", **bearer(write)).status_code == 201
+    assert client.put("/api/v1/suppressions/carl", **bearer(write)).status_code == 200
+    conflict = client.put(url, **bearer(write))
+    assert conflict.status_code == 409 and "suppress" in conflict.json()["detail"]
+    assert stored(workspace, "ann")
+    result = events_ingest(workspace=workspace, payloads=[track("carl")])
+    assert result.stored == 0 and result.rejections[0].field == "userId"
+    events_ingest(workspace=other_workspace, payloads=[track("carl")])
+    assert stored(other_workspace, "carl")  # suppressed in acme only
+
+    actions = list(
+        AuditEntry.objects.for_workspace(workspace)
+        .filter(object_type="suppression")
+        .order_by("at", "pk")
+        .values_list("action", "object_repr")
+    )
+    assert actions == [("delete", "ann"), ("create", "carl")]
+
+
+def test_a_bad_suppress_flag_is_a_400_naming_it(client, workspace, keys):
+    _, write = keys
+    customer(workspace, "ann")
+    answer = client.delete("/api/v1/customers/ann/data?suppress=perhaps", **bearer(write))
+    assert answer.status_code == 400 and "suppress" in answer.json()
+    assert stored(workspace, "ann")
+
+
+def test_an_odd_id_is_suppressed_and_looked_up(client, workspace, keys):
+    read, write = keys
+    odd = "a/../b?#%"
+    url = "/api/v1/suppressions/" + quote(odd, safe="")
+    assert client.put(url, **bearer(write)).status_code == 201
+    assert client.get(url, **bearer(read)).json()["customer"] == odd
+    assert events_ingest(workspace=workspace, payloads=[track(odd)]).stored == 0
+
+
+def test_a_file_import_names_the_line_of_each_refused_event(workspace):
+    customer_suppress(workspace=workspace, external_id="ann", actor=Actor.system("t"))
+    lines = [
+        SourceLine(line=1, payload=json.dumps(track("bob")).encode()),
+        SourceLine(line=2, payload=json.dumps(track("ann")).encode()),
+        SourceLine(line=3, payload=json.dumps(track("bob", n=1)).encode()),
+    ]
+
+    summary = events_import(workspace=workspace, lines=lines, source="file.jsonl")
+
+    assert summary.stored == 2
+    assert [(line, field) for _, line, field, _ in summary.rejected] == [(2, "userId")]
+    assert not stored(workspace, "ann")
+
+
+def test_owners_delete_with_suppression_and_lift_it_on_the_pages(client, make_user, workspace):
+    event(customer(workspace, "ann"), "Order Completed", 2)
+    detail = customer_url("customer-detail", "ann")
+    page = reverse("suppressions")
+
+    client.force_login(make_user("vic", workspace=workspace, role=Membership.Role.VIEWER))
+    assert client.post(reverse("suppression-add"), {"id": "zed"}).status_code == 403
+    client.force_login(make_user("ed", workspace=workspace, role=Membership.Role.EDITOR))
+    assert client.post(reverse("suppression-add"), {"id": "zed"}).status_code == 403
+
+    client.force_login(make_user("own", workspace=workspace, role=Membership.Role.OWNER))
+    assert 'name="suppress"' in client.get(detail).content.decode()
+    done = client.post(customer_url("customer-delete", "ann"), {"confirm": "ann", "suppress": "1"})
+    assert done.status_code == 302
+    listed = client.get(f"{page}?id=ann").content.decode()
+    assert "<strong>1</strong> id suppressed" in listed
+    assert "is <strong>suppressed</strong>" in listed and "by own" in listed
+    assert 'id="suppression-lift-form"' in listed
+    assert events_ingest(workspace=workspace, payloads=[track("ann")]).stored == 0
+
+    lifted = client.post(reverse("suppression-lift"), {"id": "ann"}, follow=True)
+    assert "accepted again" in lifted.content.decode()
+    assert not SuppressedCustomer.objects.for_workspace(workspace).exists()
+    assert events_ingest(workspace=workspace, payloads=[track("ann")]).stored == 1
+
+    refused = client.post(reverse("suppression-add"), {"id": "ann"}, follow=True).content.decode()
+    assert "has data in this workspace" in refused
+    empty = client.post(reverse("suppression-add"), {"id": "  "}, follow=True).content.decode()
+    assert "Give a customer id" in empty
+    long = client.get(f"{page}?id={'x' * 300}")
+    assert long.status_code == 200 and "at most 255 characters" in long.content.decode()
+
+    client.force_login(make_user("vic2", workspace=workspace, role=Membership.Role.VIEWER))
+    seen = client.get(f"{page}?id=ann").content.decode()
+    assert "<strong>0</strong> ids suppressed" in seen
+    assert 'id="suppression-add-form"' not in seen and "stored customer" in seen
+
+
+def test_the_command_deletes_with_suppression(workspace, capsys):
+    event(customer(workspace, "ann"), "Order Completed", 2)
+    call_command("delete_customer", "ann", workspace="acme", suppress=True)
+    assert "later events will be refused" in capsys.readouterr().out
+    assert events_ingest(workspace=workspace, payloads=[track("ann")]).stored == 0
+
+
+def _waiting_on_advisory_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_arriving_during_the_erasure_waits_and_is_refused(make_workspace, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the lock between writes and erasures is PostgreSQL's (SQLite writes serially)")
+    monkeypatch.setattr("memory.services.recompute_request", lambda *, workspace_id: None)
+    workspace = make_workspace("suppress-race")
+    event(customer(workspace, "ann"), "Order Completed", 2)
+    erased, release, results = threading.Event(), threading.Event(), {}
+
+    def erase():
+        try:
+            with transaction.atomic():  # the erasure done but not committed until released
+                customer_erase(
+                    workspace=workspace, external_id="ann", actor=Actor.system("t"), suppress=True
+                )
+                erased.set()
+                release.wait(timeout=60)
+        finally:
+            connections.close_all()
+
+    def ingest():
+        try:
+            results["batch"] = events_ingest(workspace=workspace, payloads=[track("ann", n=9)])
+        finally:
+            connections.close_all()
+
+    eraser = threading.Thread(target=erase)
+    eraser.start()
+    assert erased.wait(timeout=60)
+    writer = threading.Thread(target=ingest)
+    writer.start()
+    deadline = time.monotonic() + 60
+    while not _waiting_on_advisory_lock():  # the batch waits for the erasure to end
+        assert time.monotonic() < deadline, "the batch did not wait for the erasure"
+        threading.Event().wait(0.02)
+    release.set()
+    eraser.join(timeout=60)
+    writer.join(timeout=60)
+
+    assert results["batch"].stored == 0
+    assert results["batch"].rejections[0].field == "userId"
+    assert not stored(workspace, "ann")
+    assert not Event.objects.for_workspace(workspace).exists()
