@@ -146,7 +146,15 @@ def _suppression_add(workspace: Workspace, external_id: str, actor: Actor) -> bo
     return created
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class Suppressed:
+    """What suppressing a list of ids did to each."""
+
+    added: list[str]
+    already: list[str]  # suppressed before
+    stored: list[str]  # customers with data here: refused, to be erased with suppression
+
+
 def customer_suppress(*, workspace: Workspace, external_id: str, actor: Actor) -> bool:
     """Refuse the id's events from now on, for a person who has no data here yet (an opt-out
     received before their first event); audited. Return False when already suppressed.
@@ -154,23 +162,57 @@ def customer_suppress(*, workspace: Workspace, external_id: str, actor: Actor) -
     Raise CustomerStored when the workspace holds a customer with that id: suppressing them
     without erasing would keep a profile that can no longer change.
     """
-    suppression_lock_exclusive(workspace.pk)
-    if Customer.objects.for_workspace(workspace).filter(external_id=external_id).exists():
+    done = customers_suppress(workspace=workspace, external_ids=[external_id], actor=actor)
+    if done.stored:
         raise CustomerStored(
             f"Customer {external_id!r} has data in this workspace; delete them with "
             "suppression instead."
         )
-    created = _suppression_add(workspace, external_id, actor)
-    if created:
+    return bool(done.added)
+
+
+@transaction.atomic
+def customers_suppress(
+    *, workspace: Workspace, external_ids: list[str], actor: Actor
+) -> Suppressed:
+    """Refuse the events of each id that has no data here (an opt-out list), set-based, in one
+    audited transaction; ids of stored customers are left out and reported."""
+    suppression_lock_exclusive(workspace.pk)
+    wanted = list(dict.fromkeys(external_ids))  # once each, in the order given
+    stored = set(
+        Customer.objects.for_workspace(workspace)
+        .filter(external_id__in=wanted)
+        .values_list("external_id", flat=True)
+    )
+    digests = {external_id: id_digest(workspace.pk, external_id) for external_id in wanted}
+    known = set(
+        SuppressedCustomer.objects.for_workspace(workspace)
+        .filter(digest__in=list(digests.values()))
+        .values_list("digest", flat=True)
+    )
+    added = [x for x in wanted if x not in stored and digests[x] not in known]
+    SuppressedCustomer.objects.bulk_create(
+        [
+            SuppressedCustomer(
+                workspace=workspace, digest=digests[x], suppressed_by=actor.name[:300]
+            )
+            for x in added
+        ]
+    )
+    if added:
         audit_record(
             workspace=workspace,
             actor=actor,
             action=AuditEntry.Action.CREATE,
             object_type="suppression",
-            object_repr=external_id,
-            after={"suppressed": True},
+            object_repr=added[0] if len(added) == 1 else f"{len(added)} ids",
+            after={"ids": added},
         )
-    return created
+    return Suppressed(
+        added=added,
+        already=[x for x in wanted if digests[x] in known],
+        stored=[x for x in wanted if x in stored],
+    )
 
 
 @transaction.atomic

@@ -26,6 +26,7 @@ urlpatterns = [
         privacy.CustomerDataView.as_view(),
         name="api-customer-data",
     ),
+    path("suppressions", privacy.SuppressionListView.as_view(), name="api-suppressions"),
     path(
         "suppressions/<external_id:external_id>",
         privacy.SuppressionView.as_view(),

@@ -1,6 +1,7 @@
 """GET /api/v1/customers/{id}/data exports one customer's data; DELETE erases it (and with
 ?suppress=true refuses the id's later events). /api/v1/suppressions/{id}: whether an id is
-suppressed (GET), suppress an id that has no data yet (PUT), lift a suppression (DELETE)."""
+suppressed (GET), suppress an id that has no data yet (PUT), lift a suppression (DELETE);
+POST /api/v1/suppressions suppresses a list of ids at once (an opt-out list)."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -18,6 +19,7 @@ from memory.privacy import (
     customer_erase,
     customer_suppress,
     customer_suppression_lift,
+    customers_suppress,
 )
 from memory.selectors import customer_suppression
 
@@ -34,6 +36,30 @@ class EraseQuerySerializer(serializers.Serializer):
     suppress = serializers.BooleanField(
         default=False,
         help_text="Also refuse every later event for this id (until an owner lifts it).",
+    )
+
+
+SUPPRESS_AT_ONCE = 1_000
+
+
+class SuppressListSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.CharField(
+            max_length=Customer._meta.get_field("external_id").max_length, trim_whitespace=False
+        ),
+        min_length=1,
+        max_length=SUPPRESS_AT_ONCE,
+        help_text=f"Customer ids, 1 to {SUPPRESS_AT_ONCE:,} at once.",
+    )
+
+
+class SuppressedListSerializer(serializers.Serializer):
+    suppressed = serializers.ListField(child=serializers.CharField(), help_text="Newly.")
+    already = serializers.ListField(child=serializers.CharField(), help_text="Before this call.")
+    stored = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Customers with data here, not suppressed: erase them with "
+        "`DELETE /customers/{id}/data?suppress=true`.",
     )
 
 
@@ -181,3 +207,27 @@ def _suppression(external_id: str, found) -> dict:
         "suppressed_at": found.suppressed_at,
         "suppressed_by": found.suppressed_by,
     }
+
+
+class SuppressionListView(APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.WRITE
+
+    @extend_schema(
+        operation_id="suppressions_create",
+        summary="Refuse every event for a list of ids that have no data here (audited)",
+        description="An opt-out list, in one transaction. Write scope. Ids of stored customers "
+        "are not suppressed and are listed under `stored`.",
+        request=SuppressListSerializer,
+        responses={200: SuppressedListSerializer, 400: OpenApiTypes.OBJECT},
+        tags=["Privacy"],
+    )
+    def post(self, request):
+        given = SuppressListSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        done = customers_suppress(
+            workspace=request_workspace(request),
+            external_ids=given.validated_data["ids"],
+            actor=request_actor(request),
+        )
+        return Response({"suppressed": done.added, "already": done.already, "stored": done.stored})

@@ -15,13 +15,17 @@ from campaigns.tenancy.decorators import editor_required, owner_required, worksp
 from config.customer_urls import customer_url
 from memory.models import Customer
 from memory.privacy import (
-    CustomerStored,
     customer_data_export,
     customer_erase,
-    customer_suppress,
     customer_suppression_lift,
+    customers_suppress,
 )
 from memory.selectors import customer_suppression, suppressions_count
+from memory.web.suppression_forms import (
+    SuppressionLiftForm,
+    SuppressionLookupForm,
+    SuppressListForm,
+)
 
 
 @editor_required
@@ -64,43 +68,34 @@ def customer_delete(request, external_id: str):
     return redirect("customer-list")
 
 
-_ID_MAX = Customer._meta.get_field("external_id").max_length
-
-
 @workspace_required
 @require_GET
 def suppressions(request):
     """How many ids are suppressed; with ?id=, whether that one is (the list holds digests)."""
-    checked = request.GET.get("id", "").strip()
-    error = ""
-    if len(checked) > _ID_MAX:
-        error, checked = f"An id has at most {_ID_MAX} characters.", ""
-    found = (
-        customer_suppression(workspace=request.workspace, external_id=checked) if checked else None
-    )
-    stored = (
-        bool(checked)
-        and Customer.objects.for_workspace(request.workspace).filter(external_id=checked).exists()
-    )
+    lookup = SuppressionLookupForm(request.GET if "id" in request.GET else None)
+    checked, found, stored = "", None, False
+    if lookup.is_valid():
+        checked = lookup.cleaned_data["id"]
+        found = customer_suppression(workspace=request.workspace, external_id=checked)
+        stored = Customer.objects.for_workspace(request.workspace).filter(external_id=checked)
+        stored = stored.exists()
+    return _suppressions_page(request, lookup, SuppressListForm(), checked, found, stored)
+
+
+def _suppressions_page(request, lookup, suppress_list, checked="", found=None, stored=False):
     return render(
         request,
         "memory/suppressions.html",
         {
             "count": suppressions_count(workspace=request.workspace),
+            "lookup": lookup,
+            "suppress_list": suppress_list,
             "checked": checked,
             "suppression": found,
             "stored": stored,
-            "error": error,
         },
+        status=400 if lookup.errors or suppress_list.errors else 200,
     )
-
-
-def _checked_id(request) -> str | None:
-    external_id = request.POST.get("id", "").strip()
-    if not external_id or len(external_id) > _ID_MAX:
-        messages.error(request, f"Give a customer id (1 to {_ID_MAX} characters).")
-        return None
-    return external_id
 
 
 def _suppressions_of(external_id: str):
@@ -110,29 +105,39 @@ def _suppressions_of(external_id: str):
 @owner_required
 @require_POST
 def suppression_add(request):
-    external_id = _checked_id(request)
-    if external_id is None:
-        return redirect("suppressions")
-    try:
-        created = customer_suppress(
-            workspace=request.workspace, external_id=external_id, actor=Actor.of_user(request.user)
+    form = SuppressListForm(request.POST)
+    if not form.is_valid():
+        return _suppressions_page(request, SuppressionLookupForm(), form)
+    ids = form.cleaned_data["ids"]
+    done = customers_suppress(
+        workspace=request.workspace, external_ids=ids, actor=Actor.of_user(request.user)
+    )
+    if done.added:
+        messages.success(request, f"Events for {_ids(done.added)} will be refused.")
+    if done.already:
+        messages.info(request, f"Already suppressed: {_ids(done.already)}.")
+    if done.stored:
+        messages.error(
+            request,
+            f"Not suppressed, they have data here: {_ids(done.stored)}. Delete each with "
+            "suppression on their page.",
         )
-    except CustomerStored as stored:
-        messages.error(request, str(stored))
-        return _suppressions_of(external_id)
-    if created:
-        messages.success(request, f"Events for {external_id!r} will be refused.")
-    else:
-        messages.info(request, f"{external_id!r} was already suppressed.")
-    return _suppressions_of(external_id)
+    return _suppressions_of(ids[0]) if len(ids) == 1 else redirect("suppressions")
+
+
+def _ids(ids: list[str], shown: int = 5) -> str:
+    """Name a few ids and count the rest, for a message."""
+    named = ", ".join(repr(x) for x in ids[:shown])
+    return named if len(ids) <= shown else f"{named} and {len(ids) - shown:,} more"
 
 
 @owner_required
 @require_POST
 def suppression_lift(request):
-    external_id = _checked_id(request)
-    if external_id is None:
-        return redirect("suppressions")
+    form = SuppressionLiftForm(request.POST)
+    if not form.is_valid():
+        return _suppressions_page(request, form, SuppressListForm())
+    external_id = form.cleaned_data["id"]
     if customer_suppression_lift(
         workspace=request.workspace, external_id=external_id, actor=Actor.of_user(request.user)
     ):

@@ -141,6 +141,38 @@ def test_a_suppression_is_read_lifted_and_set_over_the_api_with_scopes(
     assert actions == [("delete", "ann"), ("create", "carl")]
 
 
+def test_an_opt_out_list_is_suppressed_at_once_over_the_api(client, workspace, keys):
+    read, write = keys
+    customer(workspace, "ann")
+    url = "/api/v1/suppressions"
+    client.put("/api/v1/suppressions/old", **bearer(write))
+
+    body = {"ids": ["new-1", "ann", "old", "new-2", "new-1"]}
+    done = client.post(url, body, content_type="application/json", **bearer(write))
+
+    assert done.status_code == 200
+    assert done.json() == {"suppressed": ["new-1", "new-2"], "already": ["old"], "stored": ["ann"]}
+    assert SuppressedCustomer.objects.for_workspace(workspace).count() == 3
+    assert stored(workspace, "ann")
+    entry = (
+        AuditEntry.objects.for_workspace(workspace)
+        .filter(object_type="suppression")
+        .order_by("pk")
+        .last()
+    )
+    assert (entry.object_repr, entry.after) == ("2 ids", {"ids": ["new-1", "new-2"]})
+    assert (
+        client.post(url, body, content_type="application/json", **bearer(read)).status_code == 403
+    )
+    for bad in ({"ids": []}, {"ids": ["x" * 256]}, {"ids": ["a\x00b"]}, {"ids": "a"}, {}):
+        answer = client.post(url, bad, content_type="application/json", **bearer(write))
+        assert answer.status_code == 400 and "ids" in answer.json(), bad
+    too_many = {"ids": [str(i) for i in range(1001)]}
+    answer = client.post(url, too_many, content_type="application/json", **bearer(write))
+    assert answer.status_code == 400 and "ids" in answer.json()
+    assert SuppressedCustomer.objects.for_workspace(workspace).count() == 3
+
+
 def test_a_bad_suppress_flag_is_a_400_naming_it(client, workspace, keys):
     _, write = keys
     customer(workspace, "ann")
@@ -179,9 +211,9 @@ def test_owners_delete_with_suppression_and_lift_it_on_the_pages(client, make_us
     page = reverse("suppressions")
 
     client.force_login(make_user("vic", workspace=workspace, role=Membership.Role.VIEWER))
-    assert client.post(reverse("suppression-add"), {"id": "zed"}).status_code == 403
+    assert client.post(reverse("suppression-add"), {"ids": "zed"}).status_code == 403
     client.force_login(make_user("ed", workspace=workspace, role=Membership.Role.EDITOR))
-    assert client.post(reverse("suppression-add"), {"id": "zed"}).status_code == 403
+    assert client.post(reverse("suppression-add"), {"ids": "zed"}).status_code == 403
 
     client.force_login(make_user("own", workspace=workspace, role=Membership.Role.OWNER))
     assert 'name="suppress"' in client.get(detail).content.decode()
@@ -198,17 +230,35 @@ def test_owners_delete_with_suppression_and_lift_it_on_the_pages(client, make_us
     assert not SuppressedCustomer.objects.for_workspace(workspace).exists()
     assert events_ingest(workspace=workspace, payloads=[track("ann")]).stored == 1
 
-    refused = client.post(reverse("suppression-add"), {"id": "ann"}, follow=True).content.decode()
-    assert "has data in this workspace" in refused
-    empty = client.post(reverse("suppression-add"), {"id": "  "}, follow=True).content.decode()
-    assert "Give a customer id" in empty
+    refused = client.post(reverse("suppression-add"), {"ids": "ann"}, follow=True)
+    assert "Not suppressed, they have data here: &#x27;ann&#x27;" in refused.content.decode()
+    empty = client.post(reverse("suppression-add"), {"ids": " \n \n"})
+    assert empty.status_code == 400 and 'id="field-ids"' in empty.content.decode()
     long = client.get(f"{page}?id={'x' * 300}")
-    assert long.status_code == 200 and "at most 255 characters" in long.content.decode()
+    assert long.status_code == 400 and "at most 255 characters" in long.content.decode()
+    nul = client.get(f"{page}?id=a%00b")
+    assert nul.status_code == 400 and 'id="suppression-error"' in nul.content.decode()
+
+    # An opt-out list: the new ids suppressed, the stored customer named and left alone.
+    listed = client.post(
+        reverse("suppression-add"), {"ids": "zed\n\nyan\nann\nzed\n"}, follow=True
+    ).content.decode()
+    assert "Events for &#x27;zed&#x27;, &#x27;yan&#x27; will be refused" in listed
+    assert "they have data here: &#x27;ann&#x27;" in listed
+    assert "<strong>2</strong> ids suppressed" in listed
+    too_long = client.post(reverse("suppression-add"), {"ids": "ok\n" + "x" * 256})
+    assert too_long.status_code == 400 and "Line 2: an id has at most 255" in (
+        too_long.content.decode()
+    )
+    too_many = client.post(reverse("suppression-add"), {"ids": "\n".join(map(str, range(1001)))})
+    assert too_many.status_code == 400 and "1,001 ids: at most 1,000" in too_many.content.decode()
+    assert SuppressedCustomer.objects.for_workspace(workspace).count() == 2
 
     client.force_login(make_user("vic2", workspace=workspace, role=Membership.Role.VIEWER))
     seen = client.get(f"{page}?id=ann").content.decode()
-    assert "<strong>0</strong> ids suppressed" in seen
-    assert 'id="suppression-add-form"' not in seen and "stored customer" in seen
+    assert "<strong>2</strong> ids suppressed" in seen
+    assert "stored customer" in seen and 'id="suppress-list-form"' not in seen
+    assert 'id="suppression-add-form"' not in client.get(f"{page}?id=new").content.decode()
 
 
 def test_the_command_deletes_with_suppression(workspace, capsys):

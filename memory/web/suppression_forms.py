@@ -1,0 +1,40 @@
+"""Forms of the suppressed-ids page: look one id up, suppress a list, lift one."""
+
+from django import forms
+
+from memory.models import Customer
+
+ID_MAX = Customer._meta.get_field("external_id").max_length
+SUPPRESS_AT_ONCE = 1_000
+
+
+class SuppressionLookupForm(forms.Form):
+    id = forms.CharField(max_length=ID_MAX, label="Customer id")
+
+
+class SuppressionLiftForm(SuppressionLookupForm):
+    pass
+
+
+class SuppressListForm(forms.Form):
+    ids = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Customer ids, one per line",
+        help_text=f"Up to {SUPPRESS_AT_ONCE:,}: an opt-out list of people with no data here yet.",
+    )
+
+    def clean_ids(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["ids"].splitlines()]
+        for number, external_id in enumerate(lines, start=1):
+            if len(external_id) > ID_MAX:
+                raise forms.ValidationError(
+                    f"Line {number}: an id has at most {ID_MAX} characters."
+                )
+        ids = [external_id for external_id in lines if external_id]
+        if not ids:
+            raise forms.ValidationError("Give at least one id.")
+        if len(ids) > SUPPRESS_AT_ONCE:
+            raise forms.ValidationError(
+                f"{len(ids):,} ids: at most {SUPPRESS_AT_ONCE:,} at once; send the rest next."
+            )
+        return ids
