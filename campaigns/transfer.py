@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from campaigns.catalogue.campaign_services import campaign_create, campaign_update
 from campaigns.models import (
+    EXPLORE_SHARE_DEFAULT,
     AuditEntry,
     Campaign,
     Guardrail,
@@ -55,6 +56,8 @@ CAMPAIGN_FIELDS = [
     "audience",
     "holdout_random",
     "holdout_no_memory",
+    "exploration",
+    "explore_share",
     "active",
 ]
 GUARDRAIL_FIELDS = ["kind", "limit", "period", "audience", "event_name", "hours", "note"]
@@ -412,6 +415,8 @@ def _import_campaigns(workspace, actor, data, messages, templates, summary) -> N
         "audience": {},
         "holdout_random": 0.0,
         "holdout_no_memory": 0.0,
+        "exploration": Campaign.Exploration.THOMPSON.value,
+        "explore_share": EXPLORE_SHARE_DEFAULT,
         "active": True,
     }
     for path, item in _items(data, "campaigns"):

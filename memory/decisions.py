@@ -29,6 +29,7 @@ from memory.scoring.exploration import (
     RANDOM,
     assign_arm,
     choose,
+    epsilon_propensities,
     explore_propensities,
     top_propensities,
     uniform_propensities,
@@ -36,6 +37,7 @@ from memory.scoring.exploration import (
 from memory.strategy import strategy_context
 
 _JSON = msgspec.json.Encoder()
+THOMPSON, EPSILON = "thompson", "epsilon"  # the logged policy of an explored decision
 CANDIDATE_SCHEMA = {
     "customer_id": pl.Int64,
     "message_id": pl.Int64,
@@ -91,15 +93,21 @@ def latest_run_id(*, workspace: Workspace) -> int | None:
 
 
 def decision_policy(
-    candidates: pl.DataFrame, arms: dict[int, str], *, explore: bool, seed: int = 0
+    candidates: pl.DataFrame,
+    arms: dict[int, str],
+    *,
+    explore: bool,
+    seed: int = 0,
+    explore_share: float | None = None,
 ) -> pl.DataFrame:
     """Return the candidates, best first per customer, with each one's propensity under the
     customer's arm's policy and the policy's name.
 
     ``candidates`` (CANDIDATE_SCHEMA) are each customer's *eligible* messages, after every
     guardrail and override: nothing excluded is ever explored. The random arm chooses uniformly;
-    every other arm explores by floored Thompson draws (or takes the top score without
-    ``explore``; propensity 1).
+    every other arm explores by floored Thompson draws, or with ``explore_share`` serves the top
+    score but for that share of decisions drawn uniformly (a campaign's choice); without
+    ``explore`` it takes the top score (propensity 1).
     """
     ordered = candidates.sort(
         ["customer_id", "score", "message_id"], descending=[False, True, False]
@@ -113,12 +121,14 @@ def decision_policy(
     if rest.any():
         score = ordered["score"].to_numpy()[rest]
         spread = ordered["spread"].fill_null(0.0).to_numpy()[rest]
-        propensity[rest] = (
-            explore_propensities(group[rest], score, spread, seed=seed)
-            if explore
-            else top_propensities(group[rest], score)
-        )
-    policy = np.where(random_rows, "uniform", "thompson" if explore else "top")
+        if not explore:
+            propensity[rest] = top_propensities(group[rest], score)
+        elif explore_share is not None:
+            propensity[rest] = epsilon_propensities(group[rest], score, share=explore_share)
+        else:
+            propensity[rest] = explore_propensities(group[rest], score, spread, seed=seed)
+    explored = EPSILON if explore_share is not None else THOMPSON
+    policy = np.where(random_rows, "uniform", explored if explore else "top")
     return ordered.with_columns(
         pl.Series("propensity", propensity), pl.Series("policy", policy, dtype=pl.Utf8)
     )
@@ -139,6 +149,8 @@ def decisions_serve(
 ) -> list[ServedDecision]:
     """Choose one message per customer among their eligible candidates and log each choice.
 
+    A campaign set to explore a fixed share (``exploration`` epsilon) serves its best message
+    but for that share; otherwise Primer explores by Thompson draws.
     ``arms`` defaults to the campaign's assignment; for the no-memory arm the caller passes the
     population's candidates. ``seed`` fixes the Thompson draws (so a propensity can be checked
     again); the choice itself uses fresh randomness. Customers without candidates get none.
@@ -147,7 +159,14 @@ def decisions_serve(
         return []
     customer_ids = candidates["customer_id"].unique().sort().to_list()
     arms = arms if arms is not None else campaign_arms(campaign=campaign, customer_ids=customer_ids)
-    ordered = decision_policy(candidates, arms, explore=explore, seed=seed)
+    explore_share = (
+        campaign.explore_share
+        if campaign is not None and campaign.exploration == Campaign.Exploration.EPSILON
+        else None
+    )
+    ordered = decision_policy(
+        candidates, arms, explore=explore, seed=seed, explore_share=explore_share
+    )
     group = ordered["customer_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     ends = np.r_[starts[1:], group.size]

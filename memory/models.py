@@ -590,7 +590,8 @@ class Decision(WorkspaceOwnedModel):
     source = models.CharField(max_length=16, choices=Source.choices)
     arm = models.CharField(max_length=16, choices=Arm.choices, blank=True, default="")
     policy = models.CharField(
-        max_length=16, help_text="thompson, uniform (random arm) or top (no exploration)."
+        max_length=16,
+        help_text="thompson or epsilon (explored), uniform (random arm) or top (no exploration).",
     )
     eligible = models.JSONField(default=list, help_text="Message ids chosen among, best first.")
     eligible_count = models.PositiveSmallIntegerField(default=0)

@@ -59,6 +59,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "ends_at",
             "holdout_random",
             "holdout_no_memory",
+            "exploration",
+            "explore_share",
             "active",
             "version",
             "created_at",
@@ -97,6 +99,18 @@ class CampaignInputSerializer(VersionedInput):
         min_value=0.0,
         max_value=HOLDOUT_MAX,
         help_text="Share of the audience prompted without their memory (0 to 0.5).",
+    )
+    exploration = serializers.ChoiceField(
+        choices=Campaign.Exploration.choices,
+        required=False,
+        help_text="thompson: explore where the memory is unsure; epsilon: serve Primer's best "
+        "but for `explore_share` of decisions, drawn at random.",
+    )
+    explore_share = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=HOLDOUT_MAX,
+        help_text="epsilon: the share of decisions drawn at random (0 to 0.5).",
     )
     active = serializers.BooleanField(required=False)
 

@@ -3,7 +3,14 @@
 from django import forms
 from django.db.models import Q
 
-from campaigns.models import HOLDOUT_MAX, Campaign, Message, PromptTemplate, slug_validator
+from campaigns.models import (
+    EXPLORE_SHARE_DEFAULT,
+    HOLDOUT_MAX,
+    Campaign,
+    Message,
+    PromptTemplate,
+    slug_validator,
+)
 from memory.audiences import trait_filter_field
 
 
@@ -56,6 +63,23 @@ class CampaignForm(forms.Form):
         help_text="Share of the audience whose prompt is rendered without their memory (the "
         "average customer), 0 to 0.5.",
     )
+    exploration = forms.ChoiceField(
+        choices=Campaign.Exploration.choices,
+        required=False,
+        initial=Campaign.Exploration.THOMPSON,
+        help_text="How Primer's choice explores, so its decisions can be valued later. Thompson "
+        "tries other messages where the memory is unsure (on Starbucks it cost 3.4 points of "
+        "goal rate); epsilon serves Primer's best but for the share below.",
+    )
+    explore_share = forms.FloatField(
+        min_value=0.0,
+        max_value=HOLDOUT_MAX,
+        required=False,
+        initial=EXPLORE_SHARE_DEFAULT,
+        label="Explored share (epsilon)",
+        help_text="Share of decisions drawn at random among the eligible messages, 0 to 0.5 "
+        "(each message keeps at least a 1% chance).",
+    )
     active = forms.BooleanField(required=False, initial=True)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
@@ -79,4 +103,8 @@ class CampaignForm(forms.Form):
         data["goal_event"] = data.get("goal_event") or ""
         for name in ("holdout_random", "holdout_no_memory"):
             data[name] = data.get(name) or 0.0
+        # Not posted (a client of the form that predates them): left as they are.
+        for name in ("exploration", "explore_share"):
+            if data.get(name) in (None, ""):
+                data.pop(name, None)
         return data

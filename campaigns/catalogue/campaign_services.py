@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from campaigns.catalogue.campaign_selectors import campaign_numbers
 from campaigns.models import (
+    EXPLORE_SHARE_DEFAULT,
     HOLDOUT_MAX,
     AuditEntry,
     Campaign,
@@ -41,6 +42,8 @@ AUDITED = [
     "ends_at",
     "holdout_random",
     "holdout_no_memory",
+    "exploration",
+    "explore_share",
     "active",
 ]
 EDITABLE = set(AUDITED) - {"slug"} | {"messages"}
@@ -76,18 +79,23 @@ def _checked(workspace: Workspace, fields: dict) -> dict:
         foreign = [m.key for m in messages if m.workspace_id != workspace.pk]
         if foreign:
             errors.setdefault("messages", []).append(f"Not messages of this workspace: {foreign}.")
-    for name in ("holdout_random", "holdout_no_memory"):
+    for name in ("holdout_random", "holdout_no_memory", "explore_share"):
         if name not in fields:
             continue
         share = fields[name]
         if isinstance(share, bool) or not isinstance(share, int | float) or share != share:
             errors.setdefault(name, []).append("A share is a number from 0 to 0.5.")
         elif not 0.0 <= share <= HOLDOUT_MAX:
+            kept = "explores" if name == "explore_share" else "keeps as a holdout"
             errors.setdefault(name, []).append(
-                f"A holdout keeps from 0 to {HOLDOUT_MAX:g} of the audience; got {share:g}."
+                f"A campaign {kept} from 0 to {HOLDOUT_MAX:g} of its audience; got {share:g}."
             )
         else:
             fields[name] = float(share)
+    if "exploration" in fields and fields["exploration"] not in Campaign.Exploration.values:
+        errors.setdefault("exploration", []).append(
+            f"One of {', '.join(Campaign.Exploration.values)}; got {fields['exploration']!r}."
+        )
     if errors:
         raise ValidationError(errors)
     return fields
@@ -119,6 +127,8 @@ def campaign_create(
     ends_at: datetime | None = None,
     holdout_random: float = 0.0,
     holdout_no_memory: float = 0.0,
+    exploration: str = Campaign.Exploration.THOMPSON,
+    explore_share: float = EXPLORE_SHARE_DEFAULT,
     active: bool = True,
 ) -> Campaign:
     """Create a campaign with its messages, audited with them."""
@@ -127,6 +137,8 @@ def campaign_create(
         {
             "holdout_random": holdout_random,
             "holdout_no_memory": holdout_no_memory,
+            "exploration": exploration,
+            "explore_share": explore_share,
             "goal_event": goal_event,
             "audience": audience or {},
             "prompt_template": prompt_template,
@@ -149,6 +161,8 @@ def campaign_create(
         ends_at=ends_at,
         holdout_random=fields["holdout_random"],
         holdout_no_memory=fields["holdout_no_memory"],
+        exploration=fields["exploration"],
+        explore_share=fields["explore_share"],
         active=active,
     )
     campaign.full_clean()

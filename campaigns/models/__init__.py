@@ -279,10 +279,15 @@ class PromptTemplateVersion(models.Model):
 
 # Each holdout at most half the audience: beyond that Primer is the holdout.
 HOLDOUT_MAX = 0.5
+EXPLORE_SHARE_DEFAULT = 0.1
 
 
 class Campaign(WorkspaceOwnedModel):
     """A set of messages toward a goal, with its own window and prompt template."""
+
+    class Exploration(models.TextChoices):
+        THOMPSON = "thompson", "Thompson sampling"
+        EPSILON = "epsilon", "Primer's best, a fixed share at random"
 
     slug = models.SlugField(max_length=64, validators=[slug_validator])
     name = models.CharField(max_length=200)
@@ -316,6 +321,20 @@ class Campaign(WorkspaceOwnedModel):
         validators=[MinValueValidator(0.0), MaxValueValidator(HOLDOUT_MAX)],
         help_text="Share of customers whose prompt is rendered without their memory (0 to 0.5).",
     )
+    # How Primer's arm explores, so that its decisions stay evaluable (docs/decisions/0605).
+    exploration = models.CharField(
+        max_length=16,
+        choices=Exploration.choices,
+        default=Exploration.THOMPSON,
+        help_text="Thompson: explores where the memory is unsure. Epsilon: serves Primer's best "
+        "but for a fixed share of decisions, drawn at random.",
+    )
+    explore_share = models.FloatField(
+        default=EXPLORE_SHARE_DEFAULT,
+        validators=[MinValueValidator(0.0), MaxValueValidator(HOLDOUT_MAX)],
+        help_text="Epsilon: the share of decisions drawn at random among the eligible messages "
+        "(0 to 0.5; at least 1% of each message's chances whatever it says).",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
@@ -324,6 +343,11 @@ class Campaign(WorkspaceOwnedModel):
         ordering = ["slug"]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "slug"], name="campaign_unique_slug"),
+            models.CheckConstraint(
+                condition=models.Q(explore_share__gte=0.0)
+                & models.Q(explore_share__lte=HOLDOUT_MAX),
+                name="campaign_explore_share_in_range",
+            ),
             models.CheckConstraint(
                 condition=models.Q(holdout_random__gte=0.0)
                 & models.Q(holdout_random__lte=HOLDOUT_MAX)

@@ -2,11 +2,12 @@
 
 Policies choose one message per send among the messages of its wave (the offers sent at that
 time): the logging policy itself, the average customer's best (the highest population rate per
-message), the best per trait segment, Primer's next best (the top full-memory p) and Primer with
+message), the best per trait segment, Primer's next best (the top full-memory p), Primer with
 exploration (one Thompson draw of the customer's label posteriors per decision, so its
-probability of each message is the share of draws it wins). Values come from ``offpolicy``
-and are unbiased only where the sends were randomised: ``randomisation_check`` says whether the
-data agree with that declaration.
+probability of each message is the share of draws it wins) and Primer 10% explored (its top
+message but for a tenth of decisions drawn uniformly: a campaign's epsilon exploration). Values
+come from ``offpolicy`` and are unbiased only where the sends were randomised:
+``randomisation_check`` says whether the data agree with that declaration.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scipy.special import expit
 from scipy.stats import chi2, chi2_contingency, chisquare
 
 from memory.scoring.associative import RATE_FLOOR, logit_normal_moments
+from memory.scoring.exploration import epsilon_propensities
 from memory.scoring.frames import EngineConfig, normalise_events
 from memory.scoring.model import MemoryState, ScoringModel, calibrated_p, candidate_features
 from memory.scoring.offpolicy import PolicyValue, Target, minimum_detectable_effect, policy_values
@@ -32,7 +34,10 @@ POLICIES = (
     "best per segment",
     "Primer next best",
     "Primer with exploration",
+    "Primer, 10% explored",
 )
+# The epsilon policy valued beside Thompson: the campaigns' default explored share.
+EVALUATED_EXPLORE_SHARE = 0.1
 # Sends less than this apart belong to one wave (a campaign's send-out).
 WAVE_GAP_H = 24.0
 
@@ -328,6 +333,9 @@ def decision_values(
         "best per segment": _first_best(choices, segment_rate).astype(float),
         "Primer next best": _first_best(choices, p).astype(float),
         "Primer with exploration": wins / thompson_draws,
+        "Primer, 10% explored": epsilon_propensities(
+            np.repeat(np.arange(test.height), eligible), p, share=EVALUATED_EXPLORE_SHARE
+        ),
     }
     send_index = np.repeat(np.arange(test.height), eligible)
     targets = {

@@ -1,4 +1,5 @@
-"""Message-level Thompson exploration with logged propensities, and holdout arms.
+"""Message-level exploration with logged propensities (Thompson, or the best with a uniform
+share), and holdout arms.
 
 Serving a decision draws each eligible message's score from its posterior, normal on the logit
 scale around the stored score with the stored spread (the sd of the labels' contribution under
@@ -116,6 +117,18 @@ def explore_propensities(
     return floored(
         group, thompson_shares(group, score, spread, draws=draws, seed=seed), floor=floor
     )
+
+
+def epsilon_propensities(
+    group: np.ndarray, score: np.ndarray, *, share: float, floor: float = FLOOR
+) -> np.ndarray:
+    """Return the probabilities of serving the best score, except for a `share` of decisions
+    drawn uniformly among the K messages (at least the floor's mix, min(1, floor K)): the best
+    gets 1 - g + g/K, every other message g/K, with g = max(share, min(1, floor K))."""
+    _, sizes, _ = _group_layout(group)
+    k = np.repeat(sizes, sizes).astype(np.float64)
+    mix = np.maximum(min(max(float(share), 0.0), 1.0), np.minimum(1.0, floor * k))
+    return (1.0 - mix) * top_propensities(group, score) + mix / k
 
 
 def uniform_propensities(group: np.ndarray) -> np.ndarray:

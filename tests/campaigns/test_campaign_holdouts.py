@@ -1,4 +1,5 @@
-"""A campaign's holdout shares: edited in the form and over the API, validated, audited."""
+"""A campaign's holdout shares and exploration: edited in the form and over the API, validated,
+audited."""
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -79,3 +80,52 @@ def test_it_edits_the_shares_over_the_api(client, config_key, read_key, spring):
     assert refused.status_code == 400 and "holdout_random" in refused.json()
     read_only = api(client, "patch", "/api/v1/campaigns/spring", read_key, {"holdout_random": 0})
     assert read_only.status_code == 403
+
+
+def test_it_sets_the_exploration_in_the_form_and_over_the_api(
+    member_client, client, config_key, workspace, spring
+):
+    assert (spring.exploration, spring.explore_share) == ("thompson", 0.1)
+    form = member_client.get(reverse("campaign-edit", args=["spring"])).content.decode()
+    assert 'name="exploration"' in form and 'name="explore_share"' in form
+    post = {"name": "Spring", "version": 1, "audience": "{}", "active": "on"}
+    refused = member_client.post(
+        reverse("campaign-edit", args=["spring"]), post | {"explore_share": "0.7"}
+    )
+    assert 'id="field-explore_share"' in refused.content.decode()
+    saved = member_client.post(
+        reverse("campaign-edit", args=["spring"]),
+        post | {"exploration": "epsilon", "explore_share": "0.05"},
+    )
+    assert saved.status_code == 302
+    found = Campaign.objects.for_workspace(workspace).get()
+    assert (found.exploration, found.explore_share) == ("epsilon", 0.05)
+    page = member_client.get(reverse("campaign", args=["spring"])).content.decode()
+    assert "5% of decisions drawn at random" in page
+    entry = AuditEntry.objects.for_workspace(workspace).filter(action="update").get()
+    assert ("exploration", "thompson", "epsilon") in entry.changed_fields()
+
+    changed = api(
+        client,
+        "patch",
+        "/api/v1/campaigns/spring",
+        config_key,
+        {"exploration": "thompson", "version": 2},
+    )
+    assert changed.status_code == 200, changed.content
+    assert (changed.json()["exploration"], changed.json()["explore_share"]) == ("thompson", 0.05)
+    for bad in ({"exploration": "greedy"}, {"explore_share": 0.6}, {"explore_share": "x"}):
+        refused = api(client, "patch", "/api/v1/campaigns/spring", config_key, bad)
+        assert refused.status_code == 400 and next(iter(bad)) in refused.json(), bad
+
+
+def test_the_service_refuses_an_unknown_exploration_by_field(workspace, spring):
+    with pytest.raises(ValidationError) as refused:
+        campaign_update(
+            workspace=workspace,
+            actor=ACTOR,
+            campaign=spring,
+            expected_version=1,
+            changes={"exploration": "greedy", "explore_share": -1},
+        )
+    assert {"exploration", "explore_share"} <= set(refused.value.message_dict)

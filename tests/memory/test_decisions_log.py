@@ -47,6 +47,35 @@ def test_it_logs_one_decision_per_customer_with_propensities_summing_to_one(work
     assert one.expires_at - one.decided_at == timedelta(hours=workspace.attribution_window_h)
 
 
+def test_a_campaign_exploring_a_share_serves_its_best_and_logs_the_propensities(
+    workspace, catalogue
+):
+    campaign = campaign_create(
+        workspace=workspace,
+        actor=Actor.system("t"),
+        slug="eps",
+        name="Epsilon",
+        messages=catalogue,
+        exploration="epsilon",
+        explore_share=0.2,
+    )
+    people = [customer(workspace, f"e{i}") for i in range(400)]
+    rows = [
+        (person.pk, m.pk, float(score), 0.8)
+        for person in people
+        for m, score in zip(catalogue, (0.5, 0.2, 0.0, -1.0), strict=True)
+    ]
+    served = decisions_serve(
+        workspace=workspace, candidates=candidates(rows), source="api", campaign=campaign
+    )
+    assert {item.policy for item in served} == {"epsilon"}
+    assert all(item.propensities == pytest.approx([0.85, 0.05, 0.05, 0.05]) for item in served)
+    # Served as the propensities say: the best about 85% of the time (400 draws: +-7 points).
+    best = sum(item.message_id == catalogue[0].pk for item in served) / len(served)
+    assert 0.78 <= best <= 0.92
+    assert Decision.objects.for_workspace(workspace).filter(policy="epsilon").count() == 400
+
+
 def test_it_matches_sends_counted_once(workspace, catalogue):
     first, second = customer(workspace, "a"), customer(workspace, "b")
     decided = MEMORY_AT - timedelta(hours=100)

@@ -83,14 +83,17 @@ def test_it_values_each_policy_against_the_average_customers_best(workspace, tmp
     start = next(
         i for i, line in enumerate(lines) if line.startswith("Off-policy value, outcome goal")
     )
-    rows = {line[:26].strip(): line[26:] for line in lines[start + 2 : start + 7]}
+    rows = {line[:26].strip(): line[26:] for line in lines[start + 2 : start + 8]}
     assert list(rows) == [
         "logging policy",
         "average customer's best",
         "best per segment",
         "Primer next best",
         "Primer with exploration",
+        "Primer, 10% explored",
     ]
+    # Primer's best but for a tenth at random matches its top's sends and a tenth of the rest.
+    assert int(rows["Primer, 10% explored"].split()[0]) == sends
     # The logging policy matches every send; a single choice matches about one in the messages.
     assert int(rows["logging policy"].split()[0]) == sends
     assert 0 < int(rows["Primer next best"].split()[0]) < sends / 5

@@ -12,6 +12,7 @@ from memory.scoring.exploration import (
     arm_of,
     assign_arm,
     choose,
+    epsilon_propensities,
     explore_propensities,
     thompson_shares,
     top_propensities,
@@ -45,6 +46,21 @@ def test_it_keeps_the_floor_through_a_uniform_mix_without_spread():
     # No spread: the top message wins every draw; the mix of 0.01 x 4 gives the rest 0.01 each.
     propensity = explore_propensities(np.zeros(4), np.array([3.0, 2.0, 1.0, 0.0]), np.zeros(4))
     assert propensity.tolist() == pytest.approx([0.97, 0.01, 0.01, 0.01])
+
+
+def test_epsilon_serves_the_best_but_for_its_share_with_the_floor_under_it():
+    group = np.array([0, 0, 0, 0, 1, 1])
+    score = np.array([0.1, 0.9, 0.9, -2.0, 5.0, 1.0])
+    # Group 0: g = 0.2 over K = 4, the first of the tied best gets 1 - 0.2 + 0.05.
+    propensity = epsilon_propensities(group, score, share=0.2)
+    assert propensity.tolist() == pytest.approx([0.05, 0.85, 0.05, 0.05, 0.9, 0.1])
+    assert np.bincount(group, propensity) == pytest.approx([1.0, 1.0])
+    # A share below the floor's mix (0.01 K) is lifted to it; a share of 0 is the floor.
+    big = np.zeros(150, dtype=int)
+    floored = epsilon_propensities(big, np.arange(150.0), share=0.0)
+    assert floored.min() == pytest.approx(1 / 150)  # K > 100: the mix is the uniform choice
+    four = epsilon_propensities(np.zeros(4), np.array([3.0, 2.0, 1.0, 0.0]), share=0.0)
+    assert four.tolist() == pytest.approx([0.97, 0.01, 0.01, 0.01])
 
 
 def test_it_knows_the_random_arms_and_the_top_policies():
