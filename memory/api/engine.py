@@ -114,7 +114,7 @@ class NextBestDecisionSerializer(serializers.Serializer):
         help_text="Send it back as properties.decision_id on the send event."
     )
     arm = serializers.CharField()
-    policy = serializers.ChoiceField(choices=["thompson", "uniform", "top"])
+    policy = serializers.ChoiceField(choices=["thompson", "epsilon", "uniform", "top"])
     message_id = serializers.IntegerField()
     key = serializers.CharField(help_text="The message to send.")
     propensity = serializers.FloatField(help_text="The probability it was chosen with.")

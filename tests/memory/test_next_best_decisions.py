@@ -67,6 +67,25 @@ def test_it_answers_a_campaign_by_the_customers_arm(client, read_key, workspace,
     assert next_best(client, read_key, "c0", "?campaign=nope").status_code == 404
 
 
+def test_a_campaign_exploring_a_fixed_share_says_so_in_the_api(
+    client, read_key, workspace, planted
+):
+    campaign, offers, _ = planted
+    campaign.exploration, campaign.explore_share = "epsilon", 0.3
+    campaign.holdout_random = campaign.holdout_no_memory = 0.0
+    campaign.save()
+    data = next_best(client, read_key, "c0", "?campaign=spring").json()
+    decision = data["decision"]
+    assert (data["arm"], decision["policy"]) == ("primer", "epsilon")
+    # Two eligible messages: the best gets 1 - 0.3 + 0.15, the other 0.15.
+    assert [(e["message_id"], e["propensity"]) for e in decision["eligible"]] == [
+        (offers[1].pk, pytest.approx(0.85)),
+        (offers[2].pk, pytest.approx(0.15)),
+    ]
+    stored = Decision.objects.for_workspace(workspace).get(public_id=decision["decision_id"])
+    assert stored.policy == "epsilon"
+
+
 def test_it_refuses_what_it_should(client, read_key, other_workspace, planted):
     _, foreign = api_key_create(workspace=other_workspace, scopes=["read"], name="foreign")
     assert next_best(client, foreign, "c0").status_code == 404
