@@ -47,42 +47,60 @@ class CampaignUplift:
     uplift: Uplift
 
 
-def campaign_decision_groups(*, campaign: Campaign) -> list[Group]:
-    """Return the campaign's resolved, matched decisions counted per uplift Group."""
+def campaign_decision_counts(*, campaign: Campaign) -> tuple[list[ArmFunnel], list[Group]]:
+    """Return the campaign's funnel per arm (served, matched, resolved) and its resolved
+    decisions counted per uplift Group: one pass over its decisions, a few rows out."""
     revenue = Coalesce(F("revenue"), Value(0.0), output_field=FloatField())
     rows = (
         Decision.objects.for_workspace(campaign.workspace)
-        .filter(campaign=campaign, resolved_at__isnull=False)
+        .filter(campaign=campaign)
         .annotate(
             primer_served=Case(
                 When(message_id=F("primer_message_id"), then=Value(True)),
                 default=Value(False),
                 output_field=BooleanField(),
-            )
+            ),
+            resolved=Case(
+                When(resolved_at__isnull=False, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
         )
         .order_by()
-        .values("arm", "eligible_count", "primer_served")
+        .values("arm", "eligible_count", "primer_served", "resolved")
         .annotate(
-            sends=Count("id"),
+            served=Count("id"),
+            matched=Count("send_event_id"),
             goals=Count("id", filter=Q(goal=True)),
             revenue_total=Sum(revenue),
             revenue_squares=Sum(revenue * revenue),
             revenue_reported=Count("revenue"),
         )
     )
-    return [
-        Group(
-            arm=row["arm"],
-            eligible=row["eligible_count"],
-            primer_served=row["primer_served"],
-            sends=row["sends"],
-            goals=row["goals"],
-            revenue=row["revenue_total"] or 0.0,
-            revenue_squares=row["revenue_squares"] or 0.0,
-            revenue_reported=row["revenue_reported"],
-        )
-        for row in rows
-    ]
+    totals: dict[str, list[int]] = {}
+    groups = []
+    for row in rows:
+        served, matched, resolved = totals.setdefault(row["arm"], [0, 0, 0])
+        totals[row["arm"]] = [
+            served + row["served"],
+            matched + row["matched"],
+            resolved + (row["served"] if row["resolved"] else 0),
+        ]
+        if row["resolved"]:
+            groups.append(
+                Group(
+                    arm=row["arm"],
+                    eligible=row["eligible_count"],
+                    primer_served=row["primer_served"],
+                    sends=row["served"],
+                    goals=row["goals"],
+                    revenue=row["revenue_total"] or 0.0,
+                    revenue_squares=row["revenue_squares"] or 0.0,
+                    revenue_reported=row["revenue_reported"],
+                )
+            )
+    funnel = [ArmFunnel(arm, *totals.get(arm, (0, 0, 0))) for arm in ARM_ORDER]
+    return funnel, groups
 
 
 # Each customer's totals per arm (CUSTOMER_TOTALS), then per arm the sums of their products:
@@ -158,26 +176,9 @@ def campaign_uplift_clusters(*, campaign: Campaign, groups: list[Group]) -> dict
 
 def campaign_uplift(*, campaign: Campaign) -> CampaignUplift:
     """Return the campaign's funnel per arm and its uplift estimates."""
-    counts = {
-        row["arm"]: row
-        for row in Decision.objects.for_workspace(campaign.workspace)
-        .filter(campaign=campaign)
-        .order_by()
-        .values("arm")
-        .annotate(served=Count("id"), matched=Count("send_event_id"), resolved=Count("resolved_at"))
-    }
-    funnel = [
-        ArmFunnel(
-            arm,
-            counts.get(arm, {}).get("served", 0),
-            counts.get(arm, {}).get("matched", 0),
-            counts.get(arm, {}).get("resolved", 0),
-        )
-        for arm in ARM_ORDER
-    ]
+    funnel, groups = campaign_decision_counts(campaign=campaign)
     holdouts = campaign.holdout_shares
     shares = {"primer": 1.0 - sum(holdouts.values()), **holdouts}
-    groups = campaign_decision_groups(campaign=campaign)
     return CampaignUplift(
         campaign,
         shares,

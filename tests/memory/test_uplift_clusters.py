@@ -13,7 +13,7 @@ from campaigns.tenancy.changes import Actor
 from memory.decision_matching import uplift_clusters_store
 from memory.decision_selectors import (
     campaign_decision_clusters,
-    campaign_decision_groups,
+    campaign_decision_counts,
     campaign_uplift,
 )
 from memory.models import Decision, UpliftClusters
@@ -149,7 +149,7 @@ def test_the_page_reads_the_stored_sums_while_they_cover_the_decisions_and_sums_
 
 
 def campaign_uplift_live(campaign):
-    groups = campaign_decision_groups(campaign=campaign)
+    _, groups = campaign_decision_counts(campaign=campaign)
     clusters = {arm: c.clusters for arm, c in campaign_decision_clusters(campaign=campaign).items()}
     return uplift_of(groups, clusters=clusters)
 
@@ -164,3 +164,27 @@ def test_erasing_a_customer_stores_their_campaigns_sums_again(workspace, campaig
     customer_erase(workspace=workspace, external_id=person.external_id, actor=Actor.system())
     stored = UpliftClusters.objects.for_workspace(workspace).filter(campaign=campaign)
     assert sum(row.decisions for row in stored) == decided.count()
+
+
+def test_one_pass_counts_the_funnel_and_the_groups_as_plain_counts_do(
+    workspace, campaign_with_repeats
+):
+    campaign = campaign_with_repeats
+    decisions = Decision.objects.for_workspace(workspace).filter(campaign=campaign)
+    # Some matched to a send and not yet resolved, as between a send and its window's end.
+    for n, pending in enumerate(decisions.filter(resolved_at__isnull=True)[:5]):
+        pending.send_event_id = 10_000 + n
+        pending.save(update_fields=["send_event_id"])
+
+    funnel, groups = campaign_decision_counts(campaign=campaign)
+
+    for row in funnel:
+        mine = decisions.filter(arm=row.arm)
+        assert (row.served, row.matched, row.resolved) == (
+            mine.count(),
+            mine.filter(send_event_id__isnull=False).count(),
+            mine.filter(resolved_at__isnull=False).count(),
+        )
+    assert sum(row.served for row in funnel) == decisions.count() > 0
+    assert sum(g.sends for g in groups) == decisions.filter(resolved_at__isnull=False).count()
+    assert sum(g.goals for g in groups) == decisions.filter(goal=True).count()
