@@ -30,7 +30,7 @@ import polars as pl  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from campaigns.models import Workspace  # noqa: E402
+from campaigns.models import Campaign, Message, Workspace  # noqa: E402
 from campaigns.tenancy.services import workspace_create  # noqa: E402
 from memory.db.writeback import frame_insert  # noqa: E402
 from memory.importers.synthetic import engine_frames_load  # noqa: E402
@@ -149,13 +149,26 @@ def load(name: str, seed: int) -> Workspace:
     return workspace
 
 
-def run(name: str, seed: int, keep: bool) -> None:
+def live_campaign_set(workspace: Workspace, messages: int) -> None:
+    """Give the workspace one live campaign of its last `messages` messages (none for 0): the
+    recompute then stores them for every customer besides their best."""
+    Campaign.objects.for_workspace(workspace).filter(slug="bench-campaign").delete()
+    if messages:
+        campaign = Campaign.objects.create(
+            workspace=workspace, slug="bench-campaign", name="Bench campaign"
+        )
+        campaign.messages.set(Message.objects.for_workspace(workspace).order_by("-pk")[:messages])
+        print(f"  a live campaign of {messages} messages")
+
+
+def run(name: str, seed: int, keep: bool, campaign_messages: int = 0) -> None:
     slug = f"bench-recompute-{name.lower()}"
     workspace = Workspace.objects.filter(slug=slug).first() if keep else None
     if workspace is None:
         workspace = load(name, seed)
     else:
         print(f"{name}: reusing the workspace {slug} kept by an earlier run (--keep)")
+    live_campaign_set(workspace, campaign_messages)
     rows, copy_s = copy_out_rate(workspace.pk)
     print(
         f"  raw COPY out:      {rows:>11,} rows in {copy_s:6.1f} s = {rows / copy_s:>10,.0f} rows/s"
@@ -186,12 +199,18 @@ def main() -> None:
         action="store_true",
         help="keep the workspace afterwards and reuse a kept one instead of loading it again",
     )
+    parser.add_argument(
+        "--campaign-messages",
+        type=int,
+        default=0,
+        help="give the workspace a live campaign of this many messages (stored for everyone)",
+    )
     arguments = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL=postgres://... : this benchmark measures PostgreSQL.")
     call_command("migrate", verbosity=0)  # a fresh database has no tables yet
     for name in arguments.sizes.split(","):
-        run(name.strip(), arguments.seed, arguments.keep)
+        run(name.strip(), arguments.seed, arguments.keep, arguments.campaign_messages)
 
 
 if __name__ == "__main__":

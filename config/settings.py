@@ -146,6 +146,8 @@ PRIMER_RECOMPUTE_CUSTOMERS_PER_SHARD = env_int(
 )
 # Each customer's best messages the recompute stores (pages, the API and exploration read them).
 PRIMER_NEXT_BEST_STORED = env_int("PRIMER_NEXT_BEST_STORED", 20, minimum=1)
+# The live campaigns' messages stored for every customer besides their best (at most this many).
+PRIMER_NEXT_BEST_CAMPAIGN_MESSAGES = env_int("PRIMER_NEXT_BEST_CAMPAIGN_MESSAGES", 40, minimum=0)
 # A recompute queued this long without a worker taking it, or running this long without
 # progress (a shard stored), is marked failed as stale instead of shown queued or running.
 PRIMER_RECOMPUTE_QUEUED_TIMEOUT_S = env_int("PRIMER_RECOMPUTE_QUEUED_TIMEOUT_S", 3600, minimum=1)

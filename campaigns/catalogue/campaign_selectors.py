@@ -181,8 +181,10 @@ def campaign_next_best(
     keys = set(campaign.messages.values_list("key", flat=True))
     if not keys:
         return {}, "The campaign has no messages to rank."
+    # Every stored row: a live campaign's messages are stored wherever they rank.
+    stored = settings.PRIMER_NEXT_BEST_STORED + settings.PRIMER_NEXT_BEST_CAMPAIGN_MESSAGES
     answers = next_best_of_customers(
-        workspace=campaign.workspace, customers=customers, limit=settings.PRIMER_NEXT_BEST_STORED
+        workspace=campaign.workspace, customers=customers, limit=stored
     )
     best: dict[str, Offer] = {}
     for answer in answers:
@@ -194,7 +196,8 @@ def campaign_next_best(
     problem = ""
     if len(best) < len(customers):
         problem = (
-            f"A dash: none of the campaign's messages is among that customer's "
-            f"{settings.PRIMER_NEXT_BEST_STORED} best (or may be sent now)."
+            "A dash: none of the campaign's messages may be sent to that customer now, or "
+            "the last recompute ran before the campaign had them (recompute to rank them for "
+            "everyone)."
         )
     return best, problem

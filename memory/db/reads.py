@@ -13,9 +13,12 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 import psycopg
+from django.conf import settings
 from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
 
-from campaigns.models import Label, Message, Workspace
+from campaigns.models import Campaign, Label, Message, Workspace
 from memory.models import Customer, EventName
 from memory.scoring.baseline import date_as_year
 from memory.scoring.sharded import NextBestAsked
@@ -224,6 +227,8 @@ class Catalogue:
     messages: pl.DataFrame  # message (dense), message_id, key, text, active
     message_labels: pl.DataFrame  # message (dense), label_set, label
     labels: pl.DataFrame  # label_id, label_set, label, boost, active
+    # Messages of the live campaigns: stored for every customer wherever they rank.
+    campaign_message_ids: frozenset[int] = frozenset()
 
     def message_index(self, message_ids: pl.Series) -> pl.Series:
         """Map database message ids to the engine's dense message indices (null if unknown)."""
@@ -236,10 +241,13 @@ class Catalogue:
     def next_best_asked(self, top: int) -> NextBestAsked:
         """Return what stored next best lists rank: the active messages, the active labels'
         boosts, `top` per customer."""
+        active = self.messages.filter(pl.col("active"))
+        in_campaigns = active.filter(pl.col("message_id").is_in(list(self.campaign_message_ids)))
         return NextBestAsked(
-            candidates=self.messages.filter(pl.col("active"))["message"].to_numpy(),
+            candidates=active["message"].to_numpy(),
             boosts=self.labels.filter(pl.col("active")).select("label_set", "label", "boost"),
             top=top,
+            always=in_campaigns["message"].to_numpy(),
         )
 
 
@@ -292,7 +300,31 @@ def catalogue_of(*, workspace: Workspace) -> Catalogue:
         },
         orient="row",
     )
-    return Catalogue(messages=message_frame, message_labels=message_labels, labels=labels)
+    return Catalogue(
+        messages=message_frame,
+        message_labels=message_labels,
+        labels=labels,
+        campaign_message_ids=live_campaign_message_ids(workspace=workspace),
+    )
+
+
+def live_campaign_message_ids(*, workspace: Workspace) -> frozenset[int]:
+    """Return the messages of the workspace's live campaigns (active, not ended), the most
+    recently created campaigns first up to PRIMER_NEXT_BEST_CAMPAIGN_MESSAGES messages."""
+    live = (
+        Campaign.objects.for_workspace(workspace)
+        .filter(active=True)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=timezone.now()))
+        .order_by("-created_at", "-pk")
+    )
+    cap = settings.PRIMER_NEXT_BEST_CAMPAIGN_MESSAGES
+    kept: set[int] = set()
+    for campaign in live.prefetch_related("messages"):
+        ids = {message.pk for message in campaign.messages.all() if message.active}
+        if len(kept | ids) > cap:
+            break
+        kept |= ids
+    return frozenset(kept)
 
 
 EXPORT_KINDS = {

@@ -73,6 +73,22 @@ def _coefficient(model: ScoringModel, feature: str) -> float:
     return float(model.calibration[1] * model.coefficients[1 + model.features.index(feature)])
 
 
+def _top_and_always(
+    ranked: np.ndarray, keep: int, kept_always: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Return the (row, column) cells to keep, by row then rank, and their 0-based ranks: each
+    row's `keep` best columns (``ranked``: columns best first per row) and every column of
+    ``kept_always`` below them."""
+    rows = np.arange(ranked.shape[0])[:, None]
+    rank_of = np.empty_like(ranked)
+    rank_of[rows, ranked] = np.arange(ranked.shape[1])[None, :]
+    kept = (rank_of < keep) | kept_always[None, :]
+    row, column = np.nonzero(kept)
+    order = np.lexsort((rank_of[row, column], row))
+    row, column = row[order], column[order]
+    return (row, column), rank_of[row, column]
+
+
 def _label_variances(state: MemoryState, customers: np.ndarray) -> np.ndarray:
     """Return (customers, labels): the variance of log(response rate) under each customer's
     Beta posterior of each label, their prior where they have no posterior (as
@@ -108,8 +124,11 @@ def next_best_rows(
     boosts: pl.DataFrame | None,
     top: int,
     customers: np.ndarray | None = None,
+    always: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """Return each customer's `top` best candidates, rank 1 first (NEXT_BEST_COLUMNS).
+    """Return each customer's `top` best candidates, rank 1 first (NEXT_BEST_COLUMNS), and
+    also each candidate of ``always`` wherever it ranks (a live campaign's messages, so every
+    customer can be decided for among them); ranks are among all candidates.
 
     ``customers`` defaults to every customer of the state; an index past them is scored from
     the population (the cold-start list). ``pull``, ``labels`` and ``wear_out`` are the odds
@@ -126,6 +145,8 @@ def next_best_rows(
         return pl.DataFrame(schema=NEXT_BEST_SCHEMA)
     candidates = np.sort(candidates)  # ties go to the lower message index, as in rank_state
     keep = min(top, candidates.size)
+    kept_always = np.isin(candidates, np.asarray(always if always is not None else [], np.int64))
+    everywhere = bool(kept_always.any()) and keep < candidates.size
     boost = message_boosts(
         state.label_priors, state.message_labels, candidates, boosts, state.n_messages
     )
@@ -147,8 +168,15 @@ def next_best_rows(
             model, {name: np.ascontiguousarray(value).ravel() for name, value in features.items()}
         )
         score = (np.log(p / (1 - p))).reshape(shape) + shift[None, :]
-        order = np.argsort(-score, axis=1, kind="stable")[:, :keep]
-        picked = (np.arange(chosen.size)[:, None], order)
+        ranked = np.argsort(-score, axis=1, kind="stable")
+        if everywhere:
+            picked, rank = _top_and_always(ranked, keep, kept_always)
+            order, owner = picked[1], chosen[picked[0]]
+        else:
+            order = ranked[:, :keep]
+            picked = (np.arange(chosen.size)[:, None], order)
+            rank = np.broadcast_to(np.arange(keep, dtype=np.int64), order.shape)
+            owner = np.repeat(chosen, keep)
         reasons = {}
         for reason, names in REASON_GROUPS.items():
             logit = np.zeros(shape)
@@ -161,13 +189,13 @@ def next_best_rows(
             variance = _label_variances(state, chosen) @ squared_labels.T
             spread = abs(association_coefficient) * np.sqrt(variance[picked])
         else:
-            spread = np.zeros(order.shape)
+            spread = np.zeros(np.shape(order))
         parts.append(
             pl.DataFrame(
                 {
-                    "customer": np.repeat(chosen, keep),
+                    "customer": owner,
                     "message": candidates[order].ravel(),
-                    "rank": np.tile(np.arange(1, keep + 1, dtype=np.int64), chosen.size),
+                    "rank": rank.ravel() + 1,
                     "score": score[picked].ravel(),
                     "p_goal": p.reshape(shape)[picked].ravel(),
                     "boost": boost[order].ravel(),

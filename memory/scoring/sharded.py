@@ -74,6 +74,8 @@ class NextBestAsked:
     candidates: np.ndarray  # dense message indices of the active messages
     boosts: pl.DataFrame | None  # label_set, label, boost of the active labels
     top: int
+    # Candidates kept for every customer wherever they rank: the live campaigns' messages.
+    always: np.ndarray | None = None
 
 
 @dataclass
@@ -87,7 +89,9 @@ class NextBestLater:
     def rows(self, model: ScoringModel) -> pl.DataFrame:
         """Return the shard's next best rows (``next_best_rows``) with the fitted model."""
         asked = self.asked
-        return next_best_rows(self.state, model, asked.candidates, asked.boosts, asked.top)
+        return next_best_rows(
+            self.state, model, asked.candidates, asked.boosts, asked.top, always=asked.always
+        )
 
 
 def customer_memory_staged(
@@ -112,7 +116,12 @@ def customer_memory_staged(
         )
         return frames, NextBestLater(slim, next_best)
     frames["next_best"] = next_best_rows(
-        passed.state, population.model, next_best.candidates, next_best.boosts, next_best.top
+        passed.state,
+        population.model,
+        next_best.candidates,
+        next_best.boosts,
+        next_best.top,
+        always=next_best.always,
     )
     return frames, None
 
@@ -157,6 +166,7 @@ def cold_start_next_best(
         next_best.boosts,
         next_best.top,
         customers=np.array([passed.state.n_customers]),
+        always=next_best.always,
     )
 
 

@@ -4,7 +4,10 @@ excludes before it explores, and says plainly when there is nothing."""
 import pytest
 from django.test.utils import override_settings
 
-from campaigns.models import Label, Message
+from campaigns.catalogue.campaign_services import campaign_create
+from campaigns.models import Campaign, Label, Message
+from campaigns.tenancy.changes import Actor
+from memory.decisions import customers_decisions_serve
 from memory.models import Customer, CustomerNextBest
 from memory.next_best import NO_RECOMPUTE, next_best_for
 from memory.predict import memory_next_best, ranking_reasons
@@ -96,3 +99,50 @@ def test_it_says_plainly_there_is_no_memory_yet(workspace):
     assert answer.offers == [] and answer.nothing_now == NO_RECOMPUTE
     with pytest.raises(Customer.DoesNotExist):
         next_best_for(workspace=workspace, external_id="nobody")
+
+
+@override_settings(PRIMER_NEXT_BEST_STORED=5)
+def test_a_live_campaigns_messages_are_stored_for_everyone_wherever_they_rank(workspace, stored):
+    recompute_here(workspace=workspace)
+    full = {  # every customer's ranking over all messages, from the engine
+        external_id: memory_next_best(workspace=workspace, external_id=external_id, limit=100)[
+            "key"
+        ].to_list()
+        for external_id in ("c2", "c9", "c30")
+    }
+    # The two messages least often in anyone's top 5: most customers have neither stored.
+    top5 = CustomerNextBest.objects.for_workspace(workspace).values_list("message__key", flat=True)
+    rare = sorted(
+        Message.objects.for_workspace(workspace).values_list("key", flat=True),
+        key=lambda key: (list(top5).count(key), key),
+    )[:2]
+    campaign_create(
+        workspace=workspace,
+        actor=Actor.system("t"),
+        slug="rare",
+        name="Rare",
+        messages=list(Message.objects.for_workspace(workspace).filter(key__in=rare)),
+    )
+    recompute_here(workspace=workspace)
+
+    rows = CustomerNextBest.objects.for_workspace(workspace).filter(customer__isnull=False)
+    for external_id, ranking in full.items():
+        mine = rows.filter(customer__external_id=external_id).order_by("rank")
+        stored_keys = [row.message.key for row in mine]
+        # Their five best, then the campaign's messages at their ranks among all messages.
+        assert stored_keys[:5] == ranking[:5]
+        assert set(stored_keys) == set(ranking[:5]) | set(rare)
+        for row in mine:
+            assert row.rank == ranking.index(row.message.key) + 1
+    customers = list(Customer.objects.for_workspace(workspace))
+    assert {r.customer_id for r in rows.filter(message__key__in=rare)} == {c.pk for c in customers}
+    population = CustomerNextBest.objects.for_workspace(workspace).filter(customer__isnull=True)
+    assert set(rare) <= set(population.values_list("message__key", flat=True))
+    campaign = Campaign.objects.for_workspace(workspace).get(slug="rare")
+    served = customers_decisions_serve(
+        workspace=workspace,
+        customer_ids=[c.pk for c in customers],
+        source="api",
+        campaign=campaign,
+    )
+    assert len(served) == len(customers)  # every customer decided for among the campaign's
