@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from django.db import transaction
 
 from memory.models import RecomputeRun
 from memory.recompute.service import recompute_request, recompute_resume
@@ -56,8 +57,20 @@ def test_it_finishes_the_same_after_a_worker_is_killed_mid_recompute(
     run = recompute_request(
         workspace=workspace, as_of=AS_OF, requested_by="command", on_workers=True
     )
-    run = wait_for(run, lambda r: r.shards_done >= 2)
-    celery_workers.kill(doomed)
+    # Kill it mid-run for sure: with the run's row locked, a shard cannot count itself done, so
+    # the worker (one task at a time) cannot reach the end between the check and the kill.
+    deadline = time.monotonic() + 120
+    while True:
+        with transaction.atomic():
+            locked = (
+                RecomputeRun.objects.for_workspace(workspace).select_for_update().get(pk=run.pk)
+            )
+            if locked.shards_done >= 2:
+                assert locked.status == RecomputeRun.Status.RUNNING
+                celery_workers.kill(doomed)
+                break
+        assert time.monotonic() < deadline, "the worker stored no two shards"
+        time.sleep(0.05)
     run.refresh_from_db()
     assert run.status == RecomputeRun.Status.RUNNING
     assert run.shards_done < run.shards_total
