@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTally, Label, Message, Workspace
 from memory.audiences import trait_filter_parse, trait_filter_q
-from memory.models import Customer, Event
+from memory.models import Customer, CustomerNextBest, Event
 from memory.next_best import Offer, next_best_of_customers
 
 CUSTOMERS_PAGE = 20
@@ -195,9 +195,28 @@ def campaign_next_best(
             best[answer.customer] = found
     problem = ""
     if len(best) < len(customers):
+        problem = "A dash: none of the campaign's messages may be sent to that customer now."
+    unranked = campaign_messages_unranked(campaign=campaign)
+    if unranked:
         problem = (
-            "A dash: none of the campaign's messages may be sent to that customer now, or "
-            "the last recompute ran before the campaign had them (recompute to rank them for "
-            "everyone)."
-        )
+            f"{problem} Not ranked for everyone by the last recompute: {', '.join(unranked)} "
+            "(they joined the campaign since, or the live campaigns have more than "
+            f"{settings.PRIMER_NEXT_BEST_CAMPAIGN_MESSAGES} messages); recompute to rank them."
+        ).strip()
     return best, problem
+
+
+def campaign_messages_unranked(*, campaign: Campaign) -> list[str]:
+    """Return the keys of a live campaign's active messages the last recompute did not store
+    for everyone (absent from the population's list, which keeps every live campaign's
+    messages); none for a campaign not live, or before any recompute stored a list."""
+    live = campaign.active and (campaign.ends_at is None or campaign.ends_at > timezone.now())
+    stored = CustomerNextBest.objects.for_workspace(campaign.workspace).filter(
+        customer__isnull=True
+    )
+    if not live or not stored.exists():
+        return []
+    ranked = stored.values("message_id")
+    return sorted(
+        campaign.messages.filter(active=True).exclude(pk__in=ranked).values_list("key", flat=True)
+    )

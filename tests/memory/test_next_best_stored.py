@@ -4,6 +4,7 @@ excludes before it explores, and says plainly when there is nothing."""
 import pytest
 from django.test.utils import override_settings
 
+from campaigns.catalogue.campaign_selectors import campaign_messages_unranked
 from campaigns.catalogue.campaign_services import campaign_create
 from campaigns.models import Campaign, Label, Message
 from campaigns.tenancy.changes import Actor
@@ -123,7 +124,10 @@ def test_a_live_campaigns_messages_are_stored_for_everyone_wherever_they_rank(wo
         name="Rare",
         messages=list(Message.objects.for_workspace(workspace).filter(key__in=rare)),
     )
+    campaign = Campaign.objects.for_workspace(workspace).get(slug="rare")
+    assert campaign_messages_unranked(campaign=campaign) == sorted(rare)  # until a recompute
     recompute_here(workspace=workspace)
+    assert campaign_messages_unranked(campaign=campaign) == []
 
     rows = CustomerNextBest.objects.for_workspace(workspace).filter(customer__isnull=False)
     for external_id, ranking in full.items():
@@ -138,7 +142,6 @@ def test_a_live_campaigns_messages_are_stored_for_everyone_wherever_they_rank(wo
     assert {r.customer_id for r in rows.filter(message__key__in=rare)} == {c.pk for c in customers}
     population = CustomerNextBest.objects.for_workspace(workspace).filter(customer__isnull=True)
     assert set(rare) <= set(population.values_list("message__key", flat=True))
-    campaign = Campaign.objects.for_workspace(workspace).get(slug="rare")
     served = customers_decisions_serve(
         workspace=workspace,
         customer_ids=[c.pk for c in customers],
