@@ -8,7 +8,7 @@ deliveries; it also tells the webhooks), inside the same transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import models, transaction
 from django.utils import timezone
@@ -213,6 +213,49 @@ def customers_suppress(
         already=[x for x in wanted if digests[x] in known],
         stored=[x for x in wanted if x in stored],
     )
+
+
+ERASE_AT_ONCE = 100
+
+
+class TooManyToErase(Exception):
+    """A list names more stored customers than one call erases."""
+
+
+def customers_erase_and_suppress(
+    *, workspace: Workspace, external_ids: list[str], actor: Actor
+) -> tuple[Suppressed, list[CustomerErased]]:
+    """Suppress a list of ids, erasing (with suppression) those that have data here, each in a
+    transaction of its own and audited as one erasure: a deletion list.
+
+    Raise TooManyToErase when more than ERASE_AT_ONCE of them are stored customers (each
+    erasure pauses the workspace's writes while it runs); nothing is done then.
+    """
+    wanted = list(dict.fromkeys(external_ids))
+    stored = list(
+        Customer.objects.for_workspace(workspace)
+        .filter(external_id__in=wanted)
+        .values_list("external_id", flat=True)
+    )
+    if len(stored) > ERASE_AT_ONCE:
+        raise TooManyToErase(
+            f"{len(stored):,} of these ids have data here: erase at most {ERASE_AT_ONCE} at "
+            "once; send the rest next."
+        )
+    erased = []
+    for external_id in sorted(stored, key=wanted.index):
+        try:
+            erased.append(
+                customer_erase(
+                    workspace=workspace, external_id=external_id, actor=actor, suppress=True
+                )
+            )
+        except Customer.DoesNotExist:
+            continue  # erased meanwhile: the suppression below still covers them
+    done = customers_suppress(workspace=workspace, external_ids=wanted, actor=actor)
+    gone = {item.external_id for item in erased}
+    # The erased were suppressed by their erasure, just before the list.
+    return replace(done, already=[x for x in done.already if x not in gone]), erased
 
 
 @transaction.atomic

@@ -14,11 +14,14 @@ from campaigns.models import ApiKey
 from campaigns.tenancy.authentication import HasScope, request_actor, request_workspace
 from memory.models import Customer
 from memory.privacy import (
+    ERASE_AT_ONCE,
     CustomerStored,
+    TooManyToErase,
     customer_data_export,
     customer_erase,
     customer_suppress,
     customer_suppression_lift,
+    customers_erase_and_suppress,
     customers_suppress,
 )
 from memory.selectors import customer_suppression
@@ -51,6 +54,12 @@ class SuppressListSerializer(serializers.Serializer):
         max_length=SUPPRESS_AT_ONCE,
         help_text=f"Customer ids, 1 to {SUPPRESS_AT_ONCE:,} at once.",
     )
+    erase = serializers.BooleanField(
+        default=False,
+        help_text=f"Also delete, with suppression, those that have data here (at most "
+        f"{ERASE_AT_ONCE} per call; each erased in its own transaction, audited): a deletion "
+        "list.",
+    )
 
 
 class SuppressedListSerializer(serializers.Serializer):
@@ -58,9 +67,10 @@ class SuppressedListSerializer(serializers.Serializer):
     already = serializers.ListField(child=serializers.CharField(), help_text="Before this call.")
     stored = serializers.ListField(
         child=serializers.CharField(),
-        help_text="Customers with data here, not suppressed: erase them with "
+        help_text="Customers with data here, not suppressed: erase them with `erase` or "
         "`DELETE /customers/{id}/data?suppress=true`.",
     )
+    erased = CustomerErasedSerializer(many=True, help_text="With `erase`: who was deleted.")
 
 
 class SuppressionSerializer(serializers.Serializer):
@@ -215,9 +225,11 @@ class SuppressionListView(APIView):
 
     @extend_schema(
         operation_id="suppressions_create",
-        summary="Refuse every event for a list of ids that have no data here (audited)",
+        summary="Refuse every event for a list of ids (audited); with `erase`, delete those "
+        "with data first",
         description="An opt-out list, in one transaction. Write scope. Ids of stored customers "
-        "are not suppressed and are listed under `stored`.",
+        "are not suppressed and are listed under `stored`, unless `erase` is true: then each is "
+        "deleted with suppression (a deletion list) and listed under `erased`.",
         request=SuppressListSerializer,
         responses={200: SuppressedListSerializer, 400: OpenApiTypes.OBJECT},
         tags=["Privacy"],
@@ -225,9 +237,22 @@ class SuppressionListView(APIView):
     def post(self, request):
         given = SuppressListSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        done = customers_suppress(
-            workspace=request_workspace(request),
-            external_ids=given.validated_data["ids"],
-            actor=request_actor(request),
+        workspace, actor = request_workspace(request), request_actor(request)
+        ids, erased = given.validated_data["ids"], []
+        if given.validated_data["erase"]:
+            try:
+                done, erased = customers_erase_and_suppress(
+                    workspace=workspace, external_ids=ids, actor=actor
+                )
+            except TooManyToErase as too_many:
+                return Response({"ids": [str(too_many)]}, status=status.HTTP_400_BAD_REQUEST)
+        else:
+            done = customers_suppress(workspace=workspace, external_ids=ids, actor=actor)
+        return Response(
+            {
+                "suppressed": done.added,
+                "already": done.already,
+                "stored": done.stored,
+                "erased": [item.as_dict() for item in erased],
+            }
         )
-        return Response({"suppressed": done.added, "already": done.already, "stored": done.stored})

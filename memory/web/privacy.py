@@ -15,9 +15,11 @@ from campaigns.tenancy.decorators import editor_required, owner_required, worksp
 from config.customer_urls import customer_url
 from memory.models import Customer
 from memory.privacy import (
+    TooManyToErase,
     customer_data_export,
     customer_erase,
     customer_suppression_lift,
+    customers_erase_and_suppress,
     customers_suppress,
 )
 from memory.selectors import customer_suppression, suppressions_count
@@ -108,10 +110,24 @@ def suppression_add(request):
     form = SuppressListForm(request.POST)
     if not form.is_valid():
         return _suppressions_page(request, SuppressionLookupForm(), form)
-    ids = form.cleaned_data["ids"]
-    done = customers_suppress(
-        workspace=request.workspace, external_ids=ids, actor=Actor.of_user(request.user)
-    )
+    ids, actor = form.cleaned_data["ids"], Actor.of_user(request.user)
+    if form.cleaned_data["erase"]:
+        try:
+            done, erased = customers_erase_and_suppress(
+                workspace=request.workspace, external_ids=ids, actor=actor
+            )
+        except TooManyToErase as too_many:
+            form.add_error("ids", str(too_many))
+            return _suppressions_page(request, SuppressionLookupForm(), form)
+        if erased:
+            rows = sum(sum(item.rows.values()) for item in erased)
+            messages.success(
+                request,
+                f"Deleted {_ids([item.external_id for item in erased])} with {rows:,} rows; "
+                "webhooks are told.",
+            )
+    else:
+        done = customers_suppress(workspace=request.workspace, external_ids=ids, actor=actor)
     if done.added:
         messages.success(request, f"Events for {_ids(done.added)} will be refused.")
     if done.already:

@@ -23,6 +23,13 @@ class SuppressListForm(forms.Form):
         help_text=f"Up to {SUPPRESS_AT_ONCE:,}: an opt-out list of people with no data here yet.",
     )
 
+    erase = forms.BooleanField(
+        required=False,
+        label="Also delete those with data here, for good",
+        help_text="Each with their events, memory and prompt records, and suppressed (at most "
+        "100 at once): a deletion list.",
+    )
+
     def clean_ids(self) -> list[str]:
         lines = [line.strip() for line in self.cleaned_data["ids"].splitlines()]
         for number, external_id in enumerate(lines, start=1):

@@ -151,7 +151,12 @@ def test_an_opt_out_list_is_suppressed_at_once_over_the_api(client, workspace, k
     done = client.post(url, body, content_type="application/json", **bearer(write))
 
     assert done.status_code == 200
-    assert done.json() == {"suppressed": ["new-1", "new-2"], "already": ["old"], "stored": ["ann"]}
+    assert done.json() == {
+        "suppressed": ["new-1", "new-2"],
+        "already": ["old"],
+        "stored": ["ann"],
+        "erased": [],
+    }
     assert SuppressedCustomer.objects.for_workspace(workspace).count() == 3
     assert stored(workspace, "ann")
     entry = (
@@ -320,3 +325,56 @@ def test_a_batch_arriving_during_the_erasure_waits_and_is_refused(make_workspace
     assert results["batch"].rejections[0].field == "userId"
     assert not stored(workspace, "ann")
     assert not Event.objects.for_workspace(workspace).exists()
+
+
+def test_a_deletion_list_erases_those_with_data_and_suppresses_everyone(
+    client, workspace, keys, monkeypatch
+):
+    _, write = keys
+    for name in ("ann", "bob"):
+        event(customer(workspace, name), "Order Completed", 2)
+    url = "/api/v1/suppressions"
+    body = {"ids": ["bob", "new", "ann"], "erase": True}
+
+    done = client.post(url, body, content_type="application/json", **bearer(write)).json()
+
+    assert (done["suppressed"], done["already"], done["stored"]) == (["new"], [], [])
+    assert [item["customer"] for item in done["erased"]] == ["bob", "ann"]
+    assert all(item["suppressed"] and item["deleted"]["memory.event"] for item in done["erased"])
+    assert not Customer.objects.for_workspace(workspace).exists()
+    assert SuppressedCustomer.objects.for_workspace(workspace).count() == 3
+    deleted = AuditEntry.objects.for_workspace(workspace).filter(action="delete")
+    assert sorted(deleted.values_list("object_repr", flat=True)) == ["ann", "bob"]
+    for name in ("ann", "bob", "new"):
+        assert events_ingest(workspace=workspace, payloads=[track(name)]).stored == 0
+
+    # More stored customers than one call erases: refused whole, nothing done.
+    monkeypatch.setattr("memory.privacy.ERASE_AT_ONCE", 1)
+    for name in ("cy", "di"):
+        customer(workspace, name)
+    refused = client.post(
+        url,
+        {"ids": ["cy", "di", "ed"], "erase": True},
+        content_type="application/json",
+        **bearer(write),
+    )
+    assert refused.status_code == 400 and "erase at most 1 at once" in refused.json()["ids"][0]
+    assert Customer.objects.for_workspace(workspace).count() == 2
+    assert SuppressedCustomer.objects.for_workspace(workspace).count() == 3
+
+
+def test_an_owner_deletes_a_list_on_the_page(client, make_user, workspace, monkeypatch):
+    for name in ("ann", "bob"):
+        event(customer(workspace, name), "Order Completed", 2)
+    client.force_login(make_user("own", workspace=workspace, role=Membership.Role.OWNER))
+    page = client.post(
+        reverse("suppression-add"), {"ids": "ann\nzed\nbob", "erase": "on"}, follow=True
+    ).content.decode()
+    assert "Deleted &#x27;ann&#x27;, &#x27;bob&#x27; with" in page
+    assert "Events for &#x27;zed&#x27; will be refused" in page
+    assert not Customer.objects.for_workspace(workspace).exists()
+    monkeypatch.setattr("memory.privacy.ERASE_AT_ONCE", 0)
+    customer(workspace, "cy")
+    refused = client.post(reverse("suppression-add"), {"ids": "cy", "erase": "on"})
+    assert refused.status_code == 400 and "erase at most 0 at once" in refused.content.decode()
+    assert Customer.objects.for_workspace(workspace).filter(external_id="cy").exists()
