@@ -37,6 +37,9 @@ class LabelRefField(serializers.CharField):
 
     def to_internal_value(self, data):
         ref = super().to_internal_value(data)
+        # The field's own checks (no NUL character, the length) before the lookup: the
+        # database refuses a NUL in a query with an error, not an empty answer.
+        self.run_validators(ref)
         set_slug, _, slug = ref.partition(":")
         found = (
             Label.objects.for_workspace(self.context["workspace"])

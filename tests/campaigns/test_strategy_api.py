@@ -140,6 +140,8 @@ def test_it_pins_a_label_for_a_segment_and_archives_it(
         ),
         ({"label": "value_proposition:urgency", "action": "forget"}, "segment", "boost"),
         ({"customer": "c-1", "label": "urgency", "action": "forget"}, "label", "set:label"),
+        # A NUL character is refused as such, before any lookup (the database cannot take it).
+        ({"customer": "c-1", "label": "value_\u0000x:u", "action": "pin"}, "label", "Null"),
         (
             {
                 "customer": "c-1",
