@@ -211,12 +211,13 @@ def campaign_messages_unranked(*, campaign: Campaign) -> list[str]:
     for everyone (absent from the population's list, which keeps every live campaign's
     messages); none for a campaign not live, or before any recompute stored a list."""
     live = campaign.active and (campaign.ends_at is None or campaign.ends_at > timezone.now())
-    stored = CustomerNextBest.objects.for_workspace(campaign.workspace).filter(
+    if not live:
+        return []
+    population = CustomerNextBest.objects.for_workspace(campaign.workspace).filter(
         customer__isnull=True
     )
-    if not live or not stored.exists():
-        return []
-    ranked = stored.values("message_id")
-    return sorted(
-        campaign.messages.filter(active=True).exclude(pk__in=ranked).values_list("key", flat=True)
+    # One query: the active messages absent from a population list that exists.
+    unranked = campaign.messages.filter(
+        ~Exists(population.filter(message=OuterRef("pk"))), Exists(population), active=True
     )
+    return sorted(unranked.values_list("key", flat=True))
