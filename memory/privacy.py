@@ -8,7 +8,7 @@ deliveries; it also tells the webhooks), inside the same transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db import models, transaction
 from django.utils import timezone
@@ -101,7 +101,7 @@ def customer_erase(
     suppression_lock_exclusive(workspace.pk)
     customer = _customer(workspace, external_id, lock=True)
     if suppress:
-        _suppression_add(workspace, external_id, actor)
+        _suppressions_store(workspace, [external_id], actor)
     customer_erasing.send(
         sender=Customer,
         workspace_id=workspace.pk,
@@ -136,14 +136,36 @@ class CustomerStored(Exception):
     """The id names a stored customer: erase them with suppression instead."""
 
 
-def _suppression_add(workspace: Workspace, external_id: str, actor: Actor) -> bool:
-    """Store the id's digest; return False when it was already suppressed."""
-    _, created = SuppressedCustomer.objects.for_workspace(workspace).get_or_create(
-        workspace=workspace,
-        digest=id_digest(workspace.pk, external_id),
-        defaults={"suppressed_by": actor.name[:300]},
+def _suppressions_store(
+    workspace: Workspace, external_ids: list[str], actor: Actor
+) -> tuple[list[str], list[str]]:
+    """Store the digests of the ids not suppressed yet, in one statement; return (the ids
+    newly suppressed, the ids suppressed before), each in the order given."""
+    digests = {external_id: id_digest(workspace.pk, external_id) for external_id in external_ids}
+    known = set(
+        SuppressedCustomer.objects.for_workspace(workspace)
+        .filter(digest__in=list(digests.values()))
+        .values_list("digest", flat=True)
     )
-    return created
+    added = [x for x in external_ids if digests[x] not in known]
+    SuppressedCustomer.objects.bulk_create(
+        [
+            SuppressedCustomer(
+                workspace=workspace, digest=digests[x], suppressed_by=actor.name[:300]
+            )
+            for x in added
+        ]
+    )
+    return added, [x for x in external_ids if digests[x] in known]
+
+
+def _stored_ids(workspace: Workspace, external_ids: list[str]) -> set[str]:
+    """Return those of the ids that name a stored customer of the workspace."""
+    return set(
+        Customer.objects.for_workspace(workspace)
+        .filter(external_id__in=external_ids)
+        .values_list("external_id", flat=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -179,26 +201,8 @@ def customers_suppress(
     audited transaction; ids of stored customers are left out and reported."""
     suppression_lock_exclusive(workspace.pk)
     wanted = list(dict.fromkeys(external_ids))  # once each, in the order given
-    stored = set(
-        Customer.objects.for_workspace(workspace)
-        .filter(external_id__in=wanted)
-        .values_list("external_id", flat=True)
-    )
-    digests = {external_id: id_digest(workspace.pk, external_id) for external_id in wanted}
-    known = set(
-        SuppressedCustomer.objects.for_workspace(workspace)
-        .filter(digest__in=list(digests.values()))
-        .values_list("digest", flat=True)
-    )
-    added = [x for x in wanted if x not in stored and digests[x] not in known]
-    SuppressedCustomer.objects.bulk_create(
-        [
-            SuppressedCustomer(
-                workspace=workspace, digest=digests[x], suppressed_by=actor.name[:300]
-            )
-            for x in added
-        ]
-    )
+    stored = _stored_ids(workspace, wanted)
+    added, already = _suppressions_store(workspace, [x for x in wanted if x not in stored], actor)
     if added:
         audit_record(
             workspace=workspace,
@@ -208,13 +212,12 @@ def customers_suppress(
             object_repr=added[0] if len(added) == 1 else f"{len(added)} ids",
             after={"ids": added},
         )
-    return Suppressed(
-        added=added,
-        already=[x for x in wanted if digests[x] in known],
-        stored=[x for x in wanted if x in stored],
-    )
+    return Suppressed(added=added, already=already, stored=[x for x in wanted if x in stored])
 
 
+# A list suppresses at most this many ids; of them at most ERASE_AT_ONCE erased (each erasure
+# pauses the workspace's writes while it runs).
+SUPPRESS_AT_ONCE = 1_000
 ERASE_AT_ONCE = 100
 
 
@@ -232,18 +235,14 @@ def customers_erase_and_suppress(
     erasure pauses the workspace's writes while it runs); nothing is done then.
     """
     wanted = list(dict.fromkeys(external_ids))
-    stored = list(
-        Customer.objects.for_workspace(workspace)
-        .filter(external_id__in=wanted)
-        .values_list("external_id", flat=True)
-    )
+    stored = [x for x in wanted if x in _stored_ids(workspace, wanted)]
     if len(stored) > ERASE_AT_ONCE:
         raise TooManyToErase(
             f"{len(stored):,} of these ids have data here: erase at most {ERASE_AT_ONCE} at "
             "once; send the rest next."
         )
     erased = []
-    for external_id in sorted(stored, key=wanted.index):
+    for external_id in stored:
         try:
             erased.append(
                 customer_erase(
@@ -251,11 +250,10 @@ def customers_erase_and_suppress(
                 )
             )
         except Customer.DoesNotExist:
-            continue  # erased meanwhile: the suppression below still covers them
-    done = customers_suppress(workspace=workspace, external_ids=wanted, actor=actor)
-    gone = {item.external_id for item in erased}
-    # The erased were suppressed by their erasure, just before the list.
-    return replace(done, already=[x for x in done.already if x not in gone]), erased
+            continue  # erased meanwhile: suppressed with the rest below
+    gone = {item.external_id for item in erased}  # suppressed by their erasure
+    rest = [x for x in wanted if x not in gone]
+    return customers_suppress(workspace=workspace, external_ids=rest, actor=actor), erased
 
 
 @transaction.atomic

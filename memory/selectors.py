@@ -217,6 +217,22 @@ def customer_suppression(*, workspace: Workspace, external_id: str) -> Suppresse
     )
 
 
+@dataclass(frozen=True)
+class SuppressionLookup:
+    external_id: str
+    suppression: SuppressedCustomer | None  # None: their events are accepted
+    stored: bool  # a customer with this id has data here
+
+
+def suppression_lookup(*, workspace: Workspace, external_id: str) -> SuppressionLookup:
+    """Return whether an id is suppressed, and whether it names a stored customer."""
+    return SuppressionLookup(
+        external_id,
+        customer_suppression(workspace=workspace, external_id=external_id),
+        Customer.objects.for_workspace(workspace).filter(external_id=external_id).exists(),
+    )
+
+
 def suppressions_count(*, workspace: Workspace) -> int:
     return SuppressedCustomer.objects.for_workspace(workspace).count()
 

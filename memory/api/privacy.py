@@ -15,6 +15,7 @@ from campaigns.tenancy.authentication import HasScope, request_actor, request_wo
 from memory.models import Customer
 from memory.privacy import (
     ERASE_AT_ONCE,
+    SUPPRESS_AT_ONCE,
     CustomerStored,
     TooManyToErase,
     customer_data_export,
@@ -40,9 +41,6 @@ class EraseQuerySerializer(serializers.Serializer):
         default=False,
         help_text="Also refuse every later event for this id (until an owner lifts it).",
     )
-
-
-SUPPRESS_AT_ONCE = 1_000
 
 
 class SuppressListSerializer(serializers.Serializer):

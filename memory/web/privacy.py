@@ -22,12 +22,8 @@ from memory.privacy import (
     customers_erase_and_suppress,
     customers_suppress,
 )
-from memory.selectors import customer_suppression, suppressions_count
-from memory.web.suppression_forms import (
-    SuppressionLiftForm,
-    SuppressionLookupForm,
-    SuppressListForm,
-)
+from memory.selectors import suppression_lookup, suppressions_count
+from memory.web.suppression_forms import SuppressionLookupForm, SuppressListForm
 
 
 @editor_required
@@ -75,16 +71,15 @@ def customer_delete(request, external_id: str):
 def suppressions(request):
     """How many ids are suppressed; with ?id=, whether that one is (the list holds digests)."""
     lookup = SuppressionLookupForm(request.GET if "id" in request.GET else None)
-    checked, found, stored = "", None, False
+    found = None
     if lookup.is_valid():
-        checked = lookup.cleaned_data["id"]
-        found = customer_suppression(workspace=request.workspace, external_id=checked)
-        stored = Customer.objects.for_workspace(request.workspace).filter(external_id=checked)
-        stored = stored.exists()
-    return _suppressions_page(request, lookup, SuppressListForm(), checked, found, stored)
+        found = suppression_lookup(
+            workspace=request.workspace, external_id=lookup.cleaned_data["id"]
+        )
+    return _suppressions_page(request, lookup, SuppressListForm(), found)
 
 
-def _suppressions_page(request, lookup, suppress_list, checked="", found=None, stored=False):
+def _suppressions_page(request, lookup, suppress_list, found=None):
     return render(
         request,
         "memory/suppressions.html",
@@ -92,9 +87,7 @@ def _suppressions_page(request, lookup, suppress_list, checked="", found=None, s
             "count": suppressions_count(workspace=request.workspace),
             "lookup": lookup,
             "suppress_list": suppress_list,
-            "checked": checked,
-            "suppression": found,
-            "stored": stored,
+            "found": found,
         },
         status=400 if lookup.errors or suppress_list.errors else 200,
     )
@@ -135,8 +128,8 @@ def suppression_add(request):
     if done.stored:
         messages.error(
             request,
-            f"Not suppressed, they have data here: {_ids(done.stored)}. Delete each with "
-            "suppression on their page.",
+            f"Not suppressed, they have data here: {_ids(done.stored)}. Tick 'Also delete' to "
+            "delete them with suppression, or delete each on their page.",
         )
     return _suppressions_of(ids[0]) if len(ids) == 1 else redirect("suppressions")
 
@@ -150,7 +143,7 @@ def _ids(ids: list[str], shown: int = 5) -> str:
 @owner_required
 @require_POST
 def suppression_lift(request):
-    form = SuppressionLiftForm(request.POST)
+    form = SuppressionLookupForm(request.POST)
     if not form.is_valid():
         return _suppressions_page(request, form, SuppressListForm())
     external_id = form.cleaned_data["id"]

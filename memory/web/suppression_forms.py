@@ -1,19 +1,15 @@
-"""Forms of the suppressed-ids page: look one id up, suppress a list, lift one."""
+"""Forms of the suppressed-ids page: look one id up (or lift it), suppress or delete a list."""
 
 from django import forms
 
 from memory.models import Customer
+from memory.privacy import ERASE_AT_ONCE, SUPPRESS_AT_ONCE
 
 ID_MAX = Customer._meta.get_field("external_id").max_length
-SUPPRESS_AT_ONCE = 1_000
 
 
 class SuppressionLookupForm(forms.Form):
     id = forms.CharField(max_length=ID_MAX, label="Customer id")
-
-
-class SuppressionLiftForm(SuppressionLookupForm):
-    pass
 
 
 class SuppressListForm(forms.Form):
@@ -27,7 +23,7 @@ class SuppressListForm(forms.Form):
         required=False,
         label="Also delete those with data here, for good",
         help_text="Each with their events, memory and prompt records, and suppressed (at most "
-        "100 at once): a deletion list.",
+        f"{ERASE_AT_ONCE} at once): a deletion list.",
     )
 
     def clean_ids(self) -> list[str]:
