@@ -37,7 +37,8 @@ from memory.scoring.exploration import (
 from memory.strategy import strategy_context
 
 _JSON = msgspec.json.Encoder()
-THOMPSON, EPSILON = "thompson", "epsilon"  # the logged policy of an explored decision
+# The logged policy of an explored decision: the campaign's exploration.
+THOMPSON, EPSILON = Campaign.Exploration.THOMPSON.value, Campaign.Exploration.EPSILON.value
 CANDIDATE_SCHEMA = {
     "customer_id": pl.Int64,
     "message_id": pl.Int64,

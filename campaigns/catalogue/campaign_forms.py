@@ -68,8 +68,8 @@ class CampaignForm(forms.Form):
         required=False,
         initial=Campaign.Exploration.THOMPSON,
         help_text="How Primer's choice explores, so its decisions can be valued later. Thompson "
-        "tries other messages where the memory is unsure (on Starbucks it cost 3.4 points of "
-        "goal rate); epsilon serves Primer's best but for the share below.",
+        "tries other messages where the memory is unsure, which costs most where it knows "
+        "little of each customer; epsilon serves Primer's best but for the share below.",
     )
     explore_share = forms.FloatField(
         min_value=0.0,

@@ -210,8 +210,7 @@ def campaign_messages_unranked(*, campaign: Campaign) -> list[str]:
     """Return the keys of a live campaign's active messages the last recompute did not store
     for everyone (absent from the population's list, which keeps every live campaign's
     messages); none for a campaign not live, or before any recompute stored a list."""
-    live = campaign.active and (campaign.ends_at is None or campaign.ends_at > timezone.now())
-    if not live:
+    if not campaign.is_live:
         return []
     population = CustomerNextBest.objects.for_workspace(campaign.workspace).filter(
         customer__isnull=True

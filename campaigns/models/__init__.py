@@ -362,6 +362,16 @@ class Campaign(WorkspaceOwnedModel):
         """Return the holdout arms' shares, keyed as memory.scoring.exploration names them."""
         return {"random": self.holdout_random, "no_memory": self.holdout_no_memory}
 
+    @staticmethod
+    def live_q(now) -> models.Q:
+        """The campaigns live at `now`: active and not ended (their messages are stored for
+        every customer, docs/decisions/0606)."""
+        return models.Q(active=True) & (models.Q(ends_at__isnull=True) | models.Q(ends_at__gt=now))
+
+    @property
+    def is_live(self) -> bool:
+        return self.active and (self.ends_at is None or self.ends_at > timezone.now())
+
     @property
     def has_holdouts(self) -> bool:
         return self.holdout_random > 0 or self.holdout_no_memory > 0

@@ -15,7 +15,6 @@ import polars as pl
 import psycopg
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, Label, Message, Workspace
@@ -313,8 +312,7 @@ def live_campaign_message_ids(*, workspace: Workspace) -> frozenset[int]:
     recently created campaigns first up to PRIMER_NEXT_BEST_CAMPAIGN_MESSAGES messages."""
     live = (
         Campaign.objects.for_workspace(workspace)
-        .filter(active=True)
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=timezone.now()))
+        .filter(Campaign.live_q(timezone.now()))
         .order_by("-created_at", "-pk")
     )
     cap = settings.PRIMER_NEXT_BEST_CAMPAIGN_MESSAGES

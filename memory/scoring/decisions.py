@@ -327,17 +327,15 @@ def decision_values(
         if use_logged
         else np.repeat(1.0 / eligible, eligible)
     )
+    send_index = np.repeat(np.arange(test.height), eligible)
     chosen = {
         "logging policy": per_row,
         REFERENCE: _first_best(choices, population_rate).astype(float),
         "best per segment": _first_best(choices, segment_rate).astype(float),
         "Primer next best": _first_best(choices, p).astype(float),
         "Primer with exploration": wins / thompson_draws,
-        "Primer, 10% explored": epsilon_propensities(
-            np.repeat(np.arange(test.height), eligible), p, share=EVALUATED_EXPLORE_SHARE
-        ),
+        "Primer, 10% explored": epsilon_propensities(send_index, p, share=EVALUATED_EXPLORE_SHARE),
     }
-    send_index = np.repeat(np.arange(test.height), eligible)
     targets = {
         name: Target(
             probability=probability[logged],
