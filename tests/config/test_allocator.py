@@ -1,75 +1,51 @@
 """The allocator settings a recompute runs under: freed memory kept for reuse, trimmed after."""
 
-import ctypes
+import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 
-import numpy as np
 import pytest
 
 from config import allocator
+from tests.config.heap_probe import BIG
 from tests.conftest import require
 
-BIG = 48 * 1024 * 1024  # above glibc's largest automatic mmap threshold (32 MB)
+ROOT = Path(__file__).resolve().parents[2]
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
-def mallinfo() -> _MallInfo2:
-    """Return glibc's heap figures: free bytes in the heap (fordblks), bytes in separately
-    mapped blocks (hblkhd), releasable top of the heap (keepcost)."""
-    libc = allocator._glibc()
-    libc.mallinfo2.restype = _MallInfo2
-    return libc.mallinfo2()
-
-
-def on_glibc() -> None:
+def heap_figures(scenario: str) -> dict[str, dict[str, int]]:
+    """Run the scenario in a fresh process (the heap is the process's: see heap_probe)."""
     require(sys.platform == "linux" and allocator._glibc() is not None, "glibc's malloc on Linux")
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.config.heap_probe", scenario],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
 
 
 def test_a_big_array_freed_in_the_block_stays_in_the_heap_until_the_block_ends():
-    on_glibc()
-    with allocator.heap_kept():
-        with allocator.heap_kept():  # reentrant: an inner block neither restores nor trims
-            array = np.ones(BIG // 8)
-            held = mallinfo()
-            del array
-            freed = mallinfo()
-        inner_done = mallinfo()
-    after = mallinfo()
+    heap = heap_figures("kept")
+    held, freed, inner_done, after = heap["held"], heap["freed"], heap["inner_done"], heap["after"]
 
-    assert held.hblkhd < BIG  # served from the heap, not mapped on its own
-    assert freed.fordblks - held.fordblks >= BIG  # kept for the next big array
-    assert inner_done.fordblks - held.fordblks >= BIG  # the inner block did not trim
-    assert after.keepcost < BIG  # trimmed once the outermost block ended
+    assert held["hblkhd"] < BIG  # served from the heap, not mapped on its own
+    assert freed["fordblks"] - held["fordblks"] >= BIG  # kept for the next big array
+    assert inner_done["fordblks"] - held["fordblks"] >= BIG  # the inner block did not trim
+    assert after["keepcost"] < BIG  # trimmed once the outermost block ended
+    assert after["fordblks"] - held["fordblks"] < BIG  # ... and the freed array went with it
 
 
 def test_a_big_array_outside_the_block_is_mapped_on_its_own_and_given_straight_back():
-    on_glibc()
-    before = mallinfo()
-    array = np.ones(BIG // 8)
-    held = mallinfo()
-    del array
-    freed = mallinfo()
+    heap = heap_figures("default")
+    before, held, freed = heap["before"], heap["held"], heap["freed"]
 
-    assert held.hblkhd - before.hblkhd >= BIG
-    assert freed.fordblks - held.fordblks < BIG
+    assert held["hblkhd"] - before["hblkhd"] >= BIG
+    assert freed["fordblks"] - held["fordblks"] < BIG
+    assert freed["hblkhd"] - before["hblkhd"] < BIG
 
 
 @pytest.mark.parametrize("existing", [None, "dirty_decay_ms:0"])
