@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from campaigns.models import Campaign, Workspace
-from memory.decision_selectors import campaign_decision_clusters
-from memory.models import Decision, Event, UpliftClusters
+from memory.decision_selectors import campaign_decision_clusters, campaign_decision_count_rows
+from memory.models import Decision, Event, UpliftClusters, UpliftCounts
 
 # A send may reach Primer this long after its decision's window closed and still be matched.
 LATE_SENDS = timedelta(days=7)
@@ -141,15 +142,62 @@ def decisions_match(*, workspace: Workspace, now: datetime | None = None) -> Mat
             resolved = max(cursor.rowcount, 0)
         else:
             resolved = _resolve_in_python(workspace=workspace, now=now)
+        resolved_campaigns: set[int] = set()
         if resolved:
-            touched = (
+            resolved_campaigns = set(
                 Decision.objects.for_workspace(workspace)
                 .filter(resolved_at=now, campaign__isnull=False)
                 .values_list("campaign_id", flat=True)
                 .distinct()
             )
-            uplift_clusters_store(workspace=workspace, campaign_ids=set(touched), now=now)
+            uplift_clusters_store(workspace=workspace, campaign_ids=resolved_campaigns, now=now)
+        due = uplift_campaigns_due(workspace=workspace, matched=bool(named or windowed or resolved))
+        uplift_counts_store(workspace=workspace, campaign_ids=due | resolved_campaigns, now=now)
     return MatchSummary(named, windowed, resolved)
+
+
+def uplift_campaigns_due(*, workspace: Workspace, matched: bool) -> set[int]:
+    """Return the campaigns whose stored counts may be out of date: every campaign with
+    decisions when this run matched or resolved any, else those never counted or with a
+    decision served since their count (the pending-decisions index finds those)."""
+    served = Decision.objects.for_workspace(workspace).filter(campaign=OuterRef("pk"))
+    campaigns = Campaign.objects.for_workspace(workspace).filter(Exists(served))
+    if not matched:
+        served_since = Decision.objects.for_workspace(workspace).filter(
+            campaign=OuterRef("campaign_id"),
+            send_event_id__isnull=True,
+            decided_at__gt=OuterRef("counted_at"),
+        )
+        current = UpliftCounts.objects.for_workspace(workspace).filter(
+            ~Exists(served_since), campaign=OuterRef("pk")
+        )
+        campaigns = campaigns.filter(~Exists(current))
+    return set(campaigns.values_list("pk", flat=True))
+
+
+def uplift_counts_store(
+    *, workspace: Workspace, campaign_ids: set[int], now: datetime | None = None
+) -> None:
+    """Count each campaign's decisions per arm (decision_selectors.campaign_decision_count_rows)
+    and store them (UpliftCounts): what the uplift page and API read."""
+    now = now or timezone.now()
+    for campaign in Campaign.objects.for_workspace(workspace).filter(pk__in=campaign_ids):
+        UpliftCounts.objects.for_workspace(workspace).update_or_create(
+            campaign=campaign,
+            defaults={
+                "workspace": workspace,
+                "rows": campaign_decision_count_rows(campaign=campaign),
+                "counted_at": now,
+            },
+        )
+
+
+def uplift_store(*, workspace: Workspace, campaign_ids: set[int]) -> None:
+    """Store the campaigns' counts and customer sums again (after their decisions changed other
+    than by the matching: an erasure)."""
+    now = timezone.now()
+    uplift_clusters_store(workspace=workspace, campaign_ids=campaign_ids, now=now)
+    uplift_counts_store(workspace=workspace, campaign_ids=campaign_ids, now=now)
 
 
 def uplift_clusters_store(

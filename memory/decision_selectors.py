@@ -1,22 +1,23 @@
-"""Reads of served decisions: a campaign's uplift per holdout arm, from one aggregate query.
+"""Reads of served decisions: a campaign's uplift per holdout arm, from stored counts.
 
-The page and the API never read events: the periodic matching (memory.decisions) stores each
-decision's send, goal and revenue, and this groups a campaign's resolved decisions by arm,
-number of eligible messages and whether Primer's choice was served (the index on campaign and
-arm bounds it to the campaign's own decisions).
+The page and the API never read events: the periodic matching (memory.decision_matching)
+stores each decision's send, goal and revenue, then counts each campaign's decisions by arm,
+number of eligible messages, whether Primer's choice was served and whether resolved, and
+stores the count with the per-customer sums; the uplift is computed from those few rows.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import BooleanField, Case, Count, F, FloatField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign
-from memory.models import Decision, UpliftClusters
+from memory.models import Decision, UpliftClusters, UpliftCounts
 from memory.scoring.offpolicy import Estimate
 from memory.scoring.uplift import (
     ARM_ORDER,
@@ -45,11 +46,18 @@ class CampaignUplift:
     shares: dict[str, float]  # arm -> its configured share of the audience
     funnel: list[ArmFunnel]
     uplift: Uplift
+    counted_at: datetime | None  # when the matching counted the decisions (None: not yet)
 
 
-def campaign_decision_counts(*, campaign: Campaign) -> tuple[list[ArmFunnel], list[Group]]:
-    """Return the campaign's funnel per arm (served, matched, resolved) and its resolved
-    decisions counted per uplift Group: one pass over its decisions, a few rows out."""
+# One stored row per (arm, eligible count, Primer's choice served, resolved): the key, then
+# served, matched, goals, revenue, revenue squared and revenues reported (JSON in UpliftCounts).
+CountRow = list
+
+
+def campaign_decision_count_rows(*, campaign: Campaign) -> list[CountRow]:
+    """Count the campaign's decisions per arm, number of eligible messages, whether Primer's
+    choice was served and whether resolved: one pass over its decisions, a few rows out. The
+    matching task stores them (UpliftCounts) for the page."""
     revenue = Coalesce(F("revenue"), Value(0.0), output_field=FloatField())
     rows = (
         Decision.objects.for_workspace(campaign.workspace)
@@ -67,7 +75,7 @@ def campaign_decision_counts(*, campaign: Campaign) -> tuple[list[ArmFunnel], li
             ),
         )
         .order_by()
-        .values("arm", "eligible_count", "primer_served", "resolved")
+        .values_list("arm", "eligible_count", "primer_served", "resolved")
         .annotate(
             served=Count("id"),
             matched=Count("send_event_id"),
@@ -77,30 +85,43 @@ def campaign_decision_counts(*, campaign: Campaign) -> tuple[list[ArmFunnel], li
             revenue_reported=Count("revenue"),
         )
     )
+    # SQLite answers the booleans as 0/1 and an empty sum as NULL.
+    return [
+        [arm, eligible, bool(primer), bool(resolved), *counts, float(total or 0), float(sq or 0), n]
+        for arm, eligible, primer, resolved, *counts, total, sq, n in rows
+    ]
+
+
+def decision_counts_fold(rows: list[CountRow]) -> tuple[list[ArmFunnel], list[Group]]:
+    """Return the funnel per arm (served, matched, resolved) and the resolved decisions counted
+    per uplift Group, from count rows."""
     totals: dict[str, list[int]] = {}
     groups = []
-    for row in rows:
-        served, matched, resolved = totals.setdefault(row["arm"], [0, 0, 0])
-        totals[row["arm"]] = [
-            served + row["served"],
-            matched + row["matched"],
-            resolved + (row["served"] if row["resolved"] else 0),
-        ]
-        if row["resolved"]:
+    for arm, eligible, primer, resolved, served, matched, goals, total, squares, reported in rows:
+        arm_totals = totals.setdefault(arm, [0, 0, 0])
+        arm_totals[0] += served
+        arm_totals[1] += matched
+        arm_totals[2] += served if resolved else 0
+        if resolved:
             groups.append(
                 Group(
-                    arm=row["arm"],
-                    eligible=row["eligible_count"],
-                    primer_served=row["primer_served"],
-                    sends=row["served"],
-                    goals=row["goals"],
-                    revenue=row["revenue_total"] or 0.0,
-                    revenue_squares=row["revenue_squares"] or 0.0,
-                    revenue_reported=row["revenue_reported"],
+                    arm=arm,
+                    eligible=eligible,
+                    primer_served=primer,
+                    sends=served,
+                    goals=goals,
+                    revenue=total,
+                    revenue_squares=squares,
+                    revenue_reported=reported,
                 )
             )
     funnel = [ArmFunnel(arm, *totals.get(arm, (0, 0, 0))) for arm in ARM_ORDER]
     return funnel, groups
+
+
+def campaign_decision_counts(*, campaign: Campaign) -> tuple[list[ArmFunnel], list[Group]]:
+    """Return the campaign's funnel and uplift Groups counted from its decisions now."""
+    return decision_counts_fold(campaign_decision_count_rows(campaign=campaign))
 
 
 # Each customer's totals per arm (CUSTOMER_TOTALS), then per arm the sums of their products:
@@ -175,8 +196,11 @@ def campaign_uplift_clusters(*, campaign: Campaign, groups: list[Group]) -> dict
 
 
 def campaign_uplift(*, campaign: Campaign) -> CampaignUplift:
-    """Return the campaign's funnel per arm and its uplift estimates."""
-    funnel, groups = campaign_decision_counts(campaign=campaign)
+    """Return the campaign's funnel per arm and its uplift estimates from the counts and sums
+    the matching stored (two indexed reads; the decisions are not read)."""
+    stored = UpliftCounts.objects.for_workspace(campaign.workspace_id).filter(campaign=campaign)
+    counts = stored.first()
+    funnel, groups = decision_counts_fold(counts.rows if counts else [])
     holdouts = campaign.holdout_shares
     shares = {"primer": 1.0 - sum(holdouts.values()), **holdouts}
     return CampaignUplift(
@@ -184,6 +208,7 @@ def campaign_uplift(*, campaign: Campaign) -> CampaignUplift:
         shares,
         funnel,
         uplift_of(groups, clusters=campaign_uplift_clusters(campaign=campaign, groups=groups)),
+        counts.counted_at if counts else None,
     )
 
 
@@ -209,6 +234,7 @@ def uplift_summary(result: CampaignUplift) -> dict:
     off = uplift.off_policy
     return {
         "campaign": campaign.slug,
+        "counted_at": result.counted_at,
         "goal_event": campaign.effective_goal_event,
         "window_h": campaign.effective_attribution_window_h,
         "level": LEVEL,

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from campaigns.models import AuditEntry, Workspace
 from campaigns.tenancy.changes import Actor, audit_record
-from memory.decision_matching import uplift_clusters_store
+from memory.decision_matching import uplift_store
 from memory.ingest.suppression import id_digest, suppression_lock_exclusive
 from memory.models import Customer, Decision, SuppressedCustomer
 from memory.signals import customer_erasing
@@ -110,14 +110,15 @@ def customer_erase(
         suppressed=suppress,
     )
     customer_pk = customer.pk
-    # Their resolved decisions leave the campaigns' stored uplift sums: store those again.
+    # Their decisions leave the campaigns' stored uplift counts and sums: store those again.
     campaigns = set(
         Decision.objects.for_workspace(workspace)
-        .filter(customer=customer, campaign__isnull=False, resolved_at__isnull=False)
+        .filter(customer=customer, campaign__isnull=False)
         .values_list("campaign_id", flat=True)
+        .distinct()
     )
     _, deleted = customer.delete()  # Django's collector follows every cascading relation
-    uplift_clusters_store(workspace=workspace, campaign_ids=campaigns)
+    uplift_store(workspace=workspace, campaign_ids=campaigns)
     rows = {name.lower(): count for name, count in sorted(deleted.items()) if count}
     audit_record(
         workspace=workspace,

@@ -311,6 +311,11 @@ class UpliftOffPolicySerializer(serializers.Serializer):
 
 class CampaignUpliftSerializer(serializers.Serializer):
     campaign = serializers.SlugField()
+    counted_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the matching (every 5 minutes and after each recompute) last counted the "
+        "campaign's decisions; null before its first count.",
+    )
     goal_event = serializers.CharField()
     window_h = serializers.FloatField()
     level = serializers.FloatField()

@@ -14,8 +14,8 @@ from django.db.models import F
 from django.urls import reverse
 
 from campaigns.tenancy.services import api_key_create
-from memory.decision_selectors import campaign_decision_clusters
-from memory.models import Decision, Event, UpliftClusters
+from memory.decision_selectors import campaign_decision_clusters, campaign_decision_count_rows
+from memory.models import Decision, Event, UpliftClusters, UpliftCounts
 from memory.scoring.exploration import NO_MEMORY, PRIMER, RANDOM, assign_arm
 from memory.tasks import decisions_match, decisions_match_all
 from tests.campaigns.prompt_support import customer, message
@@ -170,6 +170,10 @@ def test_it_logs_matches_and_measures_a_campaigns_decisions_end_to_end(
         arm: (found.clusters.customers, found.decisions, found.clusters.products)
         for arm, found in campaign_decision_clusters(campaign=campaign).items()
     }
+
+    # ... and counted the campaign's decisions, which the page and the API read.
+    counted = UpliftCounts.objects.for_workspace(workspace).get(campaign=campaign)
+    assert counted.rows == campaign_decision_count_rows(campaign=campaign)
 
     # The uplift, from the planted goals.
     def expected_rate(arm):

@@ -6,17 +6,19 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.tenancy.changes import Actor
-from memory.decision_matching import uplift_clusters_store
+from memory.decision_matching import decisions_match, uplift_store
 from memory.decision_selectors import (
     campaign_decision_clusters,
+    campaign_decision_count_rows,
     campaign_decision_counts,
     campaign_uplift,
 )
-from memory.models import Decision, UpliftClusters
+from memory.models import Decision, UpliftClusters, UpliftCounts
 from memory.privacy import customer_erase
 from memory.scoring.exploration import NO_MEMORY, PRIMER, RANDOM
 from memory.scoring.uplift import clusters_from_totals, uplift_of, wilson_interval
@@ -113,6 +115,7 @@ def test_the_database_sums_each_customers_totals_as_the_plain_statement_does(
 def test_the_uplift_counts_customers_not_decisions(
     client, read_key, workspace, campaign_with_repeats
 ):
+    uplift_store(workspace=workspace, campaign_ids={campaign_with_repeats.pk})
     result = campaign_uplift(campaign=campaign_with_repeats).uplift
     primer = next(arm for arm in result.arms if arm.arm == PRIMER)
     # Wider than the binomial interval of the decisions taken as independent.
@@ -127,12 +130,12 @@ def test_the_uplift_counts_customers_not_decisions(
     assert by_arm[PRIMER]["goal_rate"]["low"] == pytest.approx(primer.rate.low)
 
 
-def test_the_page_reads_the_stored_sums_while_they_cover_the_decisions_and_sums_anew_if_not(
+def test_the_page_reads_the_stored_sums_while_they_cover_the_counts_and_sums_anew_if_not(
     workspace, campaign_with_repeats
 ):
     campaign = campaign_with_repeats
-    live = campaign_uplift(campaign=campaign).uplift
-    uplift_clusters_store(workspace=workspace, campaign_ids={campaign.pk})
+    live = campaign_uplift_live(campaign)
+    uplift_store(workspace=workspace, campaign_ids={campaign.pk})
     assert campaign_uplift(campaign=campaign).uplift == live
     # Stored sums are what the page reads: make them claim far less spread than the truth.
     UpliftClusters.objects.for_workspace(workspace).update(products={})
@@ -141,11 +144,11 @@ def test_the_page_reads_the_stored_sums_while_they_cover_the_decisions_and_sums_
     assert (primer.rate.low, primer.rate.high) == pytest.approx(
         tuple(getattr(wilson_interval(primer.goals, primer.sends), b) for b in ("low", "high"))
     )
-    # Once they no longer cover the resolved decisions (one erased), the page sums them anew.
-    Decision.objects.for_workspace(workspace).filter(
-        campaign=campaign, resolved_at__isnull=False
-    ).first().delete()
-    assert campaign_uplift(campaign=campaign).uplift == campaign_uplift_live(campaign)
+    # Once they no longer cover the resolved decisions counted, the page sums them anew.
+    UpliftClusters.objects.for_workspace(workspace).filter(arm=PRIMER).update(
+        decisions=F("decisions") - 1
+    )
+    assert campaign_uplift(campaign=campaign).uplift == live
 
 
 def campaign_uplift_live(campaign):
@@ -154,16 +157,24 @@ def campaign_uplift_live(campaign):
     return uplift_of(groups, clusters=clusters)
 
 
-def test_erasing_a_customer_stores_their_campaigns_sums_again(workspace, campaign_with_repeats):
+def test_erasing_a_customer_stores_their_campaigns_counts_and_sums_again(
+    workspace, campaign_with_repeats
+):
     campaign = campaign_with_repeats
-    uplift_clusters_store(workspace=workspace, campaign_ids={campaign.pk})
-    decided = Decision.objects.for_workspace(workspace).filter(
-        campaign=campaign, resolved_at__isnull=False
-    )
-    person = decided.first().customer
+    uplift_store(workspace=workspace, campaign_ids={campaign.pk})
+    counted = UpliftCounts.objects.for_workspace(workspace).get(campaign=campaign)
+    decided = Decision.objects.for_workspace(workspace).filter(campaign=campaign)
+    person = decided.filter(resolved_at__isnull=False).first().customer
+    theirs = decided.filter(customer=person).count()
+
     customer_erase(workspace=workspace, external_id=person.external_id, actor=Actor.system())
+
     stored = UpliftClusters.objects.for_workspace(workspace).filter(campaign=campaign)
-    assert sum(row.decisions for row in stored) == decided.count()
+    assert sum(row.decisions for row in stored) == decided.filter(resolved_at__isnull=False).count()
+    recounted = UpliftCounts.objects.for_workspace(workspace).get(campaign=campaign)
+    assert recounted.rows == campaign_decision_count_rows(campaign=campaign)
+    served = sum(row[4] for row in recounted.rows)
+    assert served == decided.count() == sum(row[4] for row in counted.rows) - theirs
 
 
 def test_one_pass_counts_the_funnel_and_the_groups_as_plain_counts_do(
@@ -188,3 +199,55 @@ def test_one_pass_counts_the_funnel_and_the_groups_as_plain_counts_do(
     assert sum(row.served for row in funnel) == decisions.count() > 0
     assert sum(g.sends for g in groups) == decisions.filter(resolved_at__isnull=False).count()
     assert sum(g.goals for g in groups) == decisions.filter(goal=True).count()
+
+
+def test_the_uplift_is_what_the_matching_counted_and_it_counts_again_what_changed(
+    client, read_key, make_user, workspace, campaign_with_repeats
+):
+    campaign = campaign_with_repeats
+    url = reverse("api-campaign-uplift", args=["spring"])
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {read_key}"}
+    not_yet = client.get(url, **auth).json()
+    assert not_yet["counted_at"] is None
+    assert [row["served"] for row in not_yet["arms"]] == [0, 0, 0]
+    client.force_login(make_user("viewer", workspace=workspace, role="viewer"))
+    page = reverse("campaign-uplift", args=["spring"])
+    assert "Not counted yet" in client.get(page).content.decode()
+
+    decisions_match(workspace=workspace)
+    counted = campaign_uplift(campaign=campaign)
+    funnel, _ = campaign_decision_counts(campaign=campaign)
+    assert counted.counted_at is not None
+    assert (counted.funnel, counted.uplift) == (funnel, campaign_uplift_live(campaign))
+    answer = client.get(url, **auth).json()
+    assert answer["counted_at"] is not None
+    assert [row["served"] for row in answer["arms"]] == [row.served for row in funnel]
+    shown = client.get(page).content.decode()
+    assert "Counted " in shown and "Not counted yet" not in shown
+    primer = next(row for row in funnel if row.arm == PRIMER)
+    assert f"<td>{primer.served}</td><td>{primer.matched}</td>" in shown
+
+    # Nothing served or matched since: the next matching leaves the count as it was.
+    decisions_match(workspace=workspace)
+    assert campaign_uplift(campaign=campaign).counted_at == counted.counted_at
+
+    # One more decision served: the next matching counts the campaign again.
+    served = Decision.objects.for_workspace(workspace).filter(campaign=campaign).first()
+    fresh = decide(
+        workspace,
+        campaign,
+        served.customer,
+        served.arm,
+        served.message,
+        served.primer_message,
+        goal=None,
+        revenue=None,
+        resolved=False,
+    )
+    fresh.decided_at, fresh.expires_at = timezone.now(), timezone.now() + timedelta(days=1)
+    fresh.save()
+    assert campaign_uplift(campaign=campaign).funnel == funnel  # read from the count
+    decisions_match(workspace=workspace)
+    recounted = campaign_uplift(campaign=campaign)
+    assert recounted.counted_at > counted.counted_at
+    assert sum(row.served for row in recounted.funnel) == sum(row.served for row in funnel) + 1
