@@ -726,6 +726,12 @@ class SuppressedCustomer(WorkspaceOwnedModel):
     before any event. Kept as a digest of the id (memory/ingest/suppression.py), so the list
     outlives the data without holding the id itself (docs/decisions/0604)."""
 
+    workspace = models.ForeignKey(
+        "campaigns.Workspace",
+        on_delete=models.CASCADE,
+        related_name="suppressedcustomers",
+        db_index=False,  # the unique (workspace, digest) index starts with it
+    )
     digest = models.CharField(max_length=64, help_text="SHA-256 of the workspace and the id.")
     suppressed_at = models.DateTimeField(default=timezone.now)
     suppressed_by = models.CharField(max_length=300, blank=True)

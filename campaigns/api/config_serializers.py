@@ -8,6 +8,7 @@ API refuse the same things with the same words.
 from rest_framework import serializers
 
 from campaigns.models import (
+    EXPLORE_SHARE_MAX,
     HOLDOUT_MAX,
     ApiKey,
     Campaign,
@@ -109,7 +110,7 @@ class CampaignInputSerializer(VersionedInput):
     explore_share = serializers.FloatField(
         required=False,
         min_value=0.0,
-        max_value=HOLDOUT_MAX,
+        max_value=EXPLORE_SHARE_MAX,
         help_text="epsilon: the share of decisions drawn at random (0 to 0.5).",
     )
     active = serializers.BooleanField(required=False)

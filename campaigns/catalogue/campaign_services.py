@@ -19,6 +19,7 @@ from django.utils import timezone
 from campaigns.catalogue.campaign_selectors import campaign_numbers
 from campaigns.models import (
     EXPLORE_SHARE_DEFAULT,
+    EXPLORE_SHARE_MAX,
     HOLDOUT_MAX,
     AuditEntry,
     Campaign,
@@ -79,16 +80,20 @@ def _checked(workspace: Workspace, fields: dict) -> dict:
         foreign = [m.key for m in messages if m.workspace_id != workspace.pk]
         if foreign:
             errors.setdefault("messages", []).append(f"Not messages of this workspace: {foreign}.")
-    for name in ("holdout_random", "holdout_no_memory", "explore_share"):
+    for name, most in (
+        ("holdout_random", HOLDOUT_MAX),
+        ("holdout_no_memory", HOLDOUT_MAX),
+        ("explore_share", EXPLORE_SHARE_MAX),
+    ):
         if name not in fields:
             continue
         share = fields[name]
         if isinstance(share, bool) or not isinstance(share, int | float) or share != share:
-            errors.setdefault(name, []).append("A share is a number from 0 to 0.5.")
-        elif not 0.0 <= share <= HOLDOUT_MAX:
+            errors.setdefault(name, []).append(f"A share is a number from 0 to {most:g}.")
+        elif not 0.0 <= share <= most:
             kept = "explores" if name == "explore_share" else "keeps as a holdout"
             errors.setdefault(name, []).append(
-                f"A campaign {kept} from 0 to {HOLDOUT_MAX:g} of its audience; got {share:g}."
+                f"A campaign {kept} from 0 to {most:g} of its audience; got {share:g}."
             )
         else:
             fields[name] = float(share)

@@ -279,6 +279,8 @@ class PromptTemplateVersion(models.Model):
 
 # Each holdout at most half the audience: beyond that Primer is the holdout.
 HOLDOUT_MAX = 0.5
+# Exploring at random more than half the time would make Primer's arm mostly a random arm.
+EXPLORE_SHARE_MAX = 0.5
 EXPLORE_SHARE_DEFAULT = 0.1
 
 
@@ -331,7 +333,7 @@ class Campaign(WorkspaceOwnedModel):
     )
     explore_share = models.FloatField(
         default=EXPLORE_SHARE_DEFAULT,
-        validators=[MinValueValidator(0.0), MaxValueValidator(HOLDOUT_MAX)],
+        validators=[MinValueValidator(0.0), MaxValueValidator(EXPLORE_SHARE_MAX)],
         help_text="Epsilon: the share of decisions drawn at random among the eligible messages "
         "(0 to 0.5; at least 1% of each message's chances whatever it says).",
     )
@@ -345,7 +347,7 @@ class Campaign(WorkspaceOwnedModel):
             models.UniqueConstraint(fields=["workspace", "slug"], name="campaign_unique_slug"),
             models.CheckConstraint(
                 condition=models.Q(explore_share__gte=0.0)
-                & models.Q(explore_share__lte=HOLDOUT_MAX),
+                & models.Q(explore_share__lte=EXPLORE_SHARE_MAX),
                 name="campaign_explore_share_in_range",
             ),
             models.CheckConstraint(
