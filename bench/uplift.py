@@ -8,7 +8,8 @@ from generate_series; then, in-process, times the uplift page's selector (`campa
 reading the counts and per-customer sums the matching stored) and the matching task's storing
 of them (`uplift_counts_store`, `uplift_clusters_store`): median and slowest of --runs after a
 warm-up.
-To compare two commits, run this same file from each checkout against the same database.
+To compare two commits, run this same file from each checkout, with the checkout as the working
+directory (Celery puts the working directory first on the import path), against one database.
 """
 
 import argparse
