@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 from campaigns.models import Workspace
@@ -12,6 +13,8 @@ from memory.ingest import outbox
 from memory.recompute import chord
 from memory.recompute.service import (
     DEBOUNCE_S,
+    BrokerUnavailable,
+    broker_check,
     recompute_expire_stale,
     recompute_on_schedule,
     workspace_ids,
@@ -97,6 +100,17 @@ def decisions_match(workspace_id: int) -> dict:
     """Match one workspace's served decisions to their sends and resolve closed windows."""
     summary = decision_matching.decisions_match(workspace=Workspace.objects.get(pk=workspace_id))
     return {"named": summary.named, "windowed": summary.windowed, "resolved": summary.resolved}
+
+
+def decisions_match_now(*, workspace_id: int) -> dict | None:
+    """Match and count one workspace's decisions now, as the beat does every 5 minutes: here
+    with in-process tasks (return what was matched), else queued on the workers (None).
+    Raise BrokerUnavailable when no broker answers (nothing is queued)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return decisions_match.apply(args=[workspace_id]).get()
+    broker_check("a matching", BrokerUnavailable)
+    decisions_match.delay(workspace_id)
+    return None
 
 
 @shared_task(name="memory.decisions_match_all")

@@ -16,14 +16,14 @@ from campaigns.models import ApiKey, Campaign
 from campaigns.tenancy.authentication import HasScope, request_workspace
 from config.rate_limit import ClearThrottleMessage
 from config.renderers import CONTENT_TYPES, ExportFormatMixin
-from memory.api.throttling import RecomputeRateThrottle
+from memory.api.throttling import MatchingRateThrottle, RecomputeRateThrottle
 from memory.db.reads import EXPORT_KINDS, memory_export_chunks
 from memory.decisions import next_best_decide
 from memory.exports import FORMATS, encode_chunks
 from memory.models import Customer, Decision, RecomputeRun
 from memory.next_best import next_best_for
 from memory.predict import NoMemoryYet, memory_score
-from memory.recompute.service import RecomputeUnavailable, recompute_ask
+from memory.recompute.service import BrokerUnavailable, RecomputeUnavailable, recompute_ask
 from memory.selectors import customer_memory_summary, latest_succeeded_run, memory_summary
 from memory.strategy import (
     customer_weights,
@@ -32,6 +32,7 @@ from memory.strategy import (
     strategy_decide,
     weights_with_provenance,
 )
+from memory.tasks import decisions_match_now
 
 
 class RecomputeRunSerializer(serializers.ModelSerializer):
@@ -314,6 +315,54 @@ class RecomputeView(ClearThrottleMessage, APIView):
             {**RecomputeRunSerializer(run).data, "started": started},
             status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED,
         )
+
+
+class DecisionsMatchAnswerSerializer(serializers.Serializer):
+    queued = serializers.BooleanField(help_text="True: the workers will match and count.")
+    named = serializers.IntegerField(
+        allow_null=True, help_text="Sends matched by their decision_id (null while queued)."
+    )
+    windowed = serializers.IntegerField(
+        allow_null=True, help_text="Sends matched by customer, message and window."
+    )
+    resolved = serializers.IntegerField(
+        allow_null=True, help_text="Decisions whose goal window closed and was resolved."
+    )
+
+
+class DecisionsMatchView(ClearThrottleMessage, APIView):
+    permission_classes = [HasScope]
+    required_scope = ApiKey.Scope.WRITE
+    throttle_classes = [MatchingRateThrottle]
+
+    @extend_schema(
+        summary="Match served decisions to their sends and count the campaigns' uplift now",
+        description="What the matching does every 5 minutes and after each recompute, for this "
+        "workspace: queued on the workers (202); without a broker configured it runs at once "
+        "(200, with what it matched). 503 when the broker does not answer.",
+        request=None,
+        responses={
+            202: DecisionsMatchAnswerSerializer,
+            200: DecisionsMatchAnswerSerializer,
+            429: OpenApiTypes.OBJECT,
+            503: UnavailableSerializer,
+        },
+    )
+    def post(self, request):
+        try:
+            matched = decisions_match_now(workspace_id=request_workspace(request).pk)
+        except BrokerUnavailable as error:
+            return Response(
+                {"detail": str(error), "retryable": True},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "30"},
+            )
+        if matched is None:
+            return Response(
+                {"queued": True, "named": None, "windowed": None, "resolved": None},
+                status=status.HTTP_202_ACCEPTED,
+            )
+        return Response({"queued": False, **matched})
 
 
 class RecomputeDetailView(APIView):

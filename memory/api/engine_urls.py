@@ -33,6 +33,7 @@ urlpatterns = [
         name="api-suppression",
     ),
     path("recompute", engine.RecomputeView.as_view(), name="api-recompute"),
+    path("decisions/match", engine.DecisionsMatchView.as_view(), name="api-decisions-match"),
     path("recompute/<int:run_id>", engine.RecomputeDetailView.as_view(), name="api-recompute-run"),
     path("memory/export", engine.MemoryExportView.as_view(), name="api-memory-export"),
     path("memory/summary", engine.MemorySummaryView.as_view(), name="api-memory-summary"),

@@ -19,3 +19,12 @@ class RecomputeRateThrottle(ScopedRateThrottle):
     limit_setting = "PRIMER_RECOMPUTE_RATE_LIMIT"
     window_setting = "PRIMER_RECOMPUTE_RATE_WINDOW_S"
     what = "recompute requests"
+
+
+class MatchingRateThrottle(ScopedRateThrottle):
+    """POST /api/v1/decisions/match: as many as recomputes (the same setting), counted apart."""
+
+    scope = "decisions-match"
+    limit_setting = "PRIMER_RECOMPUTE_RATE_LIMIT"
+    window_setting = "PRIMER_RECOMPUTE_RATE_WINDOW_S"
+    what = "matching requests"

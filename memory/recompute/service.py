@@ -29,7 +29,11 @@ ACTIVE = (RecomputeRun.Status.QUEUED, RecomputeRun.Status.RUNNING)
 BROKER_CHECK_TIMEOUT_S = 2.0
 
 
-class RecomputeUnavailable(Exception):
+class BrokerUnavailable(Exception):
+    """No broker answered, so work queued now would wait forever: nothing was queued."""
+
+
+class RecomputeUnavailable(BrokerUnavailable):
     """No broker answered, so a run queued now would wait forever: nothing was started."""
 
 
@@ -112,16 +116,18 @@ def recompute_ask(
     return RecomputeAsked(run, started=True)
 
 
-def broker_check() -> None:
-    """Raise RecomputeUnavailable unless the task broker accepts a connection now."""
+def broker_check(
+    what: str = "a recompute", unavailable: type[BrokerUnavailable] = RecomputeUnavailable
+) -> None:
+    """Raise `unavailable` unless the task broker accepts a connection now."""
     try:
         with current_app.connection_for_write() as connection:
             connection.ensure_connection(
                 max_retries=1, interval_start=0, timeout=BROKER_CHECK_TIMEOUT_S
             )
     except Exception as error:  # kombu wraps every transport's error differently
-        raise RecomputeUnavailable(
-            "No task broker (Redis) answers, so a recompute queued now would never start: "
+        raise unavailable(
+            f"No task broker (Redis) answers, so {what} queued now would never start: "
             f"nothing was started. Try again once it is back. ({type(error).__name__})"
         ) from error
 

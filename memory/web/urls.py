@@ -22,5 +22,10 @@ urlpatterns = [
     path("privacy/suppressions/lift/", privacy.suppression_lift, name="suppression-lift"),
     path("memory/", views.memory_overview, name="memory-overview"),
     path("memory/recompute/", views.recompute_now, name="memory-recompute"),
+    path(
+        "memory/decisions/match/",
+        views.decisions_match_now_view,
+        name="memory-decisions-match",
+    ),
     path("memory/runs/<int:run_id>/status/", views.run_status, name="memory-run-status"),
 ]

@@ -8,6 +8,8 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from campaigns.tenancy.decorators import workspace_required
@@ -15,7 +17,7 @@ from memory import charts, insight_charts
 from memory.insights import customer_timeline
 from memory.models import Customer, RecomputeRun
 from memory.next_best import next_best_for
-from memory.recompute.service import RecomputeUnavailable, recompute_ask
+from memory.recompute.service import BrokerUnavailable, RecomputeUnavailable, recompute_ask
 from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
 from memory.selectors import (
@@ -28,6 +30,7 @@ from memory.selectors import (
     run_changes,
 )
 from memory.strategy import customer_weights, memory_with_provenance, strategy_context
+from memory.tasks import decisions_match_now
 
 
 @workspace_required
@@ -164,6 +167,34 @@ def recompute_now(request):
     else:
         messages.success(request, f"Recompute {run.pk} finished: {run.customers} customers.")
     return redirect("memory-overview")
+
+
+@workspace_required
+@require_POST
+def decisions_match_now_view(request):
+    """Match the workspace's decisions to their sends and count its campaigns now (the uplift
+    page's button); the beat does it every 5 minutes."""
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("memory-overview")
+    if not request.membership.can_edit:
+        messages.error(request, "Only editors and owners can start the matching.")
+        return redirect(back)
+    try:
+        matched = decisions_match_now(workspace_id=request.workspace.pk)
+    except BrokerUnavailable as error:
+        messages.error(request, str(error))
+        return redirect(back)
+    if matched is None:
+        messages.success(request, "The matching is queued on the workers: reload in a moment.")
+    else:
+        sends = matched["named"] + matched["windowed"]
+        messages.success(
+            request,
+            f"Matched and counted: {sends} sends matched to decisions, "
+            f"{matched['resolved']} outcomes resolved.",
+        )
+    return redirect(back)
 
 
 @workspace_required

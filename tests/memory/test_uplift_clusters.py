@@ -2,7 +2,6 @@
 equals the plain statement of it, and a customer decided for many times widens the intervals."""
 
 import random
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -23,34 +22,9 @@ from memory.privacy import customer_erase
 from memory.scoring.exploration import NO_MEMORY, PRIMER, RANDOM
 from memory.scoring.uplift import clusters_from_totals, uplift_of, wilson_interval
 from tests.campaigns.prompt_support import customer, message
-from tests.memory.decision_support import holdout_campaign
+from tests.memory.decision_support import decide, holdout_campaign
 
 pytestmark = pytest.mark.django_db
-
-
-def decide(workspace, campaign, person, arm, served, primer, *, goal, revenue, resolved=True):
-    now = timezone.now()
-    return Decision(
-        workspace=workspace,
-        public_id=uuid.uuid4().hex,
-        customer=person,
-        campaign=campaign,
-        source="prompt",
-        arm=arm,
-        policy="uniform" if arm == RANDOM else "thompson",
-        eligible=[served.pk, primer.pk],
-        eligible_count=2,
-        propensities=[0.5, 0.5],
-        message=served,
-        propensity=0.5,
-        primer_message=primer,
-        decided_at=now - timedelta(days=3),
-        window_h=24.0,
-        expires_at=now,
-        goal=goal if resolved else None,
-        revenue=revenue if resolved else None,
-        resolved_at=now if resolved else None,
-    )
 
 
 @pytest.fixture

@@ -1,0 +1,128 @@
+"""Match and count now: the uplift page's button and POST /api/v1/decisions/match do what the
+beat does every 5 minutes, here with in-process tasks, queued with workers, refused without."""
+
+import pytest
+from celery import current_app
+from django.urls import reverse
+
+from campaigns.models import Membership
+from memory.decision_selectors import campaign_decision_count_rows
+from memory.models import Decision, UpliftCounts
+from memory.scoring.exploration import NO_MEMORY, PRIMER, RANDOM
+from tests.campaigns.prompt_support import customer, message
+from tests.memory.decision_support import decide, holdout_campaign
+from tests.memory.test_decisions_worker import wait_until
+
+
+def bearer(key: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+@pytest.fixture
+def served_campaign(workspace):
+    """A campaign with a holdout and nine served decisions, none counted yet."""
+    offers = [message(workspace, f"m{i}", f"Offer {i}") for i in range(2)]
+    campaign = holdout_campaign(workspace, offers)
+    Decision.objects.bulk_create(
+        decide(
+            workspace,
+            campaign,
+            customer(workspace, f"c{i}"),
+            (PRIMER, RANDOM, NO_MEMORY)[i % 3],
+            offers[i % 2],
+            offers[0],
+            goal=i % 2 == 0,
+            revenue=None,
+        )
+        for i in range(9)
+    )
+    return campaign
+
+
+def counted(workspace, campaign):
+    return UpliftCounts.objects.for_workspace(workspace).filter(campaign=campaign).first()
+
+
+@pytest.fixture
+def closed_port_broker(monkeypatch):
+    """Point this process's task broker at a port nothing listens on (Redis itself stays up)."""
+    connect = current_app.connection_for_write
+    monkeypatch.setattr(
+        current_app, "connection_for_write", lambda: connect(url="redis://127.0.0.1:1/6")
+    )
+
+
+@pytest.mark.django_db
+def test_an_editor_counts_from_the_uplift_page_and_a_viewer_cannot(
+    client, make_user, workspace, served_campaign, settings
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # in-process, as in the demo
+    page = reverse("campaign-uplift", args=["spring"])
+    match = reverse("memory-decisions-match")
+    client.force_login(make_user("viewer", workspace=workspace, role=Membership.Role.VIEWER))
+    shown = client.get(page).content.decode()
+    assert "Not counted yet" in shown and 'id="match-now"' not in shown
+    refused = client.post(match, {"next": page}, follow=True).content.decode()
+    assert "Only editors and owners can start the matching." in refused
+    assert counted(workspace, served_campaign) is None
+
+    client.force_login(make_user("editor", workspace=workspace, role=Membership.Role.EDITOR))
+    assert 'id="match-now"' in client.get(page).content.decode()
+    response = client.post(match, {"next": page}, follow=True)
+
+    assert response.redirect_chain == [(page, 302)]
+    shown = response.content.decode()
+    assert "Matched and counted: 0 sends matched to decisions, 0 outcomes resolved." in shown
+    assert "Counted " in shown and "Not counted yet" not in shown
+    stored = counted(workspace, served_campaign)
+    assert stored.rows == campaign_decision_count_rows(campaign=served_campaign)
+    assert sum(row[4] for row in stored.rows) == 9
+    # Elsewhere than this site, the answer goes back to the memory page instead.
+    away = client.post(match, {"next": "https://elsewhere.example/"})
+    assert away["Location"] == reverse("memory-overview")
+
+
+@pytest.mark.django_db
+def test_the_api_matches_at_once_in_process_and_needs_the_write_scope(
+    client, workspace, served_campaign, write_key, read_key, settings
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    assert client.post("/api/v1/decisions/match", **bearer(read_key)).status_code == 403
+    assert counted(workspace, served_campaign) is None
+
+    response = client.post("/api/v1/decisions/match", **bearer(write_key))
+
+    assert response.status_code == 200
+    assert response.json() == {"queued": False, "named": 0, "windowed": 0, "resolved": 0}
+    assert counted(workspace, served_campaign) is not None
+
+
+@pytest.mark.django_db
+def test_without_a_broker_the_api_and_the_page_say_so_and_count_nothing(
+    client, make_user, workspace, served_campaign, write_key, settings, closed_port_broker
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    response = client.post("/api/v1/decisions/match", **bearer(write_key))
+    assert response.status_code == 503
+    assert "No task broker (Redis) answers, so a matching" in response.json()["detail"]
+    assert response.json()["retryable"] is True
+    client.force_login(make_user("editor", workspace=workspace, role=Membership.Role.EDITOR))
+    page = reverse("campaign-uplift", args=["spring"])
+    shown = client.post(reverse("memory-decisions-match"), {"next": page}, follow=True)
+    assert "No task broker (Redis) answers" in shown.content.decode()
+    assert counted(workspace, served_campaign) is None
+
+
+def test_with_workers_the_api_queues_and_a_worker_counts(
+    client, workspace, served_campaign, write_key, celery_workers
+):
+    celery_workers.start()
+
+    response = client.post("/api/v1/decisions/match", **bearer(write_key))
+
+    assert response.status_code == 202
+    assert response.json() == {"queued": True, "named": None, "windowed": None, "resolved": None}
+    wait_until(lambda: counted(workspace, served_campaign) is not None)
+    assert counted(workspace, served_campaign).rows == campaign_decision_count_rows(
+        campaign=served_campaign
+    )
