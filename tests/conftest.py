@@ -118,3 +118,14 @@ def celery_workers(redis_url, transactional_db, settings):
     yield workers
     app.conf.task_default_queue = previous
     workers.stop_all()
+
+
+@pytest.fixture
+def closed_port_broker(monkeypatch):
+    """Point this process's task broker at a port nothing listens on (Redis itself stays up)."""
+    from celery import current_app
+
+    connect = current_app.connection_for_write
+    monkeypatch.setattr(
+        current_app, "connection_for_write", lambda: connect(url="redis://127.0.0.1:1/6")
+    )

@@ -274,6 +274,15 @@ class CustomerNextBestView(APIView):
         return Response(data)
 
 
+def _unavailable(error: BrokerUnavailable) -> Response:
+    """503: no broker answers, so nothing was queued; the client may retry."""
+    return Response(
+        {"detail": str(error), "retryable": True},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "30"},
+    )
+
+
 class RecomputeView(ClearThrottleMessage, APIView):
     permission_classes = [HasScope]
     required_scope = ApiKey.Scope.WRITE
@@ -305,11 +314,7 @@ class RecomputeView(ClearThrottleMessage, APIView):
                 requested_by="api",
             )
         except RecomputeUnavailable as error:
-            return Response(
-                {"detail": str(error), "retryable": True},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": "30"},
-            )
+            return _unavailable(error)
         finished = run.status in (RecomputeRun.Status.SUCCEEDED, RecomputeRun.Status.FAILED)
         return Response(
             {**RecomputeRunSerializer(run).data, "started": started},
@@ -352,11 +357,7 @@ class DecisionsMatchView(ClearThrottleMessage, APIView):
         try:
             matched = decisions_match_now(workspace_id=request_workspace(request).pk)
         except BrokerUnavailable as error:
-            return Response(
-                {"detail": str(error), "retryable": True},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": "30"},
-            )
+            return _unavailable(error)
         if matched is None:
             return Response(
                 {"queued": True, "named": None, "windowed": None, "resolved": None},

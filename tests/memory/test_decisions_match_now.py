@@ -2,7 +2,6 @@
 beat does every 5 minutes, here with in-process tasks, queued with workers, refused without."""
 
 import pytest
-from celery import current_app
 from django.urls import reverse
 
 from campaigns.models import Membership
@@ -41,15 +40,6 @@ def served_campaign(workspace):
 
 def counted(workspace, campaign):
     return UpliftCounts.objects.for_workspace(workspace).filter(campaign=campaign).first()
-
-
-@pytest.fixture
-def closed_port_broker(monkeypatch):
-    """Point this process's task broker at a port nothing listens on (Redis itself stays up)."""
-    connect = current_app.connection_for_write
-    monkeypatch.setattr(
-        current_app, "connection_for_write", lambda: connect(url="redis://127.0.0.1:1/6")
-    )
 
 
 @pytest.mark.django_db

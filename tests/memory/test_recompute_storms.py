@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from celery import current_app
 from django.utils import timezone
 
 from campaigns.models import Membership
@@ -29,15 +28,6 @@ def on_workers(workspace, settings, django_capture_on_commit_callbacks):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     with django_capture_on_commit_callbacks(execute=False) as queued:
         yield queued
-
-
-@pytest.fixture
-def closed_port_broker(monkeypatch):
-    """Point this process's task broker at a port nothing listens on (Redis itself stays up)."""
-    connect = current_app.connection_for_write
-    monkeypatch.setattr(
-        current_app, "connection_for_write", lambda: connect(url="redis://127.0.0.1:1/6")
-    )
 
 
 def ask(workspace, *, incremental=False):
