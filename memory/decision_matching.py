@@ -128,15 +128,17 @@ def decisions_match(*, workspace: Workspace, now: datetime | None = None) -> Mat
         if connection.vendor == "postgresql":
             # One matcher per workspace at a time: two would race for the same sends.
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [1_600, workspace.pk])
-        cursor.execute(_MATCH_NAMED.format(decision_id=expression), params)
-        named = _changed(cursor)
+        named_sql, window_sql = (
+            sql.format(decision_id=expression) for sql in (_MATCH_NAMED, _MATCH_WINDOW)
+        )
+        named, matched_campaigns = _matched(cursor, named_sql, params)
         windowed = 0
         while True:  # a send left out by a competing one may still fit an earlier decision
-            cursor.execute(_MATCH_WINDOW.format(decision_id=expression), params)
-            changed = _changed(cursor)
+            changed, campaigns = _matched(cursor, window_sql, params)
             if changed == 0:
                 break
             windowed += changed
+            matched_campaigns = _either(matched_campaigns, campaigns)
         if connection.vendor == "postgresql":
             cursor.execute(_RESOLVE_PG, params)
             resolved = max(cursor.rowcount, 0)
@@ -151,28 +153,30 @@ def decisions_match(*, workspace: Workspace, now: datetime | None = None) -> Mat
                 .distinct()
             )
             uplift_clusters_store(workspace=workspace, campaign_ids=resolved_campaigns, now=now)
-        due = uplift_campaigns_due(workspace=workspace, matched=bool(named or windowed or resolved))
-        uplift_counts_store(workspace=workspace, campaign_ids=due | resolved_campaigns, now=now)
+        changed_campaigns = _either(matched_campaigns, resolved_campaigns)
+        due = uplift_campaigns_due(workspace=workspace, changed=changed_campaigns)
+        uplift_counts_store(workspace=workspace, campaign_ids=due, now=now)
     return MatchSummary(named, windowed, resolved)
 
 
-def uplift_campaigns_due(*, workspace: Workspace, matched: bool) -> set[int]:
-    """Return the campaigns whose stored counts may be out of date: every campaign with
-    decisions when this run matched or resolved any, else those never counted or with a
-    decision served since their count (the pending-decisions index finds those)."""
+def uplift_campaigns_due(*, workspace: Workspace, changed: set[int] | None) -> set[int]:
+    """Return the campaigns whose stored counts are out of date: those whose decisions this
+    run matched or resolved (`changed`; None when not known: every campaign with decisions),
+    and those never counted or with a decision served since their count (found through the
+    pending-decisions index)."""
     served = Decision.objects.for_workspace(workspace).filter(campaign=OuterRef("pk"))
     campaigns = Campaign.objects.for_workspace(workspace).filter(Exists(served))
-    if not matched:
-        served_since = Decision.objects.for_workspace(workspace).filter(
-            campaign=OuterRef("campaign_id"),
-            send_event_id__isnull=True,
-            decided_at__gt=OuterRef("counted_at"),
-        )
-        current = UpliftCounts.objects.for_workspace(workspace).filter(
-            ~Exists(served_since), campaign=OuterRef("pk")
-        )
-        campaigns = campaigns.filter(~Exists(current))
-    return set(campaigns.values_list("pk", flat=True))
+    if changed is None:
+        return set(campaigns.values_list("pk", flat=True))
+    served_since = Decision.objects.for_workspace(workspace).filter(
+        campaign=OuterRef("campaign_id"),
+        send_event_id__isnull=True,
+        decided_at__gt=OuterRef("counted_at"),
+    )
+    current = UpliftCounts.objects.for_workspace(workspace).filter(
+        ~Exists(served_since), campaign=OuterRef("pk")
+    )
+    return changed | set(campaigns.filter(~Exists(current)).values_list("pk", flat=True))
 
 
 def uplift_counts_store(
@@ -229,12 +233,22 @@ def uplift_clusters_store(
         )
 
 
-def _changed(cursor) -> int:
-    """Return the rows the last UPDATE changed (SQLite's driver says -1 after a WITH)."""
+def _matched(cursor, update: str, params: dict) -> tuple[int, set[int] | None]:
+    """Run a matching UPDATE; return how many decisions it matched and their campaigns (None
+    when not known: SQLite's driver may predate RETURNING)."""
     if connection.vendor == "postgresql":
-        return max(cursor.rowcount, 0)
-    cursor.execute("SELECT changes()")
-    return int(cursor.fetchone()[0])
+        cursor.execute(f"{update} RETURNING memory_decision.campaign_id", params)
+        campaigns = [campaign for (campaign,) in cursor.fetchall()]
+        return len(campaigns), {c for c in campaigns if c is not None}
+    cursor.execute(update, params)
+    cursor.execute("SELECT changes()")  # the driver says -1 after a WITH
+    changed = int(cursor.fetchone()[0])
+    return changed, (None if changed else set())
+
+
+def _either(first: set[int] | None, second: set[int] | None) -> set[int] | None:
+    """Return the campaigns in either set; None (not known) if either is not known."""
+    return None if first is None or second is None else first | second
 
 
 def _resolve_in_python(*, workspace: Workspace, now: datetime) -> int:

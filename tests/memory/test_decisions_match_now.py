@@ -1,12 +1,18 @@
 """Match and count now: the uplift page's button and POST /api/v1/decisions/match do what the
 beat does every 5 minutes, here with in-process tasks, queued with workers, refused without."""
 
+from datetime import timedelta
+
 import pytest
+from django.db import connection
 from django.urls import reverse
 
+from campaigns.catalogue.campaign_services import campaign_create
 from campaigns.models import Membership
+from campaigns.tenancy.changes import Actor
+from memory.decision_matching import decisions_match
 from memory.decision_selectors import campaign_decision_count_rows
-from memory.models import Decision, UpliftCounts
+from memory.models import Decision, Event, UpliftCounts
 from memory.scoring.exploration import NO_MEMORY, PRIMER, RANDOM
 from tests.campaigns.prompt_support import customer, message
 from tests.memory.decision_support import decide, holdout_campaign
@@ -116,3 +122,49 @@ def test_with_workers_the_api_queues_and_a_worker_counts(
     assert counted(workspace, served_campaign).rows == campaign_decision_count_rows(
         campaign=served_campaign
     )
+
+
+@pytest.mark.django_db
+def test_a_matching_counts_again_the_campaigns_it_matched_and_leaves_the_others(workspace):
+    offers = [message(workspace, f"m{i}", f"Offer {i}") for i in range(2)]
+    spring = holdout_campaign(workspace, offers)
+    autumn = campaign_create(
+        workspace=workspace, actor=Actor.system(), slug="autumn", name="Autumn", messages=offers
+    )
+    decided = {
+        campaign: decide(
+            workspace,
+            campaign,
+            customer(workspace, f"c-{campaign.slug}"),
+            PRIMER,
+            offers[0],
+            offers[0],
+            goal=None,
+            revenue=None,
+            resolved=False,
+        )
+        for campaign in (spring, autumn)
+    }
+    Decision.objects.bulk_create(decided.values())
+    decisions_match(workspace=workspace)  # both counted for the first time
+    first = {c: counted(workspace, c).counted_at for c in decided}
+
+    sent = decided[spring]
+    Event.objects.create(
+        workspace=workspace,
+        customer_id=sent.customer_id,
+        name=workspace.send_event,
+        occurred_at=sent.decided_at + timedelta(hours=1),
+        message=sent.message,
+        message_key=sent.message.key,
+        dedup_key="the-spring-send",
+    )
+    summary = decisions_match(workspace=workspace)
+
+    assert summary.windowed == 1
+    assert counted(workspace, spring).counted_at > first[spring]
+    if connection.vendor == "postgresql":  # which campaigns matched comes from RETURNING
+        assert counted(workspace, autumn).counted_at == first[autumn]
+    else:  # the demo's SQLite does not say: every campaign is counted again
+        assert counted(workspace, autumn).counted_at > first[autumn]
+    assert [row[5] for row in counted(workspace, spring).rows] == [1]  # matched to a send
