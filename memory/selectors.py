@@ -217,6 +217,18 @@ def customer_suppression(*, workspace: Workspace, external_id: str) -> Suppresse
     )
 
 
+def customer_missing(*, workspace: Workspace, external_id: str) -> str:
+    """Say why no customer answers to this id: unknown here, or deleted with suppression (so
+    that a caller does not take a person who asked to be forgotten for a new one)."""
+    missing = f"No customer {external_id!r} in this workspace"
+    if customer_suppression(workspace=workspace, external_id=external_id) is None:
+        return f"{missing}."
+    return (
+        f"{missing}: their data was deleted at their request and the id is suppressed (its "
+        "events are refused; an owner can accept them again)."
+    )
+
+
 @dataclass(frozen=True)
 class SuppressionLookup:
     external_id: str

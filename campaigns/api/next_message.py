@@ -15,6 +15,7 @@ from campaigns.prompts.engine import TemplateProblem
 from campaigns.prompts.next_message import next_message_drafts, next_message_save
 from campaigns.tenancy.authentication import HasScope, request_actor, request_workspace
 from config.rate_limit import ClearThrottleMessage, LlmRateThrottle
+from memory.selectors import customer_missing
 
 
 class NextDraftRequestSerializer(serializers.Serializer):
@@ -115,7 +116,9 @@ class CustomerDraftsView(ClearThrottleMessage, NextMessageApiView):
         except LlmUnavailable as error:
             return llm_unavailable(error)
         if found is None:
-            raise NotFound(f"No customer {external_id!r} in this workspace.")
+            raise NotFound(
+                customer_missing(workspace=request_workspace(request), external_id=external_id)
+            )
         return Response(
             {
                 "customer_id": found.customer_id,

@@ -37,6 +37,7 @@ from campaigns.prompts.selectors import (
 from campaigns.tenancy.authentication import HasScope, request_workspace
 from config.rate_limit import ClearThrottleMessage, LlmRateThrottle
 from config.renderers import CONTENT_TYPES, ExportFormatMixin
+from memory.selectors import customer_missing
 
 COMMON_ERRORS = {
     401: OpenApiResponse(description="Missing, wrong or revoked API key."),
@@ -87,7 +88,7 @@ class PromptApiView(APIView):
         except TemplateProblem as error:
             raise TemplateUnprocessable(str(error)) from None
         if found is None:
-            raise NotFound(f"No customer {external_id!r} in this workspace.")
+            raise NotFound(customer_missing(workspace=workspace, external_id=external_id))
         return found
 
 

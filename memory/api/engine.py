@@ -24,7 +24,12 @@ from memory.models import Customer, Decision, RecomputeRun
 from memory.next_best import next_best_for
 from memory.predict import NoMemoryYet, memory_score
 from memory.recompute.service import BrokerUnavailable, RecomputeUnavailable, recompute_ask
-from memory.selectors import customer_memory_summary, latest_succeeded_run, memory_summary
+from memory.selectors import (
+    customer_memory_summary,
+    customer_missing,
+    latest_succeeded_run,
+    memory_summary,
+)
 from memory.strategy import (
     customer_weights,
     memory_with_provenance,
@@ -195,7 +200,7 @@ class CustomerMemoryView(APIView):
         try:
             memory = customer_memory_summary(workspace=workspace, external_id=external_id)
         except Customer.DoesNotExist:
-            raise NotFound(f"No customer {external_id!r} in this workspace.") from None
+            raise NotFound(customer_missing(workspace=workspace, external_id=external_id)) from None
         customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
         context = strategy_context(workspace=workspace, customers=[external_id])
         decision = strategy_decide(workspace=workspace, customer=customer, context=context)
@@ -270,7 +275,7 @@ class CustomerNextBestView(APIView):
                     data["offers"] = [offer.as_dict() for offer in decided.offers]
                     data["nothing_now"] = answer.nothing_now or decided.nothing_now
         except Customer.DoesNotExist:
-            raise NotFound(f"No customer {external_id!r} in this workspace.") from None
+            raise NotFound(customer_missing(workspace=workspace, external_id=external_id)) from None
         return Response(data)
 
 

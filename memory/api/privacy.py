@@ -25,7 +25,7 @@ from memory.privacy import (
     customers_erase_and_suppress,
     customers_suppress,
 )
-from memory.selectors import customer_suppression
+from memory.selectors import customer_missing, customer_suppression
 
 
 class CustomerErasedSerializer(serializers.Serializer):
@@ -105,7 +105,9 @@ class CustomerDataView(APIView):
                 actor=request_actor(request),
             )
         except Customer.DoesNotExist:
-            raise NotFound(f"No customer {external_id!r} in this workspace.") from None
+            raise NotFound(
+                customer_missing(workspace=request_workspace(request), external_id=external_id)
+            ) from None
         response = Response(data)
         response["Cache-Control"] = "no-store"
         return response
@@ -135,7 +137,9 @@ class CustomerDataView(APIView):
                 suppress=query.validated_data["suppress"],
             )
         except Customer.DoesNotExist:
-            raise NotFound(f"No customer {external_id!r} in this workspace.") from None
+            raise NotFound(
+                customer_missing(workspace=request_workspace(request), external_id=external_id)
+            ) from None
         return Response(erased.as_dict())
 
 

@@ -22,6 +22,7 @@ from memory.scoring.habituation import WORN_OUT_MIN_LOAD
 from memory.scoring.priming import PRIMED_MIN_SCORE
 from memory.selectors import (
     customer_memory_summary,
+    customer_missing,
     customers_page,
     memory_summary,
     priming_indicators,
@@ -78,7 +79,9 @@ def customer_detail(request, external_id: str):
     try:
         memory = customer_memory_summary(workspace=workspace, external_id=external_id)
     except Customer.DoesNotExist:
-        raise Http404(f"No customer {external_id!r} in this workspace.") from None
+        raise Http404(
+            customer_missing(workspace=request.workspace, external_id=external_id)
+        ) from None
     customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
     # The stored list, guardrails and overrides applied before anything else (decision 0260).
     context = strategy_context(workspace=workspace, customers=[external_id])

@@ -378,3 +378,32 @@ def test_an_owner_deletes_a_list_on_the_page(client, make_user, workspace, monke
     refused = client.post(reverse("suppression-add"), {"ids": "cy", "erase": "on"})
     assert refused.status_code == 400 and "erase at most 0 at once" in refused.content.decode()
     assert Customer.objects.for_workspace(workspace).filter(external_id="cy").exists()
+
+
+def test_asked_for_a_suppressed_id_the_api_says_it_was_deleted_not_that_it_is_new(
+    client, workspace, keys
+):
+    read, write = keys
+    event(customer(workspace, "ann"), "Order Completed", 1)
+    customer_erase(workspace=workspace, external_id="ann", actor=Actor.system(), suppress=True)
+    urls = [
+        reverse(name, args=["ann"])
+        for name in (
+            "api-customer-next-best",
+            "api-customer-memory",
+            "api-customer-prompt",
+            "api-customer-data",
+        )
+    ]
+
+    for url in urls:
+        answer = client.get(url, **bearer(read))
+        assert answer.status_code == 404, url
+        assert (
+            "No customer 'ann' in this workspace: their data was deleted at their request"
+            in (answer.json()["detail"])
+        )
+    again = client.delete(reverse("api-customer-data", args=["ann"]), **bearer(write))
+    assert again.status_code == 404 and "the id is suppressed" in again.json()["detail"]
+    unknown = client.get(reverse("api-customer-next-best", args=["bob"]), **bearer(read))
+    assert unknown.json()["detail"] == "No customer 'bob' in this workspace."
