@@ -79,9 +79,8 @@ def customer_detail(request, external_id: str):
     try:
         memory = customer_memory_summary(workspace=workspace, external_id=external_id)
     except Customer.DoesNotExist:
-        raise Http404(
-            customer_missing(workspace=request.workspace, external_id=external_id)
-        ) from None
+        missing = customer_missing(workspace=workspace, external_id=external_id)
+        return render(request, "memory/customer_missing.html", {"missing": missing}, status=404)
     customer = Customer.objects.for_workspace(workspace).get(external_id=external_id)
     # The stored list, guardrails and overrides applied before anything else (decision 0260).
     context = strategy_context(workspace=workspace, customers=[external_id])

@@ -380,8 +380,8 @@ def test_an_owner_deletes_a_list_on_the_page(client, make_user, workspace, monke
     assert Customer.objects.for_workspace(workspace).filter(external_id="cy").exists()
 
 
-def test_asked_for_a_suppressed_id_the_api_says_it_was_deleted_not_that_it_is_new(
-    client, workspace, keys
+def test_asked_for_a_suppressed_id_the_api_and_page_say_it_was_deleted_not_that_it_is_new(
+    client, workspace, keys, member
 ):
     read, write = keys
     event(customer(workspace, "ann"), "Order Completed", 1)
@@ -407,3 +407,10 @@ def test_asked_for_a_suppressed_id_the_api_says_it_was_deleted_not_that_it_is_ne
     assert again.status_code == 404 and "the id is suppressed" in again.json()["detail"]
     unknown = client.get(reverse("api-customer-next-best", args=["bob"]), **bearer(read))
     assert unknown.json()["detail"] == "No customer 'bob' in this workspace."
+    client.force_login(member)
+    page = client.get(customer_url("customer-detail", "ann"))
+    assert page.status_code == 404
+    assert "their data was deleted at their request" in page.content.decode()
+    assert "No customer &#x27;bob&#x27; in this workspace." in (
+        client.get(customer_url("customer-detail", "bob")).content.decode()
+    )
