@@ -20,6 +20,8 @@ from memory.models import Decision, Event, UpliftClusters, UpliftCounts
 
 # A send may reach Primer this long after its decision's window closed and still be matched.
 LATE_SENDS = timedelta(days=7)
+# A decision served just before a count but committed after it is counted by the next run.
+COUNT_OVERLAP = timedelta(minutes=1)
 
 
 def _decision_id_expression() -> str:
@@ -171,7 +173,7 @@ def uplift_campaigns_due(*, workspace: Workspace, changed: set[int] | None) -> s
     served_since = Decision.objects.for_workspace(workspace).filter(
         campaign=OuterRef("campaign_id"),
         send_event_id__isnull=True,
-        decided_at__gt=OuterRef("counted_at"),
+        decided_at__gt=OuterRef("counted_at") - COUNT_OVERLAP,
     )
     current = UpliftCounts.objects.for_workspace(workspace).filter(
         ~Exists(served_since), campaign=OuterRef("pk")

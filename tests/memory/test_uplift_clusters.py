@@ -205,7 +205,8 @@ def test_the_uplift_is_what_the_matching_counted_and_it_counts_again_what_change
     decisions_match(workspace=workspace)
     assert campaign_uplift(campaign=campaign).counted_at == counted.counted_at
 
-    # One more decision served: the next matching counts the campaign again.
+    # One more decision, served just before the count but stored after it: the next matching
+    # counts the campaign again.
     served = Decision.objects.for_workspace(workspace).filter(campaign=campaign).first()
     fresh = decide(
         workspace,
@@ -218,7 +219,8 @@ def test_the_uplift_is_what_the_matching_counted_and_it_counts_again_what_change
         revenue=None,
         resolved=False,
     )
-    fresh.decided_at, fresh.expires_at = timezone.now(), timezone.now() + timedelta(days=1)
+    fresh.decided_at = counted.counted_at - timedelta(seconds=30)
+    fresh.expires_at = timezone.now() + timedelta(days=1)
     fresh.save()
     assert campaign_uplift(campaign=campaign).funnel == funnel  # read from the count
     decisions_match(workspace=workspace)
