@@ -164,6 +164,9 @@ def event_import_create(
     return job
 
 
+# An import's uploaded files, deleted once it has succeeded.
+FILE_FIELDS = ("events_file", "portfolio_file", "profile_file")
+
 # What a claim resets: a run again starts its counts from zero.
 CLAIMED_FIELDS = [
     "status",
@@ -291,21 +294,28 @@ def _finish(job: EventImport, summary: ImportSummary, *, error: str, seconds: fl
         for source, line, field, reason in summary.rejected[: settings.PRIMER_IMPORT_ERRORS_KEPT]
     ]
     job.finished_at = job.heartbeat_at = timezone.now()
-    job.save()
+    # Imported: the upload is no longer needed (a failed one stays, to run it again). The row
+    # says so in the same write as its status, so no reader sees it done with its files kept.
+    done_with: list[tuple] = []
     if not error:
-        # Imported: the upload is no longer needed (a failed one stays, to run it again).
-        _files_delete(job)
+        uploads = (getattr(job, field) for field in FILE_FIELDS)
+        done_with = [(upload.storage, upload.name) for upload in uploads if upload]
+        for field in FILE_FIELDS:
+            setattr(job, field, "")
+    job.save()
+    for storage, name in done_with:
+        storage.delete(name)
     return job
 
 
 def _files_delete(job: EventImport) -> None:
-    for field in ("events_file", "portfolio_file", "profile_file"):
+    for field in FILE_FIELDS:
         stored = getattr(job, field)
         if stored:
             stored.delete(save=False)
     if job.pk:
         EventImport.objects.all_workspaces().filter(pk=job.pk).update(
-            events_file="", portfolio_file="", profile_file=""
+            **dict.fromkeys(FILE_FIELDS, "")
         )
 
 

@@ -73,8 +73,9 @@ def eager_tasks(settings):
     """Run tasks in-process, as without Redis, even where the tests have Redis."""
     from config.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # and no debounced recompute after the import
+    # Read before the setting changes: Celery's first read of its conf takes Django's settings.
     before = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # and no debounced recompute after the import
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = before
