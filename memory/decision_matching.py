@@ -110,8 +110,11 @@ class MatchSummary:
     resolved: int
 
 
-def decisions_match(*, workspace: Workspace, now: datetime | None = None) -> MatchSummary:
-    """Match the workspace's pending decisions to their sends, then resolve closed windows.
+def decisions_match(
+    *, workspace: Workspace, now: datetime | None = None, count_every_campaign: bool = False
+) -> MatchSummary:
+    """Match the workspace's pending decisions to their sends, then resolve closed windows,
+    then count the campaigns whose counts are out of date (or, asked for, every campaign).
 
     Idempotent; each send is matched to one decision at most (a unique index holds it too), and
     each decision to one send. Runs periodically on a worker (memory.decisions_match).
@@ -156,7 +159,10 @@ def decisions_match(*, workspace: Workspace, now: datetime | None = None) -> Mat
             )
             uplift_clusters_store(workspace=workspace, campaign_ids=resolved_campaigns, now=now)
         changed_campaigns = _either(matched_campaigns, resolved_campaigns)
-        due = uplift_campaigns_due(workspace=workspace, changed=changed_campaigns)
+        if count_every_campaign:  # someone waits for a count newer than their request
+            due = set(Campaign.objects.for_workspace(workspace).values_list("pk", flat=True))
+        else:
+            due = uplift_campaigns_due(workspace=workspace, changed=changed_campaigns)
         uplift_counts_store(workspace=workspace, campaign_ids=due, now=now)
     return MatchSummary(named, windowed, resolved)
 

@@ -195,6 +195,12 @@ def campaign_uplift_clusters(*, campaign: Campaign, groups: list[Group]) -> dict
     return {arm: found.clusters for arm, found in summed.items()}
 
 
+def uplift_counted_at(*, campaign: Campaign) -> datetime | None:
+    """Return when the matching last counted the campaign's decisions (None: never)."""
+    stored = UpliftCounts.objects.for_workspace(campaign.workspace_id).filter(campaign=campaign)
+    return stored.values_list("counted_at", flat=True).first()
+
+
 def campaign_uplift(*, campaign: Campaign) -> CampaignUplift:
     """Return the campaign's funnel per arm and its uplift estimates from the counts and sums
     the matching stored (two indexed reads; the decisions are not read)."""

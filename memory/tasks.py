@@ -96,9 +96,12 @@ def event_import(import_id: int) -> None:
 
 
 @shared_task(name="memory.decisions_match", **RETRY)
-def decisions_match(workspace_id: int) -> dict:
+def decisions_match(workspace_id: int, count_every_campaign: bool = False) -> dict:
     """Match one workspace's served decisions to their sends and resolve closed windows."""
-    summary = decision_matching.decisions_match(workspace=Workspace.objects.get(pk=workspace_id))
+    summary = decision_matching.decisions_match(
+        workspace=Workspace.objects.get(pk=workspace_id),
+        count_every_campaign=count_every_campaign,
+    )
     return {"named": summary.named, "windowed": summary.windowed, "resolved": summary.resolved}
 
 
@@ -106,10 +109,11 @@ def decisions_match_now(*, workspace_id: int) -> dict | None:
     """Match and count one workspace's decisions now, as the beat does every 5 minutes: here
     with in-process tasks (return what was matched), else queued on the workers (None).
     Raise BrokerUnavailable when no broker answers (nothing is queued)."""
+    # Every campaign is counted, so that whoever asked sees a count newer than their request.
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        return decisions_match.apply(args=[workspace_id]).get()
+        return decisions_match.apply(args=[workspace_id, True]).get()
     broker_check("a matching", BrokerUnavailable)
-    decisions_match.delay(workspace_id)
+    decisions_match.delay(workspace_id, True)
     return None
 
 

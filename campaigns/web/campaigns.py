@@ -2,11 +2,14 @@
 and the audience's live count. Thin: a form validates, one service or selector runs."""
 
 import json
+from datetime import datetime
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from kombu.exceptions import OperationalError
 
@@ -32,7 +35,7 @@ from campaigns.tenancy.decorators import editor_required, workspace_required
 from campaigns.web.support import active_toggle, form_refused
 from memory.audiences import customers_matching_count, trait_filter_parse
 from memory.charts import ARM_NAMES, uplift_figure
-from memory.decision_selectors import campaign_uplift, uplift_summary
+from memory.decision_selectors import campaign_uplift, uplift_counted_at, uplift_summary
 
 
 def _campaign_or_404(workspace, slug: str):
@@ -149,12 +152,25 @@ def campaign_detail(request, slug: str):
     )
 
 
+def _counting_since(request) -> datetime | None:
+    """The time a queued count was asked for (the `counting` parameter), or None if absent or
+    not an aware time."""
+    try:
+        since = parse_datetime(request.GET.get("counting", ""))
+    except ValueError:  # well formed but impossible, e.g. month 13
+        return None
+    return since if since is not None and since.tzinfo is not None else None
+
+
 @workspace_required
 @require_GET
 def campaign_uplift_view(request, slug: str):
     """The campaign's uplift per holdout arm, from its resolved decisions (no event scan)."""
     campaign = _campaign_or_404(request.workspace, slug)
     summary = uplift_summary(campaign_uplift(campaign=campaign))
+    counting = _counting_since(request)
+    if counting is not None and summary["counted_at"] and summary["counted_at"] >= counting:
+        counting = None  # counted since: nothing to follow
     for row in summary["arms"]:
         row["name"] = ARM_NAMES[row["arm"]]
     for row in summary["comparisons"]:
@@ -167,7 +183,24 @@ def campaign_uplift_view(request, slug: str):
             "summary": summary,
             "figure": uplift_figure(summary["arms"]),
             "has_revenue": any(row["revenue_per_send"] for row in summary["arms"]),
+            "counting": counting,
+            "counting_query": urlencode({"counting": counting.isoformat()}) if counting else "",
         },
+    )
+
+
+@workspace_required
+@require_GET
+def campaign_uplift_counted(request, slug: str):
+    """When the campaign's decisions were last counted, and whether that is after `counting`:
+    what the uplift page follows while a count is queued."""
+    counted_at = uplift_counted_at(campaign=_campaign_or_404(request.workspace, slug))
+    since = _counting_since(request)
+    return JsonResponse(
+        {
+            "counted_at": counted_at.isoformat() if counted_at else None,
+            "done": counted_at is not None and (since is None or counted_at >= since),
+        }
     )
 
 

@@ -26,6 +26,11 @@ urlpatterns = [
         name="campaign-uplift",
     ),
     path(
+        "campaigns/<slug:slug>/uplift/counted/",
+        campaign_views.campaign_uplift_counted,
+        name="campaign-uplift-counted",
+    ),
+    path(
         "campaigns/<slug:slug>/archive/",
         campaign_views.campaign_archive_view,
         name="campaign-archive",

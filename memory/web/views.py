@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -188,7 +189,10 @@ def decisions_match_now_view(request):
         messages.error(request, str(error))
         return redirect(back)
     if matched is None:
-        messages.success(request, "The matching is queued on the workers: reload in a moment.")
+        messages.success(request, "The matching is queued on the workers.")
+        # The page follows the count until it is newer than this request (uplift-counting.js).
+        joiner = "&" if "?" in back else "?"
+        back = f"{back}{joiner}{urlencode({'counting': timezone.now().isoformat()})}"
     else:
         sends = matched["named"] + matched["windowed"]
         messages.success(

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.catalogue.campaign_services import campaign_create
 from campaigns.models import Membership
@@ -90,7 +91,13 @@ def test_the_api_matches_at_once_in_process_and_needs_the_write_scope(
 
     assert response.status_code == 200
     assert response.json() == {"queued": False, "named": 0, "windowed": 0, "resolved": 0}
-    assert counted(workspace, served_campaign) is not None
+    first = counted(workspace, served_campaign).counted_at
+    # Asked again with nothing new, it counts again (whoever asked sees a newer count), and a
+    # campaign without decisions is counted too (empty), so no page waits for it forever.
+    quiet = campaign_create(workspace=workspace, actor=Actor.system(), slug="quiet", name="Q")
+    assert client.post("/api/v1/decisions/match", **bearer(write_key)).status_code == 200
+    assert counted(workspace, served_campaign).counted_at > first
+    assert counted(workspace, quiet).rows == []
 
 
 @pytest.mark.django_db
@@ -168,3 +175,50 @@ def test_a_matching_counts_again_the_campaigns_it_matched_and_leaves_the_others(
     else:  # the demo's SQLite does not say: every campaign is counted again
         assert counted(workspace, autumn).counted_at > first[autumn]
     assert [row[5] for row in counted(workspace, spring).rows] == [1]  # matched to a send
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "counting", ["", "x", "2026-13-01T00:00:00+00:00", "2026-01-01T00:00:00", "2026-01-01%00"]
+)
+def test_odd_counting_times_are_ignored_and_the_count_is_followed_per_workspace(
+    client, member, workspace, other_workspace, served_campaign, counting
+):
+    client.force_login(member)
+    page = client.get(reverse("campaign-uplift", args=["spring"]), {"counting": counting})
+    assert page.status_code == 200 and 'id="uplift-counting"' not in page.content.decode()
+    counted = reverse("campaign-uplift-counted", args=["spring"])
+    assert client.get(counted, {"counting": counting}).json() == {
+        "counted_at": None,
+        "done": False,
+    }
+    decisions_match(workspace=workspace)
+    answer = client.get(counted, {"counting": counting}).json()
+    assert answer["done"] is True and answer["counted_at"]
+    holdout_campaign(other_workspace, [message(other_workspace, "m0", "Offer 0")])
+    client.force_login(member)  # a member of this workspace only
+    other = reverse("campaign-uplift-counted", args=["nothing-here"])
+    assert client.get(other).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_queued_count_is_followed_until_it_is_newer_than_the_request(
+    client, member, workspace, served_campaign
+):
+    client.force_login(member)
+    asked = timezone.now()
+    query = {"counting": asked.isoformat()}
+    shown = client.get(reverse("campaign-uplift", args=["spring"]), query).content.decode()
+    assert 'id="uplift-counting"' in shown
+    counted = reverse("campaign-uplift-counted", args=["spring"])
+    assert client.get(counted, query).json()["done"] is False
+    decisions_match(workspace=workspace, now=asked - timedelta(seconds=1))  # an older count
+    assert client.get(counted, query).json()["done"] is False
+    decisions_match(workspace=workspace, now=asked + timedelta(seconds=1))  # nothing new: kept
+    assert client.get(counted, query).json()["done"] is False
+    decisions_match(
+        workspace=workspace, now=asked + timedelta(seconds=2), count_every_campaign=True
+    )  # what the button asks for
+    assert client.get(counted, query).json()["done"] is True
+    shown = client.get(reverse("campaign-uplift", args=["spring"]), query).content.decode()
+    assert 'id="uplift-counting"' not in shown
