@@ -119,11 +119,6 @@ def decision_counts_fold(rows: list[CountRow]) -> tuple[list[ArmFunnel], list[Gr
     return funnel, groups
 
 
-def campaign_decision_counts(*, campaign: Campaign) -> tuple[list[ArmFunnel], list[Group]]:
-    """Return the campaign's funnel and uplift Groups counted from its decisions now."""
-    return decision_counts_fold(campaign_decision_count_rows(campaign=campaign))
-
-
 # Each customer's totals per arm (CUSTOMER_TOTALS), then per arm the sums of their products:
 # one pass over the campaign's resolved decisions (the campaign and arm index), no rows out.
 _PRODUCTS = [

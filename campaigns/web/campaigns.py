@@ -162,6 +162,11 @@ def _counting_since(request) -> datetime | None:
     return since if since is not None and since.tzinfo is not None else None
 
 
+def _counted_since(counted_at: datetime | None, since: datetime | None) -> bool:
+    """Whether a count exists that is no older than `since` (any count, without one)."""
+    return counted_at is not None and (since is None or counted_at >= since)
+
+
 @workspace_required
 @require_GET
 def campaign_uplift_view(request, slug: str):
@@ -169,7 +174,7 @@ def campaign_uplift_view(request, slug: str):
     campaign = _campaign_or_404(request.workspace, slug)
     summary = uplift_summary(campaign_uplift(campaign=campaign))
     counting = _counting_since(request)
-    if counting is not None and summary["counted_at"] and summary["counted_at"] >= counting:
+    if _counted_since(summary["counted_at"], counting):
         counting = None  # counted since: nothing to follow
     for row in summary["arms"]:
         row["name"] = ARM_NAMES[row["arm"]]
@@ -199,7 +204,7 @@ def campaign_uplift_counted(request, slug: str):
     return JsonResponse(
         {
             "counted_at": counted_at.isoformat() if counted_at else None,
-            "done": counted_at is not None and (since is None or counted_at >= since),
+            "done": _counted_since(counted_at, since),
         }
     )
 

@@ -14,8 +14,8 @@ from memory.decision_matching import decisions_match, uplift_store
 from memory.decision_selectors import (
     campaign_decision_clusters,
     campaign_decision_count_rows,
-    campaign_decision_counts,
     campaign_uplift,
+    decision_counts_fold,
 )
 from memory.models import Decision, UpliftClusters, UpliftCounts
 from memory.privacy import customer_erase
@@ -126,7 +126,7 @@ def test_the_page_reads_the_stored_sums_while_they_cover_the_counts_and_sums_ane
 
 
 def campaign_uplift_live(campaign):
-    _, groups = campaign_decision_counts(campaign=campaign)
+    _, groups = decision_counts_fold(campaign_decision_count_rows(campaign=campaign))
     clusters = {arm: c.clusters for arm, c in campaign_decision_clusters(campaign=campaign).items()}
     return uplift_of(groups, clusters=clusters)
 
@@ -161,7 +161,7 @@ def test_one_pass_counts_the_funnel_and_the_groups_as_plain_counts_do(
         pending.send_event_id = 10_000 + n
         pending.save(update_fields=["send_event_id"])
 
-    funnel, groups = campaign_decision_counts(campaign=campaign)
+    funnel, groups = decision_counts_fold(campaign_decision_count_rows(campaign=campaign))
 
     for row in funnel:
         mine = decisions.filter(arm=row.arm)
@@ -190,7 +190,7 @@ def test_the_uplift_is_what_the_matching_counted_and_it_counts_again_what_change
 
     decisions_match(workspace=workspace)
     counted = campaign_uplift(campaign=campaign)
-    funnel, _ = campaign_decision_counts(campaign=campaign)
+    funnel, _ = decision_counts_fold(campaign_decision_count_rows(campaign=campaign))
     assert counted.counted_at is not None
     assert (counted.funnel, counted.uplift) == (funnel, campaign_uplift_live(campaign))
     answer = client.get(url, **auth).json()
