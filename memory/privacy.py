@@ -236,7 +236,8 @@ def customers_erase_and_suppress(
     erasure pauses the workspace's writes while it runs); nothing is done then.
     """
     wanted = list(dict.fromkeys(external_ids))
-    stored = [x for x in wanted if x in _stored_ids(workspace, wanted)]
+    found = _stored_ids(workspace, wanted)
+    stored = [x for x in wanted if x in found]
     if len(stored) > ERASE_AT_ONCE:
         raise TooManyToErase(
             f"{len(stored):,} of these ids have data here: erase at most {ERASE_AT_ONCE} at "

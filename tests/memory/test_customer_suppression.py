@@ -414,3 +414,14 @@ def test_asked_for_a_suppressed_id_the_api_and_page_say_it_was_deleted_not_that_
     assert "No customer &#x27;bob&#x27; in this workspace." in (
         client.get(customer_url("customer-detail", "bob")).content.decode()
     )
+
+
+def test_a_long_deletion_list_looks_its_ids_up_at_once(workspace, django_assert_max_num_queries):
+    from memory.privacy import SUPPRESS_AT_ONCE, customers_erase_and_suppress
+
+    ids = [f"nobody-{n}" for n in range(SUPPRESS_AT_ONCE)]
+    with django_assert_max_num_queries(20):  # not one lookup per id
+        suppressed, erased = customers_erase_and_suppress(
+            workspace=workspace, external_ids=ids, actor=Actor.system()
+        )
+    assert (len(suppressed.added), erased) == (SUPPRESS_AT_ONCE, [])
